@@ -1,0 +1,208 @@
+// Module entry and the conversions declared in common.h.
+#include "common.h"
+
+#include <torch/version.h>
+
+#include <atomic>
+
+namespace gf {
+
+static std::atomic<int64_t> g_live{0};
+
+int64_t LiveCount() { return g_live.load(); }
+
+std::string FirstLine(const std::string& s) {
+  auto end = s.find('\n');
+  std::string line = end == std::string::npos ? s : s.substr(0, end);
+  while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.pop_back();
+  return line.empty() ? std::string("native error") : line;
+}
+
+static int64_t StorageBytes(const at::Tensor& t) {
+  if (!t.defined() || !t.has_storage()) return 0;
+  return static_cast<int64_t>(t.storage().nbytes());
+}
+
+void Release(Napi::Env env, Handle* h) {
+  if (!h->t.defined()) return;
+  h->t.reset();
+  g_live--;
+  if (h->bytes) Napi::MemoryManagement::AdjustExternalMemory(env, -h->bytes);
+  h->bytes = 0;
+}
+
+static void Finalize(Napi::Env env, Handle* h) {
+  Release(env, h);
+  delete h;
+}
+
+Napi::Value Wrap(Napi::Env env, at::Tensor t) {
+  if (!t.defined()) return env.Null();
+  auto* h = new Handle{std::move(t), 0};
+  h->bytes = StorageBytes(h->t);
+  g_live++;
+  if (h->bytes) Napi::MemoryManagement::AdjustExternalMemory(env, h->bytes);
+  return Ext::New(env, h, Finalize);
+}
+
+Napi::Value WrapList(Napi::Env env, const std::vector<at::Tensor>& ts) {
+  auto arr = Napi::Array::New(env, ts.size());
+  for (size_t i = 0; i < ts.size(); i++) arr.Set(i, Wrap(env, ts[i]));
+  return arr;
+}
+
+at::Tensor& T(const Napi::Value& v, const char* what) {
+  if (!v.IsExternal()) throw Napi::TypeError::New(v.Env(), std::string("expected a ") + what);
+  auto* h = v.As<Ext>().Data();
+  if (!h->t.defined()) throw Napi::Error::New(v.Env(), std::string("the ") + what + " was disposed and can no longer be used");
+  return h->t;
+}
+
+std::optional<at::Tensor> OptT(const Napi::Value& v) {
+  if (!Given(v)) return std::nullopt;
+  return T(v);
+}
+
+std::vector<at::Tensor> TList(const Napi::Value& v) {
+  if (!v.IsArray()) throw Napi::TypeError::New(v.Env(), "expected an array of tensors");
+  auto arr = v.As<Napi::Array>();
+  std::vector<at::Tensor> out;
+  out.reserve(arr.Length());
+  for (uint32_t i = 0; i < arr.Length(); i++) out.push_back(T(arr.Get(i)));
+  return out;
+}
+
+int64_t Int(const Napi::Value& v, const char* what) {
+  if (v.IsNumber()) return v.As<Napi::Number>().Int64Value();
+  if (v.IsBigInt()) {
+    bool lossless;
+    return v.As<Napi::BigInt>().Int64Value(&lossless);
+  }
+  throw Napi::TypeError::New(v.Env(), std::string("expected an ") + what);
+}
+
+double Num(const Napi::Value& v, const char* what) {
+  if (v.IsNumber()) return v.As<Napi::Number>().DoubleValue();
+  if (v.IsBoolean()) return v.As<Napi::Boolean>().Value() ? 1.0 : 0.0;
+  throw Napi::TypeError::New(v.Env(), std::string("expected a ") + what);
+}
+
+bool Bool(const Napi::Value& v) { return v.ToBoolean().Value(); }
+
+at::Scalar Scl(const Napi::Value& v) {
+  if (v.IsBoolean()) return at::Scalar(v.As<Napi::Boolean>().Value());
+  if (v.IsBigInt()) return at::Scalar(Int(v));
+  if (v.IsNumber()) {
+    double d = v.As<Napi::Number>().DoubleValue();
+    return at::Scalar(d);
+  }
+  throw Napi::TypeError::New(v.Env(), "expected a number");
+}
+
+std::vector<int64_t> Ints(const Napi::Value& v, const char* what) {
+  if (v.IsNumber()) return {Int(v)};
+  if (!v.IsArray()) throw Napi::TypeError::New(v.Env(), std::string("expected a ") + what);
+  auto arr = v.As<Napi::Array>();
+  std::vector<int64_t> out(arr.Length());
+  for (uint32_t i = 0; i < arr.Length(); i++) out[i] = Int(arr.Get(i), what);
+  return out;
+}
+
+std::optional<std::vector<int64_t>> OptInts(const Napi::Value& v) {
+  if (!Given(v)) return std::nullopt;
+  return Ints(v);
+}
+
+std::string Str(const Napi::Value& v, const char* what) {
+  if (!v.IsString()) throw Napi::TypeError::New(v.Env(), std::string("expected a ") + what);
+  return v.As<Napi::String>().Utf8Value();
+}
+
+struct DTypeEntry {
+  const char* name;
+  at::ScalarType type;
+};
+static const DTypeEntry kDTypes[] = {
+    {"float32", at::kFloat}, {"float64", at::kDouble}, {"float16", at::kHalf},
+    {"bfloat16", at::kBFloat16}, {"int64", at::kLong}, {"int32", at::kInt},
+    {"int16", at::kShort}, {"int8", at::kChar}, {"uint8", at::kByte}, {"bool", at::kBool},
+};
+
+at::ScalarType DType(const Napi::Value& v) {
+  auto s = Str(v, "dtype name");
+  for (auto& e : kDTypes)
+    if (s == e.name) return e.type;
+  throw Napi::TypeError::New(v.Env(), "unknown dtype '" + s + "'");
+}
+
+const char* DTypeName(at::ScalarType s) {
+  for (auto& e : kDTypes)
+    if (s == e.type) return e.name;
+  return "unsupported";
+}
+
+at::Device Dev(const Napi::Value& v) {
+  if (!Given(v)) return at::Device(at::kCPU);
+  return at::Device(Str(v, "device name"));
+}
+
+at::TensorOptions Opts(const Napi::Value& dtype, const Napi::Value& device) {
+  auto o = at::TensorOptions().device(Dev(device));
+  if (Given(dtype)) o = o.dtype(DType(dtype));
+  return o;
+}
+
+static Napi::Value liveTensors(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(LiveCount()));
+}
+
+static Napi::Value dispose(const Napi::CallbackInfo& info) {
+  if (!info[0].IsExternal()) throw Napi::TypeError::New(info.Env(), "expected a tensor");
+  Release(info.Env(), info[0].As<Ext>().Data());
+  return info.Env().Undefined();
+}
+
+static Napi::Value isLive(const Napi::CallbackInfo& info) {
+  if (!info[0].IsExternal()) return Napi::Boolean::New(info.Env(), false);
+  return Napi::Boolean::New(info.Env(), info[0].As<Ext>().Data()->t.defined());
+}
+
+static Napi::Value setNumThreads(const Napi::CallbackInfo& info) {
+  auto n = Int(info[0]);
+  if (n < 1) throw Napi::RangeError::New(info.Env(), "thread count must be at least 1");
+  at::set_num_threads(static_cast<int>(n));
+  return info.Env().Undefined();
+}
+
+static Napi::Value getNumThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), at::get_num_threads());
+}
+
+static Napi::Value buildInfo(const Napi::CallbackInfo& info) {
+  auto o = Napi::Object::New(info.Env());
+  o.Set("torchVersion", TORCH_VERSION);
+  o.Set("cuda", at::hasCUDA());
+  o.Set("cudaDevices", at::hasCUDA() ? static_cast<double>(at::detail::getCUDAHooks().getNumGPUs()) : 0.0);
+  o.Set("mkldnn", at::hasMKLDNN());
+  o.Set("parallel", at::get_parallel_info());
+  return o;
+}
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  GF_EXPORT(exports, liveTensors);
+  GF_EXPORT(exports, dispose);
+  GF_EXPORT(exports, isLive);
+  GF_EXPORT(exports, setNumThreads);
+  GF_EXPORT(exports, getNumThreads);
+  GF_EXPORT(exports, buildInfo);
+  InitTensor(env, exports);
+  InitOps(env, exports);
+  InitNNOps(env, exports);
+  InitAutograd(env, exports);
+  InitOptim(env, exports);
+  return exports;
+}
+
+}  // namespace gf
+
+NODE_API_MODULE(ganforge, gf::Init)

@@ -1,0 +1,77 @@
+// Shared plumbing of the addon: how a tensor travels between JS and C++, how JS values
+// become ATen arguments, and the guard that turns every C++ exception into a JS Error.
+#pragma once
+
+#include <napi.h>
+#include <ATen/ATen.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace gf {
+
+// A JS tensor handle is a Napi::External owning one of these. `bytes` is what we told
+// V8 about (so the GC feels native memory when a user forgets scope()).
+struct Handle {
+  at::Tensor t;
+  int64_t bytes = 0;
+};
+using Ext = Napi::External<Handle>;
+
+// Number of handles whose tensor is still alive (not disposed, not finalized).
+int64_t LiveCount();
+
+// The tensor behind a handle; throws a TypeError for anything else or a disposed one.
+at::Tensor& T(const Napi::Value& v, const char* what = "tensor");
+std::optional<at::Tensor> OptT(const Napi::Value& v);
+// Wraps a tensor in a new handle; an undefined tensor becomes null.
+Napi::Value Wrap(Napi::Env env, at::Tensor t);
+Napi::Value WrapList(Napi::Env env, const std::vector<at::Tensor>& ts);
+std::vector<at::Tensor> TList(const Napi::Value& v);
+// Releases the handle's tensor now (the External itself is collected later).
+void Release(Napi::Env env, Handle* h);
+
+std::vector<int64_t> Ints(const Napi::Value& v, const char* what = "list of integers");
+std::optional<std::vector<int64_t>> OptInts(const Napi::Value& v);
+int64_t Int(const Napi::Value& v, const char* what = "integer");
+double Num(const Napi::Value& v, const char* what = "number");
+bool Bool(const Napi::Value& v);
+at::Scalar Scl(const Napi::Value& v);
+std::string Str(const Napi::Value& v, const char* what = "string");
+at::ScalarType DType(const Napi::Value& v);
+const char* DTypeName(at::ScalarType s);
+at::Device Dev(const Napi::Value& v);
+at::TensorOptions Opts(const Napi::Value& dtype, const Napi::Value& device);
+inline bool Given(const Napi::Value& v) { return !v.IsUndefined() && !v.IsNull(); }
+
+// The first line of a C++ error message: libtorch appends backtraces and notes.
+std::string FirstLine(const std::string& s);
+
+using Fn = Napi::Value (*)(const Napi::CallbackInfo&);
+
+template <Fn F>
+Napi::Value Guarded(const Napi::CallbackInfo& info) {
+  try {
+    return F(info);
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const c10::Error& e) {
+    throw Napi::Error::New(info.Env(), FirstLine(e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), FirstLine(e.what()));
+  } catch (...) {
+    throw Napi::Error::New(info.Env(), "unknown native error");
+  }
+}
+
+#define GF_EXPORT(exports, name) \
+  (exports).Set(#name, Napi::Function::New((exports).Env(), ::gf::Guarded<name>, #name))
+
+void InitTensor(Napi::Env env, Napi::Object exports);
+void InitOps(Napi::Env env, Napi::Object exports);
+void InitNNOps(Napi::Env env, Napi::Object exports);
+void InitAutograd(Napi::Env env, Napi::Object exports);
+void InitOptim(Napi::Env env, Napi::Object exports);
+
+}  // namespace gf
