@@ -1,6 +1,7 @@
 // Module entry and the conversions declared in common.h.
 #include "common.h"
 
+#include <ATen/Parallel.h>
 #include <torch/version.h>
 
 #include <atomic>
@@ -58,8 +59,8 @@ at::Tensor& T(const Napi::Value& v, const char* what) {
   return h->t;
 }
 
-std::optional<at::Tensor> OptT(const Napi::Value& v) {
-  if (!Given(v)) return std::nullopt;
+c10::optional<at::Tensor> OptT(const Napi::Value& v) {
+  if (!Given(v)) return c10::nullopt;
   return T(v);
 }
 
@@ -108,8 +109,8 @@ std::vector<int64_t> Ints(const Napi::Value& v, const char* what) {
   return out;
 }
 
-std::optional<std::vector<int64_t>> OptInts(const Napi::Value& v) {
-  if (!Given(v)) return std::nullopt;
+c10::optional<std::vector<int64_t>> OptInts(const Napi::Value& v) {
+  if (!Given(v)) return c10::nullopt;
   return Ints(v);
 }
 
@@ -188,7 +189,7 @@ static Napi::Value buildInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
-static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
   GF_EXPORT(exports, liveTensors);
   GF_EXPORT(exports, dispose);
   GF_EXPORT(exports, isLive);
@@ -205,4 +206,6 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
 }  // namespace gf
 
-NODE_API_MODULE(ganforge, gf::Init)
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return gf::Init(env, exports); }
+
+NODE_API_MODULE(ganforge, InitModule)

@@ -5,7 +5,7 @@
 #include <napi.h>
 #include <ATen/ATen.h>
 
-#include <optional>
+#include <c10/util/Optional.h>
 #include <string>
 #include <vector>
 
@@ -24,7 +24,7 @@ int64_t LiveCount();
 
 // The tensor behind a handle; throws a TypeError for anything else or a disposed one.
 at::Tensor& T(const Napi::Value& v, const char* what = "tensor");
-std::optional<at::Tensor> OptT(const Napi::Value& v);
+c10::optional<at::Tensor> OptT(const Napi::Value& v);
 // Wraps a tensor in a new handle; an undefined tensor becomes null.
 Napi::Value Wrap(Napi::Env env, at::Tensor t);
 Napi::Value WrapList(Napi::Env env, const std::vector<at::Tensor>& ts);
@@ -33,7 +33,7 @@ std::vector<at::Tensor> TList(const Napi::Value& v);
 void Release(Napi::Env env, Handle* h);
 
 std::vector<int64_t> Ints(const Napi::Value& v, const char* what = "list of integers");
-std::optional<std::vector<int64_t>> OptInts(const Napi::Value& v);
+c10::optional<std::vector<int64_t>> OptInts(const Napi::Value& v);
 int64_t Int(const Napi::Value& v, const char* what = "integer");
 double Num(const Napi::Value& v, const char* what = "number");
 bool Bool(const Napi::Value& v);

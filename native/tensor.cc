@@ -152,7 +152,7 @@ static Napi::Value lerp_(INFO) {
   return ENV.Undefined();
 }
 static Napi::Value clamp_(INFO) {
-  std::optional<at::Scalar> lo, hi;
+  c10::optional<at::Scalar> lo, hi;
   if (Given(info[1])) lo = Scl(info[1]);
   if (Given(info[2])) hi = Scl(info[2]);
   T(info[0]).clamp_(lo, hi);

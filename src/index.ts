@@ -1,0 +1,4 @@
+// ganforge: GAN training and sampling for TypeScript, on libtorch.
+export * as torch from './torch/index.js';
+export * from './torch/index.js';
+export { VERSION } from './version.js';
