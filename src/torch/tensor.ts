@@ -411,6 +411,20 @@ export class Tensor {
   lerp_(end: Tensor, weight: TensorOrScalar): this { N.lerp_(this.handle, end.handle, h(weight)); return this; }
   clamp_(min: number | null, max: number | null = null): this { N.clamp_(this.handle, min, max); return this; }
 
+  /**
+   * Replaces this tensor's data with `src`'s (detached), keeping this object and its
+   * requiresGrad flag: PyTorch's `param.data = src`. Modules use it to move parameters
+   * between devices and dtypes without breaking references held by optimisers.
+   */
+  setData(src: Tensor): this {
+    const next: Handle = N.detach(src.handle);
+    N.setRequiresGrad(next, this.requiresGrad);
+    N.dispose(this.handle);
+    this.#h = next;
+    this.#shape = null;
+    return this;
+  }
+
   /** True when both handles look at the same storage (one is a view of the other, or the same). */
   sharesStorageWith(other: Tensor): boolean { return N.sameStorage(this.handle, other.handle); }
 

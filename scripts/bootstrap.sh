@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Brings this checkout to working: installs what is missing (system packages, npm
+# dependencies, the native addon, the TypeScript build) and skips what is present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'ganforge setup: %s\n' "$*" >&2; }
+
+missing=()
+command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
+{ command -v g++ >/dev/null 2>&1 && command -v make >/dev/null 2>&1; } || missing+=(g++ make)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+if [ -z "${LIBTORCH:-}" ] && [ ! -f /usr/include/ATen/ATen.h ]; then missing+=(libtorch-dev); fi
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    say "missing ${missing[*]}: run as root, or install them (apt-get install ${missing[*]})"
+    exit 1
+  fi
+  say "installing ${missing[*]} (apt-get)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# node-gyp cannot download Node's headers on a closed network: use the system's.
+if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node.h ]; then export npm_config_nodedir=/usr; fi
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm dependencies and building the native addon (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+addon=build/Release/ganforge.node
+if [ ! -f "$addon" ] || [ -n "$(find native binding.gyp -newer "$addon" -print -quit)" ]; then
+  say "building the native addon"
+  npx --no-install node-gyp rebuild --jobs=max --loglevel=error
+fi
+
+if [ ! -f dist/.stamp ] || [ -n "$(find src test bench tsconfig.json package.json -newer dist/.stamp -print -quit)" ]; then
+  say "compiling TypeScript"
+  npx --no-install tsc -p .
+  touch dist/.stamp
+fi

@@ -1,0 +1,11 @@
+// Modules with torch.nn's names and state-dict keys.
+export { Module, StateDictError, type StateDict, type LoadResult } from './module.js';
+export { Linear } from './linear.js';
+export { Conv2d, ConvTranspose2d, type Conv2dOptions, type ConvTranspose2dOptions } from './conv.js';
+export { BatchNorm2d, InstanceNorm2d, type NormOptions } from './norm.js';
+export { Embedding } from './embedding.js';
+export { Sequential, ModuleList, type UnaryModule } from './container.js';
+export {
+  Identity, ReLU, LeakyReLU, Tanh, Sigmoid, Dropout, Flatten, ReflectionPad2d, ReplicationPad2d, ZeroPad2d, Upsample, AvgPool2d,
+} from './layers.js';
+export * as init from './init.js';
