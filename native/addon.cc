@@ -5,6 +5,7 @@
 #include <torch/version.h>
 
 #include <atomic>
+#include <cmath>
 
 namespace gf {
 
@@ -94,7 +95,10 @@ at::Scalar Scl(const Napi::Value& v) {
   if (v.IsBoolean()) return at::Scalar(v.As<Napi::Boolean>().Value());
   if (v.IsBigInt()) return at::Scalar(Int(v));
   if (v.IsNumber()) {
+    // JS has one number type: an integral value becomes an integer Scalar, as a Python
+    // int would, so in-place updates of integer tensors (counters) keep their dtype.
     double d = v.As<Napi::Number>().DoubleValue();
+    if (std::nearbyint(d) == d && std::fabs(d) <= 9007199254740992.0) return at::Scalar(static_cast<int64_t>(d));
     return at::Scalar(d);
   }
   throw Napi::TypeError::New(v.Env(), "expected a number");

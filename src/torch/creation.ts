@@ -120,8 +120,9 @@ export function empty(...args: (number | Shape | TensorOptions)[]): Tensor {
   const [s, o] = splitOpts(args);
   return finish(wrap(N.empty(s, o.dtype ?? null, o.device ?? null)), o);
 }
+/** Filled with `value`; float32 unless a dtype is given (JS cannot tell 1 from 1.0). */
 export function full(shape: Shape, value: number | boolean, opts: TensorOptions = {}): Tensor {
-  return finish(wrap(N.full([...shape], value, opts.dtype ?? null, opts.device ?? null)), opts);
+  return finish(wrap(N.full([...shape], value, opts.dtype ?? 'float32', opts.device ?? null)), opts);
 }
 /** Standard normal samples from the global generator. */
 export function randn(...args: (number | Shape | TensorOptions)[]): Tensor {
