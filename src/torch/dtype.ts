@@ -6,21 +6,23 @@ export type Device = string;
 
 export const DTYPES: readonly DType[] = ['float32', 'float64', 'float16', 'bfloat16', 'int64', 'int32', 'int16', 'int8', 'uint8', 'bool'];
 
+const ITEM_SIZE: Readonly<Record<DType, number>> = {
+  float64: 8, int64: 8, float32: 4, int32: 4, float16: 2, bfloat16: 2, int16: 2, int8: 1, uint8: 1, bool: 1,
+};
+
 export function isDType(s: unknown): s is DType {
-  return typeof s === 'string' && (DTYPES as readonly string[]).includes(s);
+  return typeof s === 'string' && Object.prototype.hasOwnProperty.call(ITEM_SIZE, s);
 }
 
 export function isFloating(d: DType): boolean {
   return d === 'float32' || d === 'float64' || d === 'float16' || d === 'bfloat16';
 }
 
+/** Bytes per element. */
 export function itemSize(d: DType): number {
-  switch (d) {
-    case 'float64': case 'int64': return 8;
-    case 'float32': case 'int32': return 4;
-    case 'float16': case 'bfloat16': case 'int16': return 2;
-    default: return 1;
-  }
+  const n = ITEM_SIZE[d];
+  if (n === undefined) throw new Error(`unknown dtype '${String(d)}'`);
+  return n;
 }
 
 export type TypedArray =

@@ -1,0 +1,158 @@
+// Typed command-line options: one schema gives parsing, validation, defaults and --help,
+// so the three can never disagree. Option names keep the reference implementations'
+// spellings (--lambda_L1, --G_ch, --no_flip).
+import { UsageError } from './errors.js';
+
+export type OptionValue = number | string | boolean | null;
+
+export interface OptionSpec {
+  type: 'int' | 'float' | 'string' | 'bool';
+  default: OptionValue;
+  help: string;
+  /** Allowed values of a string option. */
+  choices?: readonly string[];
+  min?: number;
+  max?: number;
+  /** Extra check: returns a message when the value is wrong. */
+  check?: (v: OptionValue) => string | null;
+  /** Shown in --help instead of the type name (e.g. 'PATH'). */
+  metavar?: string;
+}
+
+export type Schema = Record<string, OptionSpec>;
+export type Options = Record<string, OptionValue>;
+
+export interface Parsed {
+  options: Options;
+  /** Names the user actually gave (the rest are defaults). */
+  given: Set<string>;
+  positional: string[];
+}
+
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+  }
+  return d[a.length][b.length];
+}
+
+function suggest(name: string, schema: Schema): string {
+  let best = '';
+  let bestD = Infinity;
+  for (const k of Object.keys(schema)) {
+    const d = editDistance(name.toLowerCase(), k.toLowerCase());
+    if (d < bestD) [best, bestD] = [k, d];
+  }
+  return bestD <= Math.max(2, name.length / 3) ? ` (did you mean --${best}?)` : '';
+}
+
+/** Converts and validates one value; throws a UsageError naming the option. */
+export function coerce(name: string, spec: OptionSpec, raw: string | boolean | number | null): OptionValue {
+  let v: OptionValue;
+  if (raw === null) v = null;
+  else if (spec.type === 'bool') {
+    if (typeof raw === 'boolean') v = raw;
+    else if (/^(true|1|yes|on)$/i.test(String(raw))) v = true;
+    else if (/^(false|0|no|off)$/i.test(String(raw))) v = false;
+    else throw new UsageError(`--${name} expects true or false, got '${raw}'`);
+  } else if (spec.type === 'int' || spec.type === 'float') {
+    const n = typeof raw === 'number' ? raw : Number(raw);
+    if (typeof raw === 'boolean' || String(raw).trim() === '' || !Number.isFinite(n)) {
+      throw new UsageError(`--${name} expects a number, got '${raw}'`);
+    }
+    if (spec.type === 'int' && !Number.isInteger(n)) throw new UsageError(`--${name} expects a whole number, got '${raw}'`);
+    v = n;
+    if (spec.min !== undefined && n < spec.min) throw new UsageError(`--${name} must be at least ${spec.min}, got ${n}`);
+    if (spec.max !== undefined && n > spec.max) throw new UsageError(`--${name} must be at most ${spec.max}, got ${n}`);
+  } else {
+    v = String(raw);
+    if (spec.choices && !spec.choices.includes(v)) {
+      throw new UsageError(`--${name} must be one of ${spec.choices.join(', ')}; got '${v}'`);
+    }
+  }
+  if (spec.check && v !== null) {
+    const msg = spec.check(v);
+    if (msg) throw new UsageError(`--${name} ${msg}`);
+  }
+  return v;
+}
+
+/**
+ * Parses `--name value`, `--name=value` and bare boolean flags (`--no_flip`) against the
+ * schema. Anything else that starts with `--` is an error, with a suggestion when a known
+ * option is close.
+ */
+export function parseArgs(argv: readonly string[], schema: Schema, command: string): Parsed {
+  const options: Options = {};
+  const given = new Set<string>();
+  const positional: string[] = [];
+  for (const [k, s] of Object.entries(schema)) options[k] = s.default;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--') || arg === '--') {
+      if (arg === '--') {
+        positional.push(...argv.slice(i + 1));
+        break;
+      }
+      if (arg.startsWith('-') && arg.length > 1 && Number.isNaN(Number(arg))) {
+        throw new UsageError(`unknown option '${arg}' for '${command}' (options are spelled --name; see --help)`);
+      }
+      positional.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = arg.slice(2, eq < 0 ? undefined : eq);
+    const spec = schema[name];
+    if (!spec) throw new UsageError(`unknown option --${name} for '${command}'${suggest(name, schema)}`);
+    if (given.has(name)) throw new UsageError(`--${name} is given twice`);
+    let raw: string | boolean;
+    if (eq >= 0) raw = arg.slice(eq + 1);
+    else if (spec.type === 'bool') {
+      const next = argv[i + 1];
+      if (next !== undefined && /^(true|false)$/i.test(next)) {
+        raw = next;
+        i++;
+      } else raw = true;
+    } else {
+      const next = argv[i + 1];
+      if (next === undefined || (next.startsWith('--') && next.length > 2)) throw new UsageError(`--${name} needs a value`);
+      raw = next;
+      i++;
+    }
+    options[name] = coerce(name, spec, raw);
+    given.add(name);
+  }
+  return { options, given, positional };
+}
+
+/** Validates a whole options object (e.g. a config.json read back), filling defaults. */
+export function validateOptions(values: Record<string, unknown>, schema: Schema, where: string): Options {
+  const out: Options = {};
+  for (const k of Object.keys(values)) {
+    if (!(k in schema)) throw new UsageError(`${where}: unknown option '${k}'${suggest(k, schema)}`);
+  }
+  for (const [k, s] of Object.entries(schema)) {
+    const v = values[k];
+    out[k] = v === undefined ? s.default : coerce(k, s, v as string | number | boolean | null);
+  }
+  return out;
+}
+
+/** The options section of --help, one line per option with its default. */
+export function formatOptions(schema: Schema): string {
+  const rows = Object.entries(schema).map(([k, s]) => {
+    const meta = s.type === 'bool' ? '' : ` ${s.metavar ?? (s.choices ? s.choices.join('|') : s.type.toUpperCase())}`;
+    const def = s.default === null || s.default === false || s.type === 'bool' ? '' : ` (default: ${s.default})`;
+    return [`  --${k}${meta}`, `${s.help}${def}`];
+  });
+  const w = Math.min(34, Math.max(...rows.map(([a]) => a.length)) + 2);
+  return rows.map(([a, b]) => (a.length >= w ? `${a}\n${' '.repeat(w)}${b}` : a.padEnd(w) + b)).join('\n');
+}
+
+export function isPowerOfTwo(n: number): boolean {
+  return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+}
