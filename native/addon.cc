@@ -75,7 +75,12 @@ std::vector<at::Tensor> TList(const Napi::Value& v) {
 }
 
 int64_t Int(const Napi::Value& v, const char* what) {
-  if (v.IsNumber()) return v.As<Napi::Number>().Int64Value();
+  if (v.IsNumber()) {
+    double d = v.As<Napi::Number>().DoubleValue();
+    // A fractional or NaN size must not be truncated into a different shape silently.
+    if (!std::isfinite(d) || std::trunc(d) != d) throw Napi::TypeError::New(v.Env(), std::string("expected an ") + what + ", got " + Napi::Number::New(v.Env(), d).ToString().Utf8Value());
+    return static_cast<int64_t>(d);
+  }
   if (v.IsBigInt()) {
     bool lossless;
     return v.As<Napi::BigInt>().Int64Value(&lossless);

@@ -42,20 +42,23 @@ static Napi::Value maxPool2d(INFO) {
 }
 static Napi::Value adaptiveAvgPool2d(INFO) { return Wrap(ENV, at::adaptive_avg_pool2d(T(info[0]), Ints(info[1]))); }
 
-// (x, size[2], mode, alignCorners?) — the caller turns a scale factor into a size, as
-// PyTorch's F.interpolate does (floor(in * scale)), so the op stays one-to-one.
+// (x, size[2], mode, alignCorners, scales[2]|null). With a scale factor PyTorch computes
+// the output size as floor(in × scale) and, unless align_corners, maps coordinates back
+// with 1/scale rather than in/out; passing the scales on keeps us identical to it.
 static Napi::Value interpolate(INFO) {
   auto& x = T(info[0]);
   auto size = Ints(info[1]);
   auto mode = Str(info[2], "interpolation mode");
+  c10::optional<double> sh, sw;
+  if (Given(info[4])) {
+    auto arr = info[4].As<Napi::Array>();
+    sh = Num(arr.Get(0u));
+    sw = Num(arr.Get(1u));
+  }
   if (x.dim() != 4) throw Napi::Error::New(ENV, "interpolate expects a 4-D NCHW tensor, got " + c10::str(x.sizes()));
-  if (mode == "nearest") return Wrap(ENV, at::upsample_nearest2d(x, size, c10::nullopt, c10::nullopt));
-  if (mode == "bilinear") {
-    return Wrap(ENV, at::upsample_bilinear2d(x, size, Bool(info[3]), c10::nullopt, c10::nullopt));
-  }
-  if (mode == "bicubic") {
-    return Wrap(ENV, at::upsample_bicubic2d(x, size, Bool(info[3]), c10::nullopt, c10::nullopt));
-  }
+  if (mode == "nearest") return Wrap(ENV, at::upsample_nearest2d(x, size, sh, sw));
+  if (mode == "bilinear") return Wrap(ENV, at::upsample_bilinear2d(x, size, Bool(info[3]), sh, sw));
+  if (mode == "bicubic") return Wrap(ENV, at::upsample_bicubic2d(x, size, Bool(info[3]), sh, sw));
   if (mode == "area") return Wrap(ENV, at::adaptive_avg_pool2d(x, size));
   throw Napi::TypeError::New(ENV, "unknown interpolation mode '" + mode + "' (nearest, bilinear, bicubic, area)");
 }

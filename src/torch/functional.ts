@@ -80,16 +80,18 @@ export interface InterpolateOptions {
 export function interpolate(x: Tensor, o: InterpolateOptions): Tensor {
   const mode = o.mode ?? 'nearest';
   let size: [number, number];
+  let scales: [number, number] | null = null;
+  if (o.size !== undefined && o.scaleFactor !== undefined) throw new Error('interpolate(): give size or scaleFactor, not both');
   if (o.size !== undefined) size = pair(o.size, 'size');
   else if (o.scaleFactor !== undefined) {
-    const [sh, sw] = pair(o.scaleFactor, 'scaleFactor');
+    scales = pair(o.scaleFactor, 'scaleFactor');
     const s = x.shape;
-    size = [Math.floor(s[2] * sh), Math.floor(s[3] * sw)];
+    size = [Math.floor(s[2] * scales[0]), Math.floor(s[3] * scales[1])];
   } else throw new Error('interpolate(): give size or scaleFactor');
   if (o.alignCorners !== undefined && mode !== 'bilinear' && mode !== 'bicubic') {
     throw new Error(`interpolate(): alignCorners only applies to bilinear and bicubic, not ${mode}`);
   }
-  return wrap(N.interpolate(x.handle, size, mode, o.alignCorners ?? false));
+  return wrap(N.interpolate(x.handle, size, mode, o.alignCorners ?? false, scales));
 }
 
 export interface PadOptions {

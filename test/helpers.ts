@@ -1,0 +1,122 @@
+// Shared test utilities. Engine-free on purpose: any test (io, data, nn, engine) can use them.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+let cachedRoot: string | null = null;
+
+/** The package root: the nearest folder above this file whose package.json is named ganforge. */
+export function repoRoot(): string {
+  if (cachedRoot !== null) return cachedRoot;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg)) {
+      try {
+        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'ganforge') {
+          cachedRoot = dir;
+          return dir;
+        }
+      } catch {
+        // not ours: keep walking up
+      }
+    }
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`cannot find the ganforge package root above ${fileURLToPath(import.meta.url)}`);
+    dir = up;
+  }
+}
+
+/** Absolute path of a file given relative to the package root (e.g. 'test/fixtures/ops/ops.json'). */
+export function fromRoot(relpath: string): string {
+  return resolve(repoRoot(), relpath);
+}
+
+/** Parses a JSON file given relative to the package root. */
+export function loadJson<T = unknown>(relpath: string): T {
+  return JSON.parse(readFileSync(fromRoot(relpath), 'utf8')) as T;
+}
+
+type Num = number | bigint | boolean;
+
+function toNumbers(a: ArrayLike<Num> | Iterable<Num>): number[] {
+  return Array.from(a as ArrayLike<Num>, (v) => Number(v));
+}
+
+/**
+ * Elementwise |actual − expected| ≤ atol + rtol·|expected| (numpy.allclose), with the same
+ * length; NaN matches only NaN and ±Infinity only itself. On failure the message names the
+ * worst element, its index, both values and how many elements are off.
+ */
+export function assertClose(
+  actual: ArrayLike<Num> | Iterable<Num>,
+  expected: ArrayLike<Num> | Iterable<Num>,
+  rtol = 1e-5,
+  atol = 1e-6,
+  msg = '',
+): void {
+  const a = toNumbers(actual);
+  const e = toNumbers(expected);
+  const where = msg ? `${msg}: ` : '';
+  if (a.length !== e.length) assert.fail(`${where}length ${a.length} != expected length ${e.length}`);
+  let bad = 0;
+  let worst = -1;
+  let worstExcess = -Infinity;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    const y = e[i];
+    let ok: boolean;
+    let excess: number;
+    if (Number.isNaN(y) || Number.isNaN(x)) {
+      ok = Number.isNaN(x) && Number.isNaN(y);
+      excess = ok ? 0 : Infinity;
+    } else if (!Number.isFinite(y) || !Number.isFinite(x)) {
+      ok = x === y;
+      excess = ok ? 0 : Infinity;
+    } else {
+      const tol = atol + rtol * Math.abs(y);
+      const d = Math.abs(x - y);
+      ok = d <= tol;
+      excess = d - tol;
+    }
+    if (!ok) {
+      bad++;
+      if (excess > worstExcess) {
+        worstExcess = excess;
+        worst = i;
+      }
+    }
+  }
+  if (bad > 0) {
+    const x = a[worst];
+    const y = e[worst];
+    assert.fail(
+      `${where}${bad} of ${a.length} elements differ (rtol ${rtol}, atol ${atol}); worst at [${worst}]: ` +
+        `got ${x}, expected ${y} (|diff| ${Math.abs(x - y)})`,
+    );
+  }
+}
+
+/** Exact elementwise equality (integers, booleans, bit-exact floats) with a useful message. */
+export function assertEqualArrays(actual: ArrayLike<Num> | Iterable<Num>, expected: ArrayLike<Num> | Iterable<Num>, msg = ''): void {
+  const a = toNumbers(actual);
+  const e = toNumbers(expected);
+  const where = msg ? `${msg}: ` : '';
+  if (a.length !== e.length) assert.fail(`${where}length ${a.length} != expected length ${e.length}`);
+  for (let i = 0; i < a.length; i++) {
+    if (!Object.is(a[i], e[i]) && !(a[i] === 0 && e[i] === 0)) {
+      assert.fail(`${where}element [${i}] is ${a[i]}, expected ${e[i]}`);
+    }
+  }
+}
+
+/** The largest |a[i] − b[i]|. */
+export function maxAbsDiff(a: ArrayLike<Num>, b: ArrayLike<Num>): number {
+  const x = toNumbers(a);
+  const y = toNumbers(b);
+  assert.equal(x.length, y.length, 'maxAbsDiff: lengths differ');
+  let m = 0;
+  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i] - y[i]));
+  return m;
+}
