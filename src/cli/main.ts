@@ -1,18 +1,19 @@
 // The `ganforge` command: dispatches to sub-commands and turns user mistakes into one
 // line and exit code 2.
 import { VERSION } from '../version.js';
-import { UsageError } from './errors.js';
+import { UsageError } from '../config/errors.js';
 
 const HELP = `ganforge ${VERSION} — GAN training and sampling for TypeScript, on libtorch
 
 Usage: ganforge <command> [options]
 
 Commands:
-  selfcheck        check the engine on this machine: libtorch, threads, a tiny training run
+  train            train a GAN (ganforge train --model NAME --help for its options)
+  sample           images from a trained run's generator
+  demo             train a small DCGAN on built-in data for a few minutes
   dataset info     describe an image folder or prepared cache
   dataset prepare  pack an image folder into a single-file cache for fast training
-  demo             the quick demonstration (for now: the engine self-check;
-                   training demos arrive with the model families)
+  selfcheck        check the engine on this machine: libtorch, threads, a tiny training run
 
 Options:
   -h, --help       show this help (also: ganforge <command> --help)
@@ -37,15 +38,26 @@ export async function run(argv: string[]): Promise<number> {
       case '--version':
         process.stdout.write(`${VERSION}\n`);
         return 0;
-      case 'selfcheck':
-      case 'demo': {
+      case 'selfcheck': {
         if (rest.includes('--help') || rest.includes('-h')) {
-          process.stdout.write(`Usage: ganforge ${cmd}\n\nRuns the engine self-check: libtorch version, threads, CUDA, and a tiny\nconvolutional model trained for 100 Adam steps (its loss must halve, nothing may leak).\n`);
+          process.stdout.write(`Usage: ganforge selfcheck\n\nRuns the engine self-check: libtorch version, threads, CUDA, and a tiny\nconvolutional model trained for 100 Adam steps (its loss must halve, nothing may leak).\n`);
           return 0;
         }
-        if (rest.length) throw new UsageError(`${cmd} takes no arguments, got '${rest[0]}'`);
+        if (rest.length) throw new UsageError(`selfcheck takes no arguments, got '${rest[0]}'`);
         const { selfcheck } = await import('./selfcheck.js');
         return selfcheck() ? 0 : 1;
+      }
+      case 'train': {
+        const { trainCommand } = await import('./train.js');
+        return await trainCommand(rest);
+      }
+      case 'sample': {
+        const { sampleCommand } = await import('./sample.js');
+        return await sampleCommand(rest);
+      }
+      case 'demo': {
+        const { demoCommand } = await import('./demo.js');
+        return await demoCommand(rest);
       }
       case 'dataset': {
         const { datasetCommand } = await import('./dataset.js');
@@ -55,10 +67,14 @@ export async function run(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command '${cmd}' (see 'ganforge --help')`);
     }
   } catch (e) {
-    if (e instanceof UsageError || (e instanceof Error && e.name === 'DataError')) {
+    if (e instanceof UsageError || (e instanceof Error && (e.name === 'DataError' || e.name === 'StateDictError'))) {
       process.stderr.write(`ganforge: ${e.message}\n`);
       return 2;
     }
-    throw e;
+    // Anything else is ours to fix or the machine's (disk full, a corrupt checkpoint): one
+    // line by default, the stack with GANFORGE_DEBUG=1.
+    if (process.env.GANFORGE_DEBUG) throw e;
+    process.stderr.write(`ganforge: ${e instanceof Error ? e.message.split('\n')[0] : String(e)} (GANFORGE_DEBUG=1 shows where)\n`);
+    return 1;
   }
 }

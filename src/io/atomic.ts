@@ -73,7 +73,7 @@ async function syncDirectory(dir: string): Promise<void> {
   } catch { /* best effort, see above */ }
 }
 
-function syncDirectorySync(dir: string): void {
+export function syncDirectorySync(dir: string): void {
   try {
     const fd = fs.openSync(dir, 'r');
     try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }

@@ -6,13 +6,15 @@ export class Identity extends Module {
   forward(x: Tensor): Tensor { return x; }
 }
 
+/** With `inplace`, overwrites its input (PyTorch's inplace=True): only for inputs nothing else reads. */
 export class ReLU extends Module {
-  forward(x: Tensor): Tensor { return F.relu(x); }
+  constructor(readonly inplace = false) { super(); }
+  forward(x: Tensor): Tensor { return this.inplace ? x.relu_() : F.relu(x); }
 }
 
 export class LeakyReLU extends Module {
-  constructor(readonly negativeSlope = 0.01) { super(); }
-  forward(x: Tensor): Tensor { return F.leakyRelu(x, this.negativeSlope); }
+  constructor(readonly negativeSlope = 0.01, readonly inplace = false) { super(); }
+  forward(x: Tensor): Tensor { return this.inplace ? x.leakyRelu_(this.negativeSlope) : F.leakyRelu(x, this.negativeSlope); }
 }
 
 export class Tanh extends Module {

@@ -17,3 +17,17 @@ export function getRngState(device: Device = 'cpu'): Uint8Array {
 export function setRngState(state: Uint8Array, device: Device = 'cpu'): void {
   N.setRngState(state, device);
 }
+
+/**
+ * Runs `fn` with the CPU generator seeded to `seed`, then puts the generator back as it
+ * was: fixed sample latents never disturb the training stream (and so exact resume).
+ */
+export function withSeed<T>(seed: number, fn: () => T): T {
+  const saved = getRngState();
+  manualSeed(seed);
+  try {
+    return fn();
+  } finally {
+    setRngState(saved);
+  }
+}

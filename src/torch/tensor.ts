@@ -410,6 +410,9 @@ export class Tensor {
   add_(other: TensorOrScalar, alpha?: number): this { N.add_(this.handle, h(other), alpha ?? null); return this; }
   lerp_(end: Tensor, weight: TensorOrScalar): this { N.lerp_(this.handle, end.handle, h(weight)); return this; }
   clamp_(min: number | null, max: number | null = null): this { N.clamp_(this.handle, min, max); return this; }
+  /** In-place ReLU (recorded by autograd like PyTorch's inplace=True). */
+  relu_(): this { N.relu_(this.handle); return this; }
+  leakyRelu_(negativeSlope = 0.01): this { N.leakyRelu_(this.handle, negativeSlope); return this; }
 
   /**
    * Replaces this tensor's data with `src`'s (detached), keeping this object and its

@@ -1,0 +1,52 @@
+// `ganforge train --model NAME ...`: every option of the trainer and of the family.
+import { UsageError } from '../config/errors.js';
+import { parseArgs, formatOptions } from '../config/options.js';
+import { RECIPES, recipeNames } from '../recipes/registry.js';
+import { fullSchema, train } from '../recipes/trainer.js';
+import type { RecipeDef } from '../recipes/recipe.js';
+import { progressPrinter } from './progress.js';
+
+function modelOf(argv: readonly string[]): string | null {
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--model') return argv[i + 1] ?? null;
+    if (argv[i].startsWith('--model=')) return argv[i].slice('--model='.length);
+  }
+  return null;
+}
+
+export function recipeFor(name: string | null, command: string): RecipeDef {
+  if (name === null) throw new UsageError(`${command} needs --model (one of: ${recipeNames().join(', ')})`);
+  const def = RECIPES[name];
+  if (!def) throw new UsageError(`unknown --model '${name}' (one of: ${recipeNames().join(', ')})`);
+  return def;
+}
+
+export function trainHelp(def: RecipeDef | null): string {
+  const head = 'Usage: ganforge train --model NAME [options]\n\nTrains a GAN and writes runs/<name>/: config.json, metrics.jsonl, samples/, checkpoints/.\nCtrl-C finishes the step, writes a checkpoint and exits; --resume continues exactly.\n';
+  if (!def) {
+    return `${head}\nModels:\n${recipeNames().map((n) => `  ${n.padEnd(10)} ${RECIPES[n].summary}`).join('\n')}\n\nSee 'ganforge train --model NAME --help' for a model's options.\n`;
+  }
+  return `${head}\n${def.name}: ${def.summary}\n\nOptions:\n${formatOptions(fullSchema(def))}\n`;
+}
+
+export async function trainCommand(argv: string[]): Promise<number> {
+  const name = modelOf(argv);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(trainHelp(name && RECIPES[name] ? RECIPES[name] : null));
+    return 0;
+  }
+  const def = recipeFor(name, 'train');
+  const { options, given, positional } = parseArgs(argv, fullSchema(def), 'train');
+  if (positional.length) throw new UsageError(`train takes no positional arguments, got '${positional[0]}'`);
+  const bar = progressPrinter();
+  const result = await train(def, options, given, {
+    progress: bar.update,
+    log: (line) => {
+      bar.done();
+      process.stderr.write(line + '\n');
+    },
+  });
+  bar.done();
+  process.stdout.write(`${result.interrupted ? 'interrupted' : 'done'}: ${result.steps} steps, ${result.kimg.toFixed(3)} kimg in ${result.runDir}\n`);
+  return 0;
+}

@@ -1,0 +1,49 @@
+// Rebuilding a trained model from its run folder: the recipe from config.json, the
+// weights from a checkpoint (the latest, or one named).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import * as torch from '../torch/index.js';
+import { UsageError } from '../config/errors.js';
+import { type Options, validateOptions } from '../config/options.js';
+import { listCheckpoints, loadCheckpoint } from '../io/checkpoint.js';
+import { RECIPES } from './registry.js';
+import { fullSchema } from './trainer.js';
+import type { Recipe, RecipeDef } from './recipe.js';
+import { readConfig, runPaths } from './run.js';
+
+export interface LoadedRun {
+  def: RecipeDef;
+  recipe: Recipe;
+  options: Options;
+  classes: string[] | null;
+  checkpoint: string;
+}
+
+export function loadRun(dir: string, opts: { checkpoint?: string | null; device?: string } = {}): LoadedRun {
+  if (!existsSync(dir)) throw new UsageError(`run folder ${dir} does not exist`);
+  const cfg = readConfig(dir) as unknown as { options?: Record<string, unknown>; classes?: string[] | null };
+  const model = cfg.options?.model;
+  const def = typeof model === 'string' ? RECIPES[model] : undefined;
+  if (!def) throw new UsageError(`${join(dir, 'config.json')} names no known model (${String(model)})`);
+  const options = validateOptions(cfg.options!, fullSchema(def), join(dir, 'config.json'));
+  const paths = runPaths(dir);
+  const names = listCheckpoints(paths.checkpoints);
+  if (names.length === 0) throw new UsageError(`${dir} has no complete checkpoint yet`);
+  const name = opts.checkpoint ?? names[names.length - 1];
+  if (!names.includes(name)) throw new UsageError(`${dir} has no checkpoint '${name}' (it has: ${names.join(', ')})`);
+  const classes = cfg.classes ?? null;
+  const device = opts.device ?? 'cpu';
+  const recipe = def.create(options, {
+    resolution: options.resolution as number, channels: options.channels as number,
+    numClasses: options.classes && classes ? classes.length : 0, batchSize: options.batch as number, device,
+  });
+  const checkpoint = join(paths.checkpoints, name);
+  torch.scope(() => {
+    const ck = loadCheckpoint(checkpoint);
+    for (const [k, net] of Object.entries(recipe.networks())) {
+      if (ck.networks[k]) net.loadStateDict(ck.networks[k]);
+      net.eval();
+    }
+  });
+  return { def, recipe, options, classes: options.classes ? classes : null, checkpoint };
+}

@@ -1,0 +1,297 @@
+// The training loop every family shares: data in, recipe steps, generator EMA, metrics,
+// fixed-latent sample grids, crash-safe checkpoints, exact resume and clean interrupts.
+import { join } from 'node:path';
+import * as torch from '../torch/index.js';
+import { UsageError } from '../config/errors.js';
+import { type Options, validateOptions, type Schema } from '../config/options.js';
+import { openDataset, Loader, toTensorBatch, saveGrid, type LoaderState, type Dataset } from '../data/index.js';
+import { checkpointName, saveCheckpoint, listCheckpoints, loadCheckpoint, removePartialCheckpoints, EMA_NETWORK } from '../io/checkpoint.js';
+import { VERSION } from '../version.js';
+import type { Recipe, RecipeDef, RecipeEnv, SampleInputs } from './recipe.js';
+import { TRAINER_SCHEMA, RESUMABLE_CHANGES } from './common.js';
+import { emaBeta, updateEma, initEma, type EmaOptions } from './ema.js';
+import { LrSchedule, type ScheduleState } from './schedule.js';
+import { type RunPaths, createRun, runPaths, readConfig, writeConfig, configHash, appendMetrics, truncateMetrics } from './run.js';
+
+export interface Progress {
+  step: number;
+  kimg: number;
+  totalKimg: number;
+  imgPerSec: number;
+  etaSec: number;
+  metrics: Record<string, number>;
+}
+
+export interface TrainHooks {
+  /** Informational lines (where things are written, resume, interrupts). */
+  log?: (line: string) => void;
+  /** Called after each logged interval. */
+  progress?: (p: Progress) => void;
+  /** Called after every step; return true to stop (tests use it to stop mid-run). */
+  afterStep?: (step: number) => boolean;
+}
+
+export interface TrainResult {
+  runDir: string;
+  steps: number;
+  kimg: number;
+  /** The checkpoint written last. */
+  checkpoint: string;
+  /** The run was interrupted (Ctrl-C, SIGTERM or a hook) before its --kimg. */
+  interrupted: boolean;
+}
+
+/** Both schemas of a family, the trainer's first: every option `train` accepts. */
+export function fullSchema(def: RecipeDef): Schema {
+  const schema: Schema = {};
+  for (const [k, s] of Object.entries(TRAINER_SCHEMA)) {
+    schema[k] = def.trainerDefaults && k in def.trainerDefaults ? { ...s, default: def.trainerDefaults[k] } : s;
+  }
+  for (const [k, s] of Object.entries(def.schema)) {
+    if (k in schema) throw new Error(`internal: recipe ${def.name} redefines trainer option --${k}`);
+    schema[k] = s;
+  }
+  return schema;
+}
+
+function defaultOut(o: Options): string {
+  const data = String(o.data).replace(/[/\\]+$/, '').split(/[/\\]/).pop() || 'data';
+  return join('runs', `${o.model}-${data.replace(/\.[^.]*$/, '')}-${o.resolution}`);
+}
+
+/** The options a resumed run continues with: the saved ones, plus allowed changes. */
+function resumeOptions(def: RecipeDef, dir: string, given: Options, givenNames: Set<string>): Options {
+  const saved = validateOptions(readConfig(dir).options as unknown as Record<string, unknown> ?? {}, fullSchema(def), join(dir, 'config.json'));
+  if (saved.model !== def.name) throw new UsageError(`${dir} is a ${saved.model} run, not ${def.name}`);
+  const changed = [...givenNames].filter((k) => !RESUMABLE_CHANGES.has(k) && given[k] !== saved[k]);
+  if (changed.length) {
+    throw new UsageError(`cannot resume ${dir} with a different --${changed[0]} (${saved[changed[0]]} → ${given[changed[0]]}); only ${[...RESUMABLE_CHANGES].filter((k) => k !== 'resume' && k !== 'force' && k !== 'out').map((k) => '--' + k).join(', ')} may change`);
+  }
+  const merged = { ...saved };
+  for (const k of givenNames) if (RESUMABLE_CHANGES.has(k)) merged[k] = given[k];
+  merged.resume = true;
+  merged.force = false;
+  merged.out = dir;
+  return merged;
+}
+
+function emaOptions(o: Options): EmaOptions {
+  return {
+    emaKimg: o.ema_kimg as number,
+    beta: o.ema_beta as number | null,
+    startKimg: o.ema_start_kimg as number,
+    rampup: o.ema_rampup as number | null,
+  };
+}
+
+function rngState(device: string): Record<string, string> {
+  const s: Record<string, string> = { cpu: Buffer.from(torch.getRngState('cpu')).toString('base64') };
+  if (device.startsWith('cuda')) s[device] = Buffer.from(torch.getRngState(device)).toString('base64');
+  return s;
+}
+
+function restoreRng(s: Record<string, string>): void {
+  for (const [dev, b64] of Object.entries(s)) torch.setRngState(new Uint8Array(Buffer.from(b64, 'base64')), dev);
+}
+
+function crossed(before: number, after: number, intervalKimg: number): boolean {
+  if (!(intervalKimg > 0)) return false;
+  const n = intervalKimg * 1000;
+  return Math.floor(before / n) < Math.floor(after / n);
+}
+
+class Averages {
+  #sum: Record<string, number> = {};
+  #count = 0;
+  add(m: Record<string, number>): void {
+    for (const [k, v] of Object.entries(m)) this.#sum[k] = (this.#sum[k] ?? 0) + v;
+    this.#count++;
+  }
+  take(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [k, v] of Object.entries(this.#sum)) out[k] = v / this.#count;
+    this.#sum = {};
+    this.#count = 0;
+    return out;
+  }
+}
+
+/**
+ * Trains `def` with `given` options (parsed by the CLI; `givenNames` are those the user
+ * set explicitly). Returns when --kimg is reached or the run is interrupted; either way
+ * the last state is in a checkpoint.
+ */
+export async function train(def: RecipeDef, given: Options, givenNames: Set<string>, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const log = hooks.log ?? ((s: string) => process.stderr.write(s + '\n'));
+  const dir = (given.out as string | null) ?? defaultOut(given);
+  const resuming = given.resume === true;
+  const o = resuming ? resumeOptions(def, dir, given, givenNames) : { ...given, out: dir };
+  const device = o.device as string;
+  if (device.startsWith('cuda') && !torch.cuda.isAvailable()) throw new UsageError(`--device ${device}: this libtorch has no CUDA device`);
+  const hash = configHash(o, RESUMABLE_CHANGES);
+
+  // Open the data first: a bad --data must fail before a run folder is made.
+  const dataset: Dataset = await openDataset(o.data as string, {
+    resolution: o.resolution as number, classes: o.classes as boolean, inputNc: o.channels as number, seed: o.seed as number,
+    maxDatasetSize: (o.max_dataset_size as number | null) ?? undefined, noFlip: o.no_flip as boolean,
+  });
+  if (dataset.paired) throw new UsageError(`--model ${def.name} trains on single images, but ${o.data} is a paired dataset`);
+  const classNames = dataset.classes;
+  if (o.classes && (!classNames || classNames.length < 2)) throw new UsageError(`--classes needs at least two classes in ${o.data}`);
+
+  let paths: RunPaths;
+  if (resuming) {
+    paths = runPaths(dir);
+    const removed = removePartialCheckpoints(paths.checkpoints);
+    if (removed.length) log(`removed ${removed.length} incomplete checkpoint folder(s) left by a crash`);
+    if (listCheckpoints(paths.checkpoints).length === 0) throw new UsageError(`cannot resume ${dir}: it has no complete checkpoint`);
+  } else {
+    paths = createRun(dir, o.force === true);
+  }
+  writeConfig(paths, { ganforge: VERSION, options: o, classes: classNames, dataset: { source: dataset.source, kind: dataset.kind, length: dataset.length } });
+
+  torch.manualSeed(o.seed as number);
+  const env: RecipeEnv = {
+    resolution: o.resolution as number, channels: o.channels as number, numClasses: o.classes ? classNames!.length : 0,
+    batchSize: o.batch as number, device,
+  };
+  const recipe: Recipe = def.create(o, env);
+  const nets = recipe.networks();
+  const G = nets.G, ema = nets[EMA_NETWORK];
+  if (G && ema) initEma(ema, G);
+  // Base learning rates are read now, before a checkpoint could overwrite them.
+  const schedule = new LrSchedule(o, Object.values(recipe.optimizers()));
+  const loader = new Loader(dataset, { batchSize: o.batch as number, seed: o.seed as number, workers: (o.workers as number | null) ?? undefined, dropLast: true });
+
+  let step = 0;
+  let imagesSeen = 0;
+  let lastCheckpoint = '';
+  if (resuming) {
+    const name = listCheckpoints(paths.checkpoints).pop()!;
+    lastCheckpoint = join(paths.checkpoints, name);
+    torch.scope(() => {
+      const ck = loadCheckpoint(lastCheckpoint);
+      const st = ck.state as { configHash: string; step: number; imagesSeen: number; loader: LoaderState; rng: Record<string, string>; recipe: Record<string, unknown>; schedule: ScheduleState; optimizers: Record<string, Record<string, number | boolean | number[]>> };
+      if (st.configHash !== hash) throw new UsageError(`cannot resume ${dir}: its checkpoint was written with other options than config.json now holds`);
+      for (const [k, net] of Object.entries(nets)) {
+        if (!ck.networks[k]) throw new UsageError(`checkpoint ${lastCheckpoint} has no weights for ${k}`);
+        net.loadStateDict(ck.networks[k]);
+      }
+      for (const [k, opt] of Object.entries(recipe.optimizers())) opt.loadStateDict({ tensors: ck.optimizers[k] ?? {}, hyper: st.optimizers[k] });
+      recipe.loadState(st.recipe);
+      schedule.load(st.schedule);
+      loader.restore(st.loader);
+      restoreRng(st.rng);
+      step = st.step;
+      imagesSeen = st.imagesSeen;
+    });
+    truncateMetrics(paths, step);
+    log(`resuming ${dir} from ${name} (step ${step}, ${(imagesSeen / 1000).toFixed(3)} kimg)`);
+  }
+
+  // The same latents (and labels) for every grid of the run, drawn apart from the training stream.
+  const nSamples = o.n_samples as number;
+  const sampleLabels = env.numClasses > 0 ? Array.from({ length: nSamples }, (_, i) => Math.floor((i * env.numClasses) / nSamples)) : null;
+  const fixed: SampleInputs = torch.withSeed((o.seed as number) + 1_000_003, () => recipe.sampleInputs(nSamples, sampleLabels));
+  fixed.z?.keep();
+  fixed.labels?.keep();
+
+  const writeSamples = async (): Promise<string> => {
+    const file = join(paths.samples, `${checkpointName(imagesSeen / 1000)}.png`);
+    const images = torch.scope(() => torch.withSeed(0, () => torch.noGrad(() => recipe.generate(fixed))));
+    try {
+      await saveGrid(images, file, { nrow: Math.ceil(Math.sqrt(nSamples)) });
+    } finally {
+      images.dispose();
+    }
+    return file;
+  };
+
+  const writeCheckpoint = (): string => {
+    const state = {
+      ganforge: VERSION, configHash: hash, step, imagesSeen, kimg: imagesSeen / 1000, epoch: loader.epoch,
+      loader: loader.state(), rng: rngState(device), recipe: recipe.state(), schedule: schedule.state(),
+      optimizers: Object.fromEntries(Object.entries(recipe.optimizers()).map(([k, opt]) => [k, opt.stateDict().hyper])),
+    };
+    const networks = Object.fromEntries(Object.entries(nets).map(([k, m]) => [k, m.stateDict()]));
+    const optimizers = Object.fromEntries(Object.entries(recipe.optimizers()).map(([k, opt]) => [k, opt.stateDict().tensors]));
+    lastCheckpoint = saveCheckpoint(paths.checkpoints, checkpointName(imagesSeen / 1000), { networks, optimizers, state }, o.keep as number);
+    return lastCheckpoint;
+  };
+
+  // First Ctrl-C: finish the step, checkpoint, exit cleanly. Second: leave at once (the
+  // last checkpoint is complete: snapshots are renamed into place only when whole).
+  let stopRequested = false;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (stopRequested) {
+      log(`${sig} again: exiting now; the last complete checkpoint is ${lastCheckpoint || 'none'}`);
+      process.exit(130);
+    }
+    stopRequested = true;
+    log(`${sig}: finishing this step and writing a checkpoint (press Ctrl-C again to exit at once)`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const totalImages = (o.kimg as number) * 1000;
+  const emaOpts = emaOptions(o);
+  const averages = new Averages();
+  const t0 = performance.now();
+  let intervalStart = performance.now();
+  let intervalImages = 0;
+  const startImages = imagesSeen;
+  try {
+    if (!resuming) {
+      log(`training ${def.name} on ${dataset.source} (${dataset.length} images${classNames && o.classes ? `, ${classNames.length} classes` : ''}) into ${dir}`);
+      writeCheckpoint();
+      await writeSamples();
+    }
+    while (imagesSeen < totalImages && !stopRequested) {
+      // A prefetched batch resolves as a microtask, which never lets the event loop poll:
+      // yield once per step so signals (Ctrl-C) and worker messages are handled promptly.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      const batch = await loader.next();
+      schedule.beforeStep(batch.epoch);
+      const metrics = torch.scope(() => {
+        const tb = toTensorBatch(batch, { device });
+        const m = recipe.step(tb, { step, imagesSeen });
+        if (G && ema) updateEma(ema, G, emaBeta(emaOpts, batch.size, imagesSeen));
+        return m;
+      });
+      const before = imagesSeen;
+      imagesSeen += batch.size;
+      intervalImages += batch.size;
+      step++;
+      schedule.afterStep(metrics);
+      averages.add(metrics);
+      if (step % (o.log_every as number) === 0 || imagesSeen >= totalImages) {
+        const now = performance.now();
+        const imgPerSec = intervalImages / ((now - intervalStart) / 1000);
+        const m = averages.take();
+        appendMetrics(paths, { step, kimg: imagesSeen / 1000, epoch: batch.epoch, ...m, lr_mult: schedule.multiplier, img_per_s: imgPerSec, sec: (now - t0) / 1000 });
+        const done = imagesSeen - startImages;
+        const rate = done / ((now - t0) / 1000);
+        hooks.progress?.({ step, kimg: imagesSeen / 1000, totalKimg: totalImages / 1000, imgPerSec, etaSec: (totalImages - imagesSeen) / rate, metrics: m });
+        intervalStart = now;
+        intervalImages = 0;
+      }
+      if (crossed(before, imagesSeen, o.sample_kimg as number)) await writeSamples();
+      if (crossed(before, imagesSeen, o.snapshot_kimg as number)) writeCheckpoint();
+      if (hooks.afterStep?.(step)) stopRequested = true;
+    }
+    const final = writeCheckpoint();
+    const grid = await writeSamples();
+    if (stopRequested) log(`stopped at step ${step} (${(imagesSeen / 1000).toFixed(3)} kimg); continue with --resume --out ${dir}`);
+    log(`checkpoint: ${final}`);
+    log(`samples:    ${grid}`);
+    return { runDir: dir, steps: step, kimg: imagesSeen / 1000, checkpoint: final, interrupted: stopRequested };
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await loader.close();
+    fixed.z?.dispose();
+    fixed.labels?.dispose();
+    for (const net of Object.values(nets)) net.dispose();
+    for (const opt of Object.values(recipe.optimizers())) opt.dispose();
+  }
+}

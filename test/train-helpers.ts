@@ -1,0 +1,58 @@
+// Running the ganforge command in a child process, for tests of the whole program.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fromRoot } from './helpers.js';
+
+export const BIN = fromRoot('bin/ganforge.js');
+
+/** A tiny DCGAN that trains in well under a second per step on 2 cores. */
+export const TINY = ['train', '--model', 'dcgan', '--data', 'shapes', '--resolution', '16', '--batch', '8', '--nz', '16', '--ngf', '8', '--ndf', '8', '--workers', '1', '--log_every', '1', '--sample_kimg', '0', '--n_samples', '4'];
+
+export function tempDir(prefix = 'gf-train-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function cli(args: string[], env: Record<string, string> = {}): CliResult {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+export function cliAsync(args: string[], env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Resolves when `pattern` appears in the child's stderr (or rejects when it exits first). */
+export function waitForStderr(child: ChildProcess, pattern: RegExp, timeoutMs = 60_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}; stderr so far:\n${buf}`)), timeoutMs);
+    const onData = (d: Buffer): void => {
+      buf += d.toString();
+      if (pattern.test(buf)) {
+        clearTimeout(timer);
+        child.stderr!.off('data', onData);
+        resolve(buf);
+      }
+    };
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      if (!pattern.test(buf)) reject(new Error(`exited (${code}) before ${pattern}; stderr:\n${buf}`));
+    });
+  });
+}
+
+export function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; stdout: string }> {
+  let stderr = '', stdout = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal, stderr, stdout })));
+}
