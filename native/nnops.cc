@@ -80,6 +80,15 @@ static Napi::Value pad(INFO) {
 // ---- activations ----
 static Napi::Value relu(INFO) { return Wrap(ENV, at::relu(T(info[0]))); }
 static Napi::Value leakyRelu(INFO) { return Wrap(ENV, at::leaky_relu(T(info[0]), Scl(info[1]))); }
+// In-place activations (PyTorch's inplace=True): no new buffer for the output.
+static Napi::Value relu_(INFO) {
+  at::relu_(T(info[0]));
+  return ENV.Undefined();
+}
+static Napi::Value leakyRelu_(INFO) {
+  at::leaky_relu_(T(info[0]), Scl(info[1]));
+  return ENV.Undefined();
+}
 static Napi::Value tanh(INFO) { return Wrap(ENV, at::tanh(T(info[0]))); }
 static Napi::Value sigmoid(INFO) { return Wrap(ENV, at::sigmoid(T(info[0]))); }
 static Napi::Value softplus(INFO) { return Wrap(ENV, at::softplus(T(info[0]), Scl(info[1]), Scl(info[2]))); }
@@ -133,7 +142,7 @@ static Napi::Value nllLoss(INFO) {
 void InitNNOps(Napi::Env env, Napi::Object e) {
   GF_EXPORT(e, linear); GF_EXPORT(e, conv2d); GF_EXPORT(e, convTranspose2d); GF_EXPORT(e, avgPool2d); GF_EXPORT(e, maxPool2d);
   GF_EXPORT(e, adaptiveAvgPool2d); GF_EXPORT(e, interpolate); GF_EXPORT(e, pad);
-  GF_EXPORT(e, relu); GF_EXPORT(e, leakyRelu); GF_EXPORT(e, tanh); GF_EXPORT(e, sigmoid); GF_EXPORT(e, softplus);
+  GF_EXPORT(e, relu); GF_EXPORT(e, leakyRelu); GF_EXPORT(e, relu_); GF_EXPORT(e, leakyRelu_); GF_EXPORT(e, tanh); GF_EXPORT(e, sigmoid); GF_EXPORT(e, softplus);
   GF_EXPORT(e, gelu); GF_EXPORT(e, silu); GF_EXPORT(e, elu); GF_EXPORT(e, softmax); GF_EXPORT(e, logSoftmax);
   GF_EXPORT(e, dropout);
   GF_EXPORT(e, batchNorm); GF_EXPORT(e, instanceNorm); GF_EXPORT(e, groupNorm); GF_EXPORT(e, layerNorm);
