@@ -78,7 +78,7 @@ for (let r = 0; r < ROUNDS; r++) {
 }
 const med = conv[conv.length >> 1];
 const info = torch.buildInfo();
-console.log(`ganforge engine benchmark — libtorch ${info.torchVersion}, ${threads} threads, float32, CPU`);
+console.log(`ganforge engine benchmark — libtorch ${info.torchVersion}, ${threads} threads, float32, CPU, OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY} (PyTorch runs with the same)`);
 console.log(`tiny op (1-element add through the TS API): ${tiny.toFixed(2)} µs/call` +
   (ref ? `   PyTorch: ${ref.tiny_us.toFixed(2)} µs/call` : ''));
 console.log(`conv2d 32×128×16×16 ⊛ 3×3×128→64, forward+backward: median ${med.toFixed(2)} ms (min ${conv[0].toFixed(2)}), ${(FLOPS / med / 1e6).toFixed(0)} GFLOP/s`);

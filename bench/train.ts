@@ -80,7 +80,7 @@ function runRef(c: Case): { train: number; sample: number } | null {
   }
 }
 
-console.log(`ganforge training benchmark — libtorch ${torch.buildInfo().torchVersion}, ${threads} threads, float32, CPU, median of ${ITERS} iterations`);
+console.log(`ganforge training benchmark — libtorch ${torch.buildInfo().torchVersion}, ${threads} threads, float32, CPU, median of ${ITERS} iterations, OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY} (PyTorch runs with the same)`);
 for (const c of CASES.filter((x) => wanted.length === 0 || wanted.includes(x.model))) {
   // Alternate ours and PyTorch's twice and keep each side's best: the machine is noisy.
   let ours = { train: 0, sample: 0 };

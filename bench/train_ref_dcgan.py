@@ -36,6 +36,26 @@ def discriminator(res, ndf, nc):
     return nn.Sequential(*layers)
 
 
+def dcgan_step(G, D, oG, oD, real, z):
+    """One D step on real and detached fake, then one G step on the same fake (BCE)."""
+    fake = G(z)
+    oD.zero_grad(set_to_none=True)
+    dr, df = D(real).view(-1), D(fake.detach()).view(-1)
+    loss_d = F.binary_cross_entropy_with_logits(dr, torch.ones_like(dr)) + F.binary_cross_entropy_with_logits(df, torch.zeros_like(df))
+    loss_d.backward()
+    oD.step()
+    for p in D.parameters():
+        p.requires_grad_(False)
+    oG.zero_grad(set_to_none=True)
+    o = D(fake).view(-1)
+    loss_g = F.binary_cross_entropy_with_logits(o, torch.ones_like(o))
+    loss_g.backward()
+    oG.step()
+    for p in D.parameters():
+        p.requires_grad_(True)
+    return loss_g.item(), loss_d.item()
+
+
 def main():
     threads, res, batch, iters = (int(a) for a in sys.argv[1:5])
     torch.set_num_threads(threads)
@@ -47,22 +67,7 @@ def main():
     real = torch.rand(batch, 3, res, res) * 2 - 1
 
     def step():
-        fake = G(torch.randn(batch, nz, 1, 1))
-        oD.zero_grad(set_to_none=True)
-        dr, df = D(real).view(-1), D(fake.detach()).view(-1)
-        lossD = F.binary_cross_entropy_with_logits(dr, torch.ones_like(dr)) + F.binary_cross_entropy_with_logits(df, torch.zeros_like(df))
-        lossD.backward()
-        oD.step()
-        for p in D.parameters():
-            p.requires_grad_(False)
-        oG.zero_grad(set_to_none=True)
-        o = D(fake).view(-1)
-        lossG = F.binary_cross_entropy_with_logits(o, torch.ones_like(o))
-        lossG.backward()
-        oG.step()
-        for p in D.parameters():
-            p.requires_grad_(True)
-        return lossD.item(), lossG.item()
+        return dcgan_step(G, D, oG, oD, real, torch.randn(batch, nz, 1, 1))
 
     def timed(fn, n):
         for _ in range(2):

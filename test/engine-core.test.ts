@@ -33,10 +33,6 @@ function f32(s: FT): Tensor {
   return T.fromTypedArray(Float32Array.from(s.data), s.shape);
 }
 
-function values(t: Tensor): number[] {
-  return Array.from(t.toTypedArray() as ArrayLike<number | bigint>, Number);
-}
-
 function bytesEqual(a: Tensor, b: Tensor): boolean {
   const x = a.toBytes();
   const y = b.toBytes();

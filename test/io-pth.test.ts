@@ -9,25 +9,12 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { fileURLToPath } from 'node:url';
 import { unpickle } from '../src/io/pickle.js';
 import { flattenStateDict, type PthValue, readPth, readPthFile, readPthFileSync, stateDictFrom } from '../src/io/pth.js';
 import { isRawTensor, type RawTensor, toNumbers } from '../src/io/raw.js';
 import { openZip } from '../src/io/zip.js';
+import { repoRoot } from './helpers.js';
 
-/**
- * The repository root: the first folder with a package.json above the compiled test
- * (so any outDir inside the repo works), else above the working directory.
- */
-function repoRoot(): string {
-  for (const start of [path.dirname(fileURLToPath(import.meta.url)), process.cwd()]) {
-    for (let dir = start; ; dir = path.dirname(dir)) {
-      if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
-      if (path.dirname(dir) === dir) break;
-    }
-  }
-  throw new Error('package.json not found above the test file or the working directory');
-}
 
 const FIXTURES = path.join(repoRoot(), 'test/fixtures/pth');
 const fixture = (name: string) => path.join(FIXTURES, name);

@@ -12,6 +12,8 @@ import { loadRun } from '../src/recipes/load.js';
 import { openDataset, Loader, toTensorBatch } from '../src/data/index.js';
 import { emaBeta } from '../src/recipes/ema.js';
 import { cli, tempDir } from './train-helpers.js';
+import { fromRoot, assertClose } from './helpers.js';
+import * as io from '../src/io/index.js';
 
 test('DCGAN at 64×64 has pytorch/examples\' layer keys and shapes', () => {
   const G = new DCGANGenerator(DCGAN_DEFAULTS);
@@ -152,4 +154,29 @@ test('--lr_policy step cuts every optimiser\'s rate ×0.1 per epoch, and resume 
   const names = readdirSync(join(run, 'checkpoints')).filter((n) => !n.startsWith('.')).sort();
   const st = JSON.parse(readFileSync(join(run, 'checkpoints', names[names.length - 1], 'state.json'), 'utf8'));
   assert.ok(Math.abs(st.optimizers.G.lr - 2e-4 * 0.01) < 1e-15 && Math.abs(st.optimizers.D.lr - 2e-4 * 0.01) < 1e-15);
+});
+
+test('three DCGAN training steps equal PyTorch\'s (same weights, data and seeds)', () => {
+  const { tensors } = io.loadSafetensors(fromRoot('test/fixtures/train/dcgan_step.safetensors'));
+  const pick = (prefix: string) => Object.fromEntries(Object.entries(tensors).filter(([k]) => k.startsWith(prefix)).map(([k, t]) => [k.slice(prefix.length), t]));
+  const def = RECIPES.dcgan;
+  const o = Object.fromEntries(Object.entries(fullSchema(def)).map(([k, s]) => [k, s.default]));
+  Object.assign(o, { resolution: 16, nz: 8, ngf: 8, ndf: 8 });
+  const recipe = def.create(o, { resolution: 16, channels: 3, numClasses: 0, batchSize: 6, device: 'cpu' });
+  const { G, D } = recipe.networks();
+  G.loadStateDict(pick('pre.G.'));
+  D.loadStateDict(pick('pre.D.'));
+  const losses = tensors.losses.toArray() as number[][];
+  for (let i = 0; i < 3; i++) {
+    torch.manualSeed(100 + i);
+    const m = torch.scope(() => recipe.step({ a: tensors.real, b: null, labels: null }, { step: i, imagesSeen: 6 * i }));
+    assert.ok(Math.abs(m.loss_G - losses[i][0]) < 1e-5 && Math.abs(m.loss_D - losses[i][1]) < 1e-5, `step ${i} losses ${m.loss_G}, ${m.loss_D} vs ${losses[i]}`);
+  }
+  for (const [name, net] of [['G', G], ['D', D]] as const) {
+    const want = pick(`post.${name}.`);
+    for (const [k, t] of Object.entries(net.stateDict())) {
+      assert.ok(want[k], `${name}.${k} in the fixture`);
+      assertClose(t.toTypedArray() as Float32Array, want[k].toTypedArray() as Float32Array, 1e-4, 1e-6, `${name}.${k} after 3 steps`);
+    }
+  }
 });

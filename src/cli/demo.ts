@@ -10,12 +10,12 @@ import { progressPrinter } from './progress.js';
 import { selfcheck } from './selfcheck.js';
 
 const SCHEMA: Schema = {
-  kimg: { type: 'float', default: 24, help: 'training length in thousands of images', min: 0.064 },
+  kimg: { type: 'float', default: 48, help: 'training length in thousands of images', min: 0.064 },
   out: { type: 'string', default: null, help: 'run folder (default: runs/demo, or runs/demo-N when that exists)', metavar: 'DIR' },
   seed: { type: 'int', default: 0, help: 'seed', min: 0 },
 };
 
-export const DEMO_HELP = `Usage: ganforge demo [options]\n\nChecks the engine, then trains a DCGAN on the built-in 'shapes' images (32×32, batch 64)\nand writes a sample grid every 2 kimg to the run's samples/ folder. Takes a few minutes on\ntwo CPU cores. Nothing is downloaded; an existing run folder is never overwritten.\n\nOptions:\n${formatOptions(SCHEMA)}\n`;
+export const DEMO_HELP = `Usage: ganforge demo [options]\n\nChecks the engine, then trains a DCGAN on the built-in 'shapes' images (32×32, batch 32)\nand writes a sample grid every 4 kimg to the run's samples/ folder. Takes a few minutes on\ntwo CPU cores. Nothing is downloaded; an existing run folder is never overwritten.\n\nOptions:\n${formatOptions(SCHEMA)}\n`;
 
 function freshOut(): string {
   if (!existsSync('runs/demo')) return 'runs/demo';
@@ -35,8 +35,8 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const schema = fullSchema(def);
   const options = Object.fromEntries(Object.entries(schema).map(([k, s]) => [k, s.default]));
   Object.assign(options, {
-    model: 'dcgan', data: 'shapes', resolution: 32, batch: 64, kimg: d.kimg, seed: d.seed, out,
-    sample_kimg: 2, snapshot_kimg: 8, ema_kimg: 2, ngf: 48, ndf: 48, log_every: 20,
+    model: 'dcgan', data: 'shapes', resolution: 32, batch: 32, kimg: d.kimg, seed: d.seed, out,
+    sample_kimg: 4, snapshot_kimg: 16, ema_kimg: 2, ngf: 48, ndf: 48, log_every: 20,
   });
   process.stdout.write(`\ntraining DCGAN on the built-in shapes (32×32) for ${d.kimg} kimg...\n`);
   const bar = progressPrinter();
@@ -51,7 +51,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
   bar.done();
   const min = (performance.now() - t0) / 60000;
   process.stdout.write(`\ndemo ${result.interrupted ? 'interrupted' : 'finished'} in ${min.toFixed(1)} min: ${result.steps} steps, ${result.kimg.toFixed(1)} kimg\n`);
-  process.stdout.write(`  sample grids (one per 2 kimg, the same latents each time): ${out}/samples/\n`);
+  process.stdout.write(`  sample grids (one per 4 kimg, the same latents each time): ${out}/samples/\n`);
   process.stdout.write(`  metrics (losses, img/s per logged step):                  ${out}/metrics.jsonl\n`);
   process.stdout.write(`  checkpoints (safetensors + state.json):                   ${out}/checkpoints/\n`);
   process.stdout.write(`  more samples:  node bin/ganforge.js sample --run ${out} --n 64 --seed 7\n`);

@@ -11,6 +11,8 @@
 import { DataError } from './errors.js';
 import { type RawImage, cropImage, flipImage, resizeImage } from './image.js';
 import { Rng } from './rng.js';
+// Python 3 rounds halves to even; the reference's sizes and torch's casts rely on it.
+import { roundHalfEven } from '../util/round.js';
 
 export const PREPROCESS_MODES = ['resize_and_crop', 'crop', 'scale_width', 'scale_width_and_crop', 'none'] as const;
 export type PreprocessMode = (typeof PREPROCESS_MODES)[number];
@@ -45,14 +47,6 @@ export function checkPreprocess(o: PreprocessOptions): PreprocessOptions {
   return o;
 }
 
-// Python 3 rounds halves to even; `__make_power_2` relies on it.
-function roundHalfEven(v: number): number {
-  const f = Math.floor(v);
-  const d = v - f;
-  if (d > 0.5) return f + 1;
-  if (d < 0.5) return f;
-  return f % 2 === 0 ? f : f + 1;
-}
 
 function scaledWidthSize(o: PreprocessOptions, w: number, h: number): [number, number] {
   if (w === o.loadSize && h >= o.cropSize) return [w, h];

@@ -9,6 +9,7 @@
 // One list of dtypes for the whole library (torch/dtype.ts has no native dependency).
 export { type DType, DTYPES, isDType, itemSize } from '../torch/dtype.js';
 import { type DType, isDType, itemSize } from '../torch/dtype.js';
+import { roundHalfEven } from '../util/round.js';
 
 /**
  * A dense tensor: `data` holds numel * itemSize(dtype) bytes, row-major (C order),
@@ -147,13 +148,6 @@ export function floatToBFloat16(x: number): number {
   return ((bits + 0x7fff + lsb) >>> 16) & 0xffff;
 }
 
-function roundHalfEven(v: number): number {
-  const f = Math.floor(v);
-  const d = v - f;
-  if (d > 0.5) return f + 1;
-  if (d < 0.5) return f;
-  return f % 2 === 0 ? f : f + 1;
-}
 
 /**
  * Element values as JS numbers, in row-major order. int64 values beyond 2^53 lose

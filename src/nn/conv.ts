@@ -35,16 +35,17 @@ function checkGroups(inC: number, outC: number, groups: number): void {
   }
 }
 
-export class Conv2d extends Module {
+// PyTorch's _ConvNd: what every convolution holds, registered in its order (weight, bias).
+abstract class ConvBase extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
   readonly stride: [number, number];
   readonly padding: [number, number];
   readonly dilation: [number, number];
   readonly groups: number;
-  readonly paddingMode: 'zeros' | 'reflect' | 'replicate';
 
-  constructor(readonly inChannels: number, readonly outChannels: number, readonly kernelSize: Pair, o: Conv2dOptions = {}) {
+  /** A transposed convolution stores its weight as [in, out/groups, kH, kW]. */
+  constructor(readonly inChannels: number, readonly outChannels: number, readonly kernelSize: Pair, o: Conv2dOptions, transposed: boolean) {
     super();
     this.groups = o.groups ?? 1;
     checkGroups(inChannels, outChannels, this.groups);
@@ -52,10 +53,19 @@ export class Conv2d extends Module {
     this.stride = pair(o.stride ?? 1);
     this.padding = pair(o.padding ?? 0);
     this.dilation = pair(o.dilation ?? 1);
-    this.paddingMode = o.paddingMode ?? 'zeros';
-    this.weight = this.registerParameter('weight', empty([outChannels, inChannels / this.groups, kh, kw]));
+    const shape = transposed ? [inChannels, outChannels / this.groups, kh, kw] : [outChannels, inChannels / this.groups, kh, kw];
+    this.weight = this.registerParameter('weight', empty(shape));
     this.bias = this.registerParameter('bias', o.bias === false ? null : empty([outChannels]));
     resetConv(this.weight, this.bias);
+  }
+}
+
+export class Conv2d extends ConvBase {
+  readonly paddingMode: 'zeros' | 'reflect' | 'replicate';
+
+  constructor(inChannels: number, outChannels: number, kernelSize: Pair, o: Conv2dOptions = {}) {
+    super(inChannels, outChannels, kernelSize, o, false);
+    this.paddingMode = o.paddingMode ?? 'zeros';
   }
 
   forward(x: Tensor): Tensor {
@@ -77,27 +87,12 @@ export interface ConvTranspose2dOptions extends Omit<Conv2dOptions, 'paddingMode
 }
 
 /** Weight layout [in, out/groups, kH, kW], as PyTorch. */
-export class ConvTranspose2d extends Module {
-  readonly weight: Tensor;
-  readonly bias: Tensor | null;
-  readonly stride: [number, number];
-  readonly padding: [number, number];
+export class ConvTranspose2d extends ConvBase {
   readonly outputPadding: [number, number];
-  readonly dilation: [number, number];
-  readonly groups: number;
 
-  constructor(readonly inChannels: number, readonly outChannels: number, readonly kernelSize: Pair, o: ConvTranspose2dOptions = {}) {
-    super();
-    this.groups = o.groups ?? 1;
-    checkGroups(inChannels, outChannels, this.groups);
-    const [kh, kw] = pair(kernelSize);
-    this.stride = pair(o.stride ?? 1);
-    this.padding = pair(o.padding ?? 0);
+  constructor(inChannels: number, outChannels: number, kernelSize: Pair, o: ConvTranspose2dOptions = {}) {
+    super(inChannels, outChannels, kernelSize, o, true);
     this.outputPadding = pair(o.outputPadding ?? 0);
-    this.dilation = pair(o.dilation ?? 1);
-    this.weight = this.registerParameter('weight', empty([inChannels, outChannels / this.groups, kh, kw]));
-    this.bias = this.registerParameter('bias', o.bias === false ? null : empty([outChannels]));
-    resetConv(this.weight, this.bias);
   }
 
   forward(x: Tensor): Tensor {

@@ -14,6 +14,8 @@ class DCGANRecipe implements Recipe {
   readonly optG: torch.optim.Adam;
   readonly optD: torch.optim.Adam;
   readonly mode: GanLoss;
+  // Batch-norm statistics must match the averaged weights they normalise.
+  readonly emaBuffers = 'average' as const;
 
   constructor(readonly o: Options, readonly env: RecipeEnv) {
     const cfg: DCGANConfig = {

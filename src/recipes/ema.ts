@@ -23,12 +23,24 @@ export function emaBeta(o: EmaOptions, batch: number, imagesSeen: number): numbe
   return halfLife > 0 ? 0.5 ** (batch / halfLife) : 0;
 }
 
-/** ema ← lerp(ema, G, 1 − β) for parameters; buffers (batch-norm statistics) are copied. */
-export function updateEma(ema: Module, g: Module, beta: number): void {
+/**
+ * ema ← lerp(ema, G, 1 − β) for parameters. Buffers are copied from G (StyleGAN2's rule,
+ * right for its non-trainable constants) or, with 'average', floating-point buffers are
+ * averaged like the weights (BigGAN's rule: batch-norm statistics that match averaged
+ * weights); integer counters are copied either way.
+ */
+export function updateEma(ema: Module, g: Module, beta: number, buffers: 'copy' | 'average' = 'copy'): void {
   const ep = ema.parameters(), gp = g.parameters();
   if (ep.length !== gp.length) throw new Error('EMA generator and generator have different parameter lists');
   optim.lerpAll(ep, gp, 1 - beta);
-  optim.copyAll(ema.buffers(), g.buffers());
+  const eb = ema.buffers(), gb = g.buffers();
+  if (buffers === 'copy') {
+    optim.copyAll(eb, gb);
+    return;
+  }
+  const floats = eb.map((t) => t.isFloatingPoint);
+  optim.lerpAll(eb.filter((_, i) => floats[i]), gb.filter((_, i) => floats[i]), 1 - beta);
+  optim.copyAll(eb.filter((_, i) => !floats[i]), gb.filter((_, i) => !floats[i]));
 }
 
 /** Makes `ema` an exact, frozen copy of `g` (at the start of training). */

@@ -33,10 +33,12 @@ export interface SampleInputs {
 export interface Recipe {
   /** Networks by name. 'G' with 'G_ema' enables the trainer's generator moving average. */
   networks(): Record<string, Module>;
+  /** How the moving average treats G's buffers (see updateEma); default 'copy'. */
+  readonly emaBuffers?: 'copy' | 'average';
   optimizers(): Record<string, optim.Optimizer>;
   /** One training step on a batch of real data; returns the scalars to log. */
   step(batch: TensorBatch, ctx: StepContext): Record<string, number>;
-  /** The fixed inputs of the sample grid, drawn from `seed` (the caller isolates the RNG). */
+  /** The fixed inputs of the sample grid (the caller seeds and isolates the generator). */
   sampleInputs(n: number, labels: number[] | null): SampleInputs;
   /** Images from fixed inputs, with the EMA generator when there is one, in [-1, 1]. */
   generate(inputs: SampleInputs): Tensor;

@@ -255,7 +255,7 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
       const metrics = torch.scope(() => {
         const tb = toTensorBatch(batch, { device });
         const m = recipe.step(tb, { step, imagesSeen });
-        if (G && ema) updateEma(ema, G, emaBeta(emaOpts, batch.size, imagesSeen));
+        if (G && ema) updateEma(ema, G, emaBeta(emaOpts, batch.size, imagesSeen), recipe.emaBuffers);
         return m;
       });
       const before = imagesSeen;
