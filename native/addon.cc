@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <malloc.h>
 
 namespace gf {
 
@@ -214,7 +216,21 @@ static Napi::Value buildInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// glibc serves large blocks with fresh mmap()s and returns freed heap tops to the kernel,
+// so every activation of a training step is page-faulted in anew. Keeping blocks up to
+// 32 MiB on the heap and trimming only past 1 GiB cut a conv step's system time by about
+// two thirds here. GANFORGE_SYSTEM_MALLOC=1 keeps glibc's defaults.
+static void TuneMalloc() {
+#ifdef M_MMAP_THRESHOLD
+  const char* keep = std::getenv("GANFORGE_SYSTEM_MALLOC");
+  if (keep && *keep && *keep != '0') return;
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  TuneMalloc();
   GF_EXPORT(exports, liveTensors);
   GF_EXPORT(exports, dispose);
   GF_EXPORT(exports, isLive);
