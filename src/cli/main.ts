@@ -21,6 +21,9 @@ Options:
 
 Environment:
   GANFORGE_NUM_THREADS   intra-op threads for libtorch (default: all cores)
+  OMP_WAIT_POLICY        set to PASSIVE unless given (spinning OpenMP threads halve throughput on small VMs)
+  GANFORGE_SYSTEM_MALLOC 1 keeps glibc's malloc defaults (default: large blocks stay on the heap)
+  GANFORGE_DEBUG         1 prints the stack of unexpected errors
   LIBTORCH               build against this libtorch archive instead of the system's
 `;
 

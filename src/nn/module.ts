@@ -88,16 +88,7 @@ export abstract class Module {
 
   /** Every parameter with its dotted name, each tensor once (shared weights appear under their first name). */
   namedParameters(): [string, Tensor][] {
-    const out: [string, Tensor][] = [];
-    const seen = new Set<Tensor>();
-    for (const [prefix, m] of this.namedModules()) {
-      for (const [k, t] of m.#params) {
-        if (t === null || seen.has(t)) continue;
-        seen.add(t);
-        out.push([prefix ? `${prefix}.${k}` : k, t]);
-      }
-    }
-    return out;
+    return this.#named((m) => m.#params);
   }
 
   parameters(): Tensor[] {
@@ -105,10 +96,14 @@ export abstract class Module {
   }
 
   namedBuffers(): [string, Tensor][] {
+    return this.#named((m) => m.#buffers);
+  }
+
+  #named(own: (m: Module) => Map<string, Tensor | null>): [string, Tensor][] {
     const out: [string, Tensor][] = [];
     const seen = new Set<Tensor>();
     for (const [prefix, m] of this.namedModules()) {
-      for (const [k, t] of m.#buffers) {
+      for (const [k, t] of own(m)) {
         if (t === null || seen.has(t)) continue;
         seen.add(t);
         out.push([prefix ? `${prefix}.${k}` : k, t]);
