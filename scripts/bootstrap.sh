@@ -18,7 +18,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   say "installing ${missing[*]} (apt-get)"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 # node-gyp cannot download Node's headers on a closed network: use the system's.
