@@ -224,3 +224,13 @@ test('registering the same name twice, or a bad name, throws', () => {
   assert.throws(() => new nn.BatchNorm2d(4).forward(randn([2, 3, 4, 4])), /BatchNorm2d\(4\) got an input with 3 channels/);
   void F;
 });
+
+test('`using` frees a tensor at the end of its block', () => {
+  const live = liveTensors();
+  {
+    using t = randn([4, 4]);
+    assert.equal(liveTensors(), live + 1);
+    assert.equal(t.shape.length, 2);
+  }
+  assert.equal(liveTensors(), live);
+});
