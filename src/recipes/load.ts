@@ -21,17 +21,17 @@ export interface LoadedRun {
 
 export function loadRun(dir: string, opts: { checkpoint?: string | null; device?: string } = {}): LoadedRun {
   if (!existsSync(dir)) throw new UsageError(`run folder ${dir} does not exist`);
-  const cfg = readConfig(dir) as unknown as { options?: Record<string, unknown>; classes?: string[] | null };
-  const model = cfg.options?.model;
+  const cfg = readConfig(dir);
+  const model = cfg.options.model;
   const def = typeof model === 'string' ? RECIPES[model] : undefined;
   if (!def) throw new UsageError(`${join(dir, 'config.json')} names no known model (${String(model)})`);
-  const options = validateOptions(cfg.options!, fullSchema(def), join(dir, 'config.json'));
+  const options = validateOptions(cfg.options, fullSchema(def), join(dir, 'config.json'));
   const paths = runPaths(dir);
   const names = listCheckpoints(paths.checkpoints);
   if (names.length === 0) throw new UsageError(`${dir} has no complete checkpoint yet`);
   const name = opts.checkpoint ?? names[names.length - 1];
   if (!names.includes(name)) throw new UsageError(`${dir} has no checkpoint '${name}' (it has: ${names.join(', ')})`);
-  const classes = cfg.classes ?? null;
+  const classes = cfg.classes;
   const device = opts.device ?? 'cpu';
   const recipe = def.create(options, {
     resolution: options.resolution as number, channels: options.channels as number,

@@ -40,17 +40,28 @@ export function createRun(dir: string, force: boolean): RunPaths {
   return p;
 }
 
-export function readConfig(dir: string): Options {
-  const file = runPaths(dir).config;
-  if (!existsSync(file)) throw new UsageError(`cannot resume ${dir}: it has no config.json (is it a ganforge run folder?)`);
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as Options;
-  } catch (e) {
-    throw new UsageError(`cannot resume ${dir}: config.json is unreadable (${(e as Error).message})`);
-  }
+/** What config.json holds: every option of the run, and what the data turned out to be. */
+export interface RunConfig {
+  ganforge: string;
+  options: Options;
+  classes: string[] | null;
+  dataset: { source: string; kind: string; length: number };
 }
 
-export function writeConfig(p: RunPaths, config: Record<string, unknown>): void {
+export function readConfig(dir: string): RunConfig {
+  const file = runPaths(dir).config;
+  if (!existsSync(file)) throw new UsageError(`${dir} has no config.json (is it a ganforge run folder?)`);
+  let cfg: Partial<RunConfig>;
+  try {
+    cfg = JSON.parse(readFileSync(file, 'utf8')) as Partial<RunConfig>;
+  } catch (e) {
+    throw new UsageError(`${file} is unreadable (${(e as Error).message})`);
+  }
+  if (!cfg || typeof cfg.options !== 'object' || cfg.options === null) throw new UsageError(`${file} has no options: not a ganforge run config`);
+  return { ganforge: String(cfg.ganforge ?? '?'), options: cfg.options, classes: cfg.classes ?? null, dataset: cfg.dataset ?? { source: '?', kind: '?', length: 0 } };
+}
+
+export function writeConfig(p: RunPaths, config: RunConfig): void {
   writeFileAtomicSync(p.config, new TextEncoder().encode(JSON.stringify(config, null, 2) + '\n'));
 }
 

@@ -1,5 +1,6 @@
 // The training loop every family shares: data in, recipe steps, generator EMA, metrics,
 // fixed-latent sample grids, crash-safe checkpoints, exact resume and clean interrupts.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import { UsageError } from '../config/errors.js';
@@ -61,7 +62,8 @@ function defaultOut(o: Options): string {
 
 /** The options a resumed run continues with: the saved ones, plus allowed changes. */
 function resumeOptions(def: RecipeDef, dir: string, given: Options, givenNames: Set<string>): Options {
-  const saved = validateOptions(readConfig(dir).options as unknown as Record<string, unknown> ?? {}, fullSchema(def), join(dir, 'config.json'));
+  if (!existsSync(runPaths(dir).config)) throw new UsageError(`cannot resume ${dir}: no run there (no config.json)`);
+  const saved = validateOptions(readConfig(dir).options, fullSchema(def), join(dir, 'config.json'));
   if (saved.model !== def.name) throw new UsageError(`${dir} is a ${saved.model} run, not ${def.name}`);
   const changed = [...givenNames].filter((k) => !RESUMABLE_CHANGES.has(k) && given[k] !== saved[k]);
   if (changed.length) {
