@@ -32,11 +32,11 @@ fi
 addon=build/Release/ganforge.node
 if [ ! -f "$addon" ] || [ -n "$(find native binding.gyp -newer "$addon" -print -quit)" ]; then
   say "building the native addon"
-  npx --no-install node-gyp rebuild --jobs=max --loglevel=error
+  node_modules/.bin/node-gyp rebuild --jobs=max --loglevel=error
 fi
 
 if [ ! -f dist/.stamp ] || [ -n "$(find src test bench tsconfig.json package.json -newer dist/.stamp -print -quit)" ]; then
   say "compiling TypeScript"
-  npx --no-install tsc -p .
+  node_modules/.bin/tsc -p .
   touch dist/.stamp
 fi
