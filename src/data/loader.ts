@@ -72,6 +72,23 @@ interface Planned {
   batch: Promise<Batch>;
 }
 
+/**
+ * Asks a worker to finish the batch in hand and end by itself; terminates it only if it
+ * has not ended after `graceMs`. Terminating a busy worker can catch it inside zlib, and
+ * Node then aborts the process while cleaning the thread up ("close before init").
+ */
+async function stopWorker(worker: Worker, graceMs = 10_000): Promise<void> {
+  // An unref'd worker's exit would not keep the event loop alive for us to see it.
+  worker.ref();
+  const exited = new Promise<'exited'>((resolve) => worker.once('exit', () => resolve('exited')));
+  worker.postMessage({ type: 'close' } satisfies ToWorker);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), graceMs)));
+  const how = await Promise.race([exited, late]);
+  clearTimeout(timer);
+  if (how === 'late') await worker.terminate();
+}
+
 function warnToStderr(message: string): void {
   process.stderr.write(`warning: ${message}\n`);
 }
@@ -190,8 +207,7 @@ export class Loader implements AsyncIterable<Batch>, AsyncDisposable {
     const err = new Error('Loader closed');
     for (const p of this.#pending.values()) p.reject(err);
     this.#pending.clear();
-    // An unref'd worker's exit would not keep the event loop alive for terminate() to resolve.
-    await Promise.all(this.#slots.map((s) => (s.worker.ref(), s.worker.terminate())));
+    await Promise.all(this.#slots.map((s) => stopWorker(s.worker)));
     this.#slots = [];
   }
 

@@ -10,7 +10,8 @@ import type { Sampler } from './sampler.js';
 
 export type ToWorker =
   | { type: 'init'; spec: DatasetSpec; concurrency: number }
-  | ({ type: 'batch'; id: number } & BatchRequest);
+  | ({ type: 'batch'; id: number } & BatchRequest)
+  | { type: 'close' };
 
 export type FromWorker =
   | { type: 'batch'; id: number; batch: import('./batch.js').Batch; bad: [string, string][] }
@@ -25,13 +26,24 @@ let bad: [string, string][] = [];
 // One batch at a time, in arrival order: the loader bounds how many it sends ahead.
 let chain: Promise<void> = Promise.resolve();
 
+// Set by 'close': batches still queued are dropped, the one being made is finished, and
+// then the port closes so the thread ends by itself. (terminate() could stop it inside
+// zlib's inflateSync, which makes Node abort the whole process during cleanup.)
+let closing = false;
+
 port.on('message', (msg: ToWorker) => {
+  if (msg.type === 'close') {
+    closing = true;
+    chain = chain.then(() => port.close());
+    return;
+  }
   if (msg.type === 'init') {
     sampler = createSampler(msg.spec, (file, reason) => bad.push([file, reason]));
     concurrency = msg.concurrency;
     return;
   }
   chain = chain.then(async () => {
+    if (closing) return;
     try {
       const batch = await loadBatch(sampler!, msg, concurrency);
       const reply: FromWorker = { type: 'batch', id: msg.id, batch, bad };
