@@ -1,6 +1,6 @@
 // Making tensors: from JS data, from bytes, and the factory functions.
 import { N } from './native.js';
-import { Tensor, wrap, wrapList, handles, shapeArg, type Shape, type NestedArray } from './tensor.js';
+import { Tensor, wrap, handles, shapeArg, type Shape, type NestedArray } from './tensor.js';
 import { type DType, type Device, type TypedArray, dtypeOfArray, itemSize } from './dtype.js';
 
 export interface TensorOptions {
@@ -179,4 +179,3 @@ export function multinomial(probs: Tensor, n: number, replacement = false): Tens
 export function bernoulli(probsOrLike: Tensor, p?: number): Tensor {
   return wrap(N.bernoulli(probsOrLike.handle, p ?? null));
 }
-export { wrapList };
