@@ -15,10 +15,11 @@ export function progressLine(p: Progress, width = 20): string {
   const filled = Math.round(frac * width);
   const bar = '#'.repeat(filled) + '.'.repeat(width - filled);
   const losses = Object.entries(p.metrics)
-    .filter(([k]) => k.startsWith('loss_') || k === 'gp' || k === 'r1')
+    .filter(([k]) => k.startsWith('loss_') || k === 'gp' || k === 'r1' || k === 'l1')
     .map(([k, v]) => `${k} ${v.toFixed(3)}`)
     .join('  ');
-  return `[${bar}] ${p.kimg.toFixed(2)}/${p.totalKimg} kimg  step ${p.step}  ${p.imgPerSec.toFixed(1)} img/s  ETA ${formatDuration(p.etaSec)}  ${losses}`;
+  const where = p.totalEpochs ? `epoch ${p.epoch}/${p.totalEpochs}` : `${p.kimg.toFixed(2)}/${p.totalKimg} kimg`;
+  return `[${bar}] ${where}  step ${p.step}  ${p.imgPerSec.toFixed(1)} img/s  ETA ${formatDuration(p.etaSec)}  ${losses}`;
 }
 
 /** A progress callback drawing on `stream`; call `.done()` before printing anything else. */

@@ -17,6 +17,8 @@ export interface OptionSpec {
   check?: (v: OptionValue) => string | null;
   /** Shown in --help instead of the type name (e.g. 'PATH'). */
   metavar?: string;
+  /** Other accepted spellings, e.g. the reference's `batch_size` for `batch`. */
+  aliases?: readonly string[];
 }
 
 export type Schema = Record<string, OptionSpec>;
@@ -90,7 +92,12 @@ export function parseArgs(argv: readonly string[], schema: Schema, command: stri
   const options: Options = {};
   const given = new Set<string>();
   const positional: string[] = [];
-  for (const [k, s] of Object.entries(schema)) options[k] = s.default;
+  const canonical = new Map<string, string>();
+  for (const [k, s] of Object.entries(schema)) {
+    options[k] = s.default;
+    canonical.set(k, k);
+    for (const a of s.aliases ?? []) canonical.set(a, k);
+  }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (!arg.startsWith('--') || arg === '--') {
@@ -105,10 +112,11 @@ export function parseArgs(argv: readonly string[], schema: Schema, command: stri
       continue;
     }
     const eq = arg.indexOf('=');
-    const name = arg.slice(2, eq < 0 ? undefined : eq);
+    const spelled = arg.slice(2, eq < 0 ? undefined : eq);
+    const name = canonical.get(spelled);
+    if (name === undefined) throw new UsageError(`unknown option --${spelled} for '${command}'${suggest(spelled, schema)}`);
     const spec = schema[name];
-    if (!spec) throw new UsageError(`unknown option --${name} for '${command}'${suggest(name, schema)}`);
-    if (given.has(name)) throw new UsageError(`--${name} is given twice`);
+    if (given.has(name)) throw new UsageError(`--${name} is given twice${spelled !== name ? ` (as --${spelled})` : ''}`);
     let raw: string | boolean;
     if (eq >= 0) raw = arg.slice(eq + 1);
     else if (spec.type === 'bool') {
@@ -119,7 +127,7 @@ export function parseArgs(argv: readonly string[], schema: Schema, command: stri
       } else raw = true;
     } else {
       const next = argv[i + 1];
-      if (next === undefined || (next.startsWith('--') && next.length > 2)) throw new UsageError(`--${name} needs a value`);
+      if (next === undefined || (next.startsWith('--') && next.length > 2)) throw new UsageError(`--${spelled} needs a value`);
       raw = next;
       i++;
     }
@@ -146,8 +154,9 @@ export function validateOptions(values: Record<string, unknown>, schema: Schema,
 export function formatOptions(schema: Schema): string {
   const rows = Object.entries(schema).map(([k, s]) => {
     const meta = s.type === 'bool' ? '' : ` ${s.metavar ?? (s.choices ? s.choices.join('|') : s.type.toUpperCase())}`;
-    const def = s.default === null || s.default === false || s.type === 'bool' ? '' : ` (default: ${s.default})`;
-    return [`  --${k}${meta}`, `${s.help}${def}`];
+    const def = s.default === null || s.default === false ? '' : s.type === 'bool' ? ' (on by default)' : ` (default: ${s.default})`;
+    const also = s.aliases?.length ? ` (also --${s.aliases.join(', --')})` : '';
+    return [`  --${k}${meta}`, `${s.help}${def}${also}`];
   });
   const w = Math.min(34, Math.max(...rows.map(([a]) => a.length)) + 2);
   return rows.map(([a, b]) => (a.length >= w ? `${a}\n${' '.repeat(w)}${b}` : a.padEnd(w) + b)).join('\n');

@@ -2,6 +2,7 @@
 //   checkpoints/<name>/model.safetensors   every network but the EMA copy, keys "<net>.<key>"
 //   checkpoints/<name>/ema.safetensors     the EMA generator's own state dict (loadable alone)
 //   checkpoints/<name>/optim.safetensors   optimiser state tensors, keys "<opt>.<index>.<slot>"
+//   checkpoints/<name>/extra.safetensors   other tensors a resume needs (CycleGAN's image pools), if any
 //   checkpoints/<name>/state.json          counters, RNG and loader state, optimiser hyper-parameters
 // The folder is written under a hidden temporary name and renamed into place, so a crash
 // at any moment leaves either the complete snapshot or none, never a torn one.
@@ -18,6 +19,8 @@ export interface CheckpointData {
   networks: Record<string, Record<string, Tensor>>;
   /** Optimiser name → its state tensors (Optimizer.stateDict().tensors). */
   optimizers: Record<string, Record<string, Tensor>>;
+  /** Other tensors the training state holds (image pools); omitted when there are none. */
+  extra?: Record<string, Tensor>;
   /** Everything else, JSON-safe. */
   state: Record<string, unknown>;
 }
@@ -61,6 +64,7 @@ export function saveCheckpoint(dir: string, name: string, data: CheckpointData, 
   saveSafetensors(join(tmp, 'model.safetensors'), join2(nets), { format: 'pt', networks: Object.keys(nets).join(',') });
   if (ema) saveSafetensors(join(tmp, 'ema.safetensors'), ema, { format: 'pt' });
   saveSafetensors(join(tmp, 'optim.safetensors'), join2(data.optimizers), { optimizers: Object.keys(data.optimizers).join(',') });
+  if (data.extra && Object.keys(data.extra).length) saveSafetensors(join(tmp, 'extra.safetensors'), data.extra);
   // Tests of crash safety stop the process here, between the weights and state.json.
   if (process.env.GANFORGE_TEST_CHECKPOINT_PAUSE_MS) pauseForCrashTest(tmp, Number(process.env.GANFORGE_TEST_CHECKPOINT_PAUSE_MS));
   // state.json last: a folder is a snapshot only once it is there.
@@ -108,5 +112,7 @@ export function loadCheckpoint(path: string): CheckpointData {
   const emaFile = join(path, 'ema.safetensors');
   if (existsSync(emaFile)) networks[EMA_NETWORK] = loadSafetensors(emaFile).tensors;
   const optimizers = split(loadSafetensors(join(path, 'optim.safetensors')).tensors, join(path, 'optim.safetensors'));
-  return { networks, optimizers, state };
+  const extraFile = join(path, 'extra.safetensors');
+  const extra = existsSync(extraFile) ? loadSafetensors(extraFile).tensors : {};
+  return { networks, optimizers, extra, state };
 }

@@ -16,8 +16,24 @@ export { initWeights, INIT_TYPES, type InitType } from './init.js';
 export const NORM_KINDS = ['batch', 'instance', 'none'] as const;
 export type NormKind = (typeof NORM_KINDS)[number];
 
-export const GENERATORS = ['unet_128', 'unet_256', 'resnet_6blocks', 'resnet_9blocks'] as const;
+/**
+ * The reference's four generators, plus unet_32 and unet_64: the same U-Net with 5 and 6
+ * levels, for images too small for unet_128 (the reference's UnetGenerator takes any
+ * num_downs; its define_G names only 7 and 8).
+ */
+export const GENERATORS = ['unet_128', 'unet_256', 'resnet_6blocks', 'resnet_9blocks', 'unet_32', 'unet_64'] as const;
 export type GeneratorName = (typeof GENERATORS)[number];
+
+/** The side an image must be a multiple of for a generator (U-Nets halve it numDowns times; ResNets twice). */
+export function generatorStride(netG: GeneratorName): number {
+  switch (netG) {
+    case 'unet_32': return 32;
+    case 'unet_64': return 64;
+    case 'unet_128': return 128;
+    case 'unet_256': return 256;
+    default: return 4;
+  }
+}
 
 export const DISCRIMINATORS = ['basic', 'n_layers', 'pixel'] as const;
 export type DiscriminatorName = (typeof DISCRIMINATORS)[number];
@@ -89,6 +105,8 @@ export function defineG(o: GeneratorOptions): nn.Module & nn.UnaryModule {
     case 'resnet_6blocks': net = new ResnetGenerator(o.inputNc, o.outputNc, { ngf: o.ngf, norm, useDropout, nBlocks: 6 }); break;
     case 'unet_128': net = new UnetGenerator(o.inputNc, o.outputNc, 7, { ngf: o.ngf, norm, useDropout }); break;
     case 'unet_256': net = new UnetGenerator(o.inputNc, o.outputNc, 8, { ngf: o.ngf, norm, useDropout }); break;
+    case 'unet_32': net = new UnetGenerator(o.inputNc, o.outputNc, 5, { ngf: o.ngf, norm, useDropout }); break;
+    case 'unet_64': net = new UnetGenerator(o.inputNc, o.outputNc, 6, { ngf: o.ngf, norm, useDropout }); break;
     default: throw new Error(`unknown generator '${String(o.netG)}': expected one of ${GENERATORS.join(', ')}`);
   }
   return initWeights(net, o.initType ?? 'normal', o.initGain ?? 0.02);

@@ -1,30 +1,27 @@
-// Options every family shares: data, length, logging, snapshots, EMA, run folder.
+// Options the trainer reads, in groups: every family gets COMMON; image families
+// (DCGAN, PGGAN, StyleGAN, BigGAN) get IMAGE_DATA and KIMG (length in thousands of
+// images, with a generator EMA); translation families (pix2pix, CycleGAN) get
+// TRANSLATION_DATA and EPOCHS, spelled and defaulted as pytorch-CycleGAN-and-pix2pix.
 import type { Schema } from '../config/options.js';
 import { isPowerOfTwo } from '../config/options.js';
+import { PREPROCESS_MODES } from '../data/index.js';
 import { LR_POLICIES } from './lr.js';
 
-export const TRAINER_SCHEMA: Schema = {
+const powerOfTwo = (v: unknown): string | null => (isPowerOfTwo(v as number) ? null : `must be a power of two, got ${v}`);
+const channels = (v: unknown): string | null => (v === 2 ? 'must be 1 or 3' : null);
+
+export const COMMON_SCHEMA: Schema = {
   model: { type: 'string', default: null, help: 'model family', metavar: 'NAME' },
   data: { type: 'string', default: 'shapes', help: 'image folder, prepared cache, or a built-in set (shapes, shapes-pairs, shapes-domains)', metavar: 'PATH' },
-  out: { type: 'string', default: null, help: 'run folder (default: runs/<model>-<data>)', metavar: 'DIR' },
-  resolution: { type: 'int', default: 32, help: 'image size in pixels (a power of two)', min: 4, max: 4096, check: (v) => (isPowerOfTwo(v as number) ? null : `must be a power of two, got ${v}`) },
-  batch: { type: 'int', default: 64, help: 'images per training step', min: 1 },
-  kimg: { type: 'float', default: 50, help: 'training length in thousands of real images shown', min: 0 },
+  out: { type: 'string', default: null, help: 'run folder (default: runs/<model>-<data>-<resolution>)', metavar: 'DIR' },
+  batch: { type: 'int', default: 64, help: 'images per training step', min: 1, aliases: ['batch_size'] },
   seed: { type: 'int', default: 0, help: 'seed of initialisation, data order and noise', min: 0 },
   max_dataset_size: { type: 'int', default: null, help: 'use at most this many images (the first, in sorted order)', min: 1 },
   no_flip: { type: 'bool', default: false, help: 'no random horizontal flips of the training images' },
-  classes: { type: 'bool', default: false, help: 'train a class-conditional model (labels from sub-folders, the cache, or the main shape)' },
-  channels: { type: 'int', default: 3, help: 'image channels (1 grayscale, 3 RGB)', min: 1, max: 3, check: (v) => (v === 2 ? 'must be 1 or 3' : null) },
   workers: { type: 'int', default: null, help: 'data-loading worker threads (default: cores − 1, at most 4)', min: 0 },
-  snapshot_kimg: { type: 'float', default: 10, help: 'write a checkpoint every this many kimg', min: 0 },
-  sample_kimg: { type: 'float', default: 5, help: 'write a sample grid every this many kimg', min: 0 },
   log_every: { type: 'int', default: 10, help: 'log metrics every this many steps', min: 1 },
   keep: { type: 'int', default: 3, help: 'checkpoints to keep (0 = all)', min: 0 },
   n_samples: { type: 'int', default: 64, help: 'images in each sample grid', min: 1, max: 1024 },
-  ema_kimg: { type: 'float', default: 10, help: 'half-life of the generator EMA in kimg', min: 0 },
-  ema_beta: { type: 'float', default: null, help: 'fixed EMA decay per step instead of --ema_kimg', min: 0, max: 1 },
-  ema_start_kimg: { type: 'float', default: 0, help: 'kimg before which the EMA copies G', min: 0 },
-  ema_rampup: { type: 'float', default: null, help: 'limit the EMA half-life to this fraction of the images seen', min: 0 },
   lr_policy: { type: 'string', default: 'constant', choices: LR_POLICIES, help: 'learning-rate schedule over data epochs (pytorch-CycleGAN-and-pix2pix names)' },
   n_epochs: { type: 'int', default: 100, help: "epochs at the initial rate ('linear'); cosine's half period", min: 1 },
   n_epochs_decay: { type: 'int', default: 100, help: "epochs of linear decay to zero after --n_epochs ('linear')", min: 0 },
@@ -35,5 +32,44 @@ export const TRAINER_SCHEMA: Schema = {
   force: { type: 'bool', default: false, help: 'replace an existing run folder' },
 };
 
+/** Single images at one resolution, optionally with class labels. */
+export const IMAGE_DATA_SCHEMA: Schema = {
+  resolution: { type: 'int', default: 32, help: 'image size in pixels (a power of two)', min: 4, max: 4096, check: powerOfTwo },
+  classes: { type: 'bool', default: false, help: 'train a class-conditional model (labels from sub-folders, the cache, or the main shape)' },
+  channels: { type: 'int', default: 3, help: 'image channels (1 grayscale, 3 RGB)', min: 1, max: 3, check: channels },
+};
+
+/** Image pairs (aligned) or two domains (unaligned), preprocessed as the reference does. */
+export const TRANSLATION_DATA_SCHEMA: Schema = {
+  direction: { type: 'string', default: 'AtoB', choices: ['AtoB', 'BtoA'], help: 'which side of the data is the input' },
+  input_nc: { type: 'int', default: 3, help: 'channels of the input images (1 or 3)', min: 1, max: 3, check: channels },
+  output_nc: { type: 'int', default: 3, help: 'channels of the output images (1 or 3)', min: 1, max: 3, check: channels },
+  preprocess: { type: 'string', default: 'resize_and_crop', choices: PREPROCESS_MODES, help: 'how training images are scaled and cropped' },
+  load_size: { type: 'int', default: 286, help: 'scale images to this size before cropping', min: 4 },
+  crop_size: { type: 'int', default: 256, help: 'then crop to this size: the model\'s resolution (a power of two)', min: 4, max: 4096, check: powerOfTwo },
+  serial_batches: { type: 'bool', default: false, help: 'unaligned data: take B in order instead of at random' },
+};
+
+/** Length in thousands of real images shown, with a moving average of the generator. */
+export const KIMG_SCHEMA: Schema = {
+  kimg: { type: 'float', default: 50, help: 'training length in thousands of real images shown', min: 0 },
+  snapshot_kimg: { type: 'float', default: 10, help: 'write a checkpoint every this many kimg', min: 0 },
+  sample_kimg: { type: 'float', default: 5, help: 'write a sample grid every this many kimg', min: 0 },
+  ema_kimg: { type: 'float', default: 10, help: 'half-life of the generator EMA in kimg', min: 0 },
+  ema_beta: { type: 'float', default: null, help: 'fixed EMA decay per step instead of --ema_kimg', min: 0, max: 1 },
+  ema_start_kimg: { type: 'float', default: 0, help: 'kimg before which the EMA copies G', min: 0 },
+  ema_rampup: { type: 'float', default: null, help: 'limit the EMA half-life to this fraction of the images seen', min: 0 },
+};
+
+/** Length in epochs (--n_epochs + --n_epochs_decay), as the reference counts it. */
+export const EPOCHS_SCHEMA: Schema = {
+  save_epoch_freq: { type: 'int', default: 5, help: 'write a checkpoint at the end of every this many epochs', min: 1 },
+  save_latest_freq: { type: 'int', default: 5000, help: 'and every this many images within epochs (0 = never)', min: 0 },
+  display_freq: { type: 'int', default: 400, help: 'write a sample grid every this many images (0 = only at start and end)', min: 0 },
+};
+
 /** Options that may change when a run is resumed: they do not alter what is learned. */
-export const RESUMABLE_CHANGES = new Set(['kimg', 'snapshot_kimg', 'sample_kimg', 'log_every', 'keep', 'workers', 'n_samples', 'resume', 'force', 'out']);
+export const RESUMABLE_CHANGES = new Set([
+  'kimg', 'snapshot_kimg', 'sample_kimg', 'save_epoch_freq', 'save_latest_freq', 'display_freq',
+  'log_every', 'keep', 'workers', 'n_samples', 'resume', 'force', 'out',
+]);

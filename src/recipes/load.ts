@@ -7,7 +7,7 @@ import { UsageError } from '../config/errors.js';
 import { type Options, validateOptions } from '../config/options.js';
 import { listCheckpoints, loadCheckpoint } from '../io/checkpoint.js';
 import { RECIPES } from './registry.js';
-import { fullSchema } from './trainer.js';
+import { fullSchema, recipeEnv } from './trainer.js';
 import type { Recipe, RecipeDef } from './recipe.js';
 import { readConfig, runPaths } from './run.js';
 
@@ -33,10 +33,7 @@ export function loadRun(dir: string, opts: { checkpoint?: string | null; device?
   if (!names.includes(name)) throw new UsageError(`${dir} has no checkpoint '${name}' (it has: ${names.join(', ')})`);
   const classes = cfg.classes;
   const device = opts.device ?? 'cpu';
-  const recipe = def.create(options, {
-    resolution: options.resolution as number, channels: options.channels as number,
-    numClasses: options.classes && classes ? classes.length : 0, batchSize: options.batch as number, device,
-  });
+  const recipe = def.create(options, recipeEnv(options, options.classes && classes ? classes.length : 0, device));
   const checkpoint = join(paths.checkpoints, name);
   torch.scope(() => {
     const ck = loadCheckpoint(checkpoint);

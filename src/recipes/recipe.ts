@@ -11,6 +11,8 @@ export interface RecipeEnv {
   resolution: number;
   /** Image channels of the model's input. */
   channels: number;
+  /** Image channels of a translation model's output (equal to `channels` for image families). */
+  outputChannels: number;
   /** 0 for unconditional training. */
   numClasses: number;
   batchSize: number;
@@ -24,10 +26,13 @@ export interface StepContext {
   imagesSeen: number;
 }
 
-/** Fixed inputs of the sample grid (latents, labels, or real images for translation). */
+/** Fixed inputs of the sample grid: latents and labels, or real images for translation. */
 export interface SampleInputs {
   z: Tensor | null;
   labels: Tensor | null;
+  /** Translation: fixed real inputs (A) and their targets or other-domain images (B). */
+  a?: Tensor | null;
+  b?: Tensor | null;
 }
 
 export interface Recipe {
@@ -38,14 +43,31 @@ export interface Recipe {
   optimizers(): Record<string, optim.Optimizer>;
   /** One training step on a batch of real data; returns the scalars to log. */
   step(batch: TensorBatch, ctx: StepContext): Record<string, number>;
-  /** The fixed inputs of the sample grid (the caller seeds and isolates the generator). */
-  sampleInputs(n: number, labels: number[] | null): SampleInputs;
+  /**
+   * The fixed inputs of the sample grid (the caller seeds and isolates the generator).
+   * Translation families get `real`: the first images of the dataset.
+   */
+  sampleInputs(n: number, labels: number[] | null, real?: TensorBatch): SampleInputs;
   /** Images from fixed inputs, with the EMA generator when there is one, in [-1, 1]. */
   generate(inputs: SampleInputs): Tensor;
-  /** Anything else a resume needs (schedules, pools), JSON-safe. */
+  /** Images per row of a sample grid (default √n); translation grids show one input per row. */
+  readonly gridColumns?: number;
+  /** Anything else a resume needs (schedules, pool counters), JSON-safe. */
   state(): Record<string, unknown>;
-  loadState(s: Record<string, unknown>): void;
+  /** Tensors a resume needs beyond weights and optimiser state (e.g. image pools). */
+  stateTensors?(): Record<string, Tensor>;
+  loadState(s: Record<string, unknown>, tensors?: Record<string, Tensor>): void;
+  /** Frees what the recipe holds besides its networks and optimisers (e.g. image pools). */
+  dispose?(): void;
 }
+
+/**
+ * What a training sample is: one image ('image': DCGAN and the other unconditional or
+ * class-conditional GANs, trained for --kimg with a generator EMA), an aligned pair
+ * ('aligned': pix2pix) or one image of each of two domains ('unaligned': CycleGAN), the
+ * last two trained for --n_epochs + --n_epochs_decay epochs as the reference does.
+ */
+export type RecipeData = 'image' | 'aligned' | 'unaligned';
 
 export interface RecipeDef {
   /** The --model name. */
@@ -53,6 +75,8 @@ export interface RecipeDef {
   summary: string;
   /** The family's own options, spelled as in its reference implementation. */
   schema: Schema;
+  /** Default 'image'. */
+  data?: RecipeData;
   /** Defaults this family prefers for the trainer's shared options (e.g. batch size). */
   trainerDefaults?: Options;
   create(o: Options, env: RecipeEnv): Recipe;

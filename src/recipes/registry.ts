@@ -1,8 +1,10 @@
 // Every model family `ganforge train --model NAME` knows.
 import type { RecipeDef } from './recipe.js';
 import { dcgan } from './dcgan.js';
+import { pix2pix } from './pix2pix.js';
+import { cyclegan } from './cyclegan.js';
 
-export const RECIPES: Readonly<Record<string, RecipeDef>> = { dcgan };
+export const RECIPES: Readonly<Record<string, RecipeDef>> = { dcgan, pix2pix, cyclegan };
 
 export function recipeNames(): string[] {
   return Object.keys(RECIPES);

@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import { UsageError } from '../config/errors.js';
 import { type Options, validateOptions, type Schema } from '../config/options.js';
-import { openDataset, Loader, toTensorBatch, saveGrid, type LoaderState, type Dataset } from '../data/index.js';
+import { openDataset, Loader, toTensorBatch, saveGrid, collate, type LoaderState, type Dataset, type DatasetOptions, type TensorBatch } from '../data/index.js';
 import { checkpointName, saveCheckpoint, listCheckpoints, loadCheckpoint, removePartialCheckpoints, EMA_NETWORK } from '../io/checkpoint.js';
 import { VERSION } from '../version.js';
 import type { Recipe, RecipeDef, RecipeEnv, SampleInputs } from './recipe.js';
-import { TRAINER_SCHEMA, RESUMABLE_CHANGES } from './common.js';
+import { COMMON_SCHEMA, IMAGE_DATA_SCHEMA, TRANSLATION_DATA_SCHEMA, KIMG_SCHEMA, EPOCHS_SCHEMA, RESUMABLE_CHANGES } from './common.js';
 import { emaBeta, updateEma, initEma, type EmaOptions } from './ema.js';
 import { LrSchedule, type ScheduleState } from './schedule.js';
 import { type RunPaths, createRun, runPaths, readConfig, writeConfig, configHash, appendMetrics, truncateMetrics } from './run.js';
@@ -18,6 +18,9 @@ export interface Progress {
   step: number;
   kimg: number;
   totalKimg: number;
+  /** Epoch-based families: the epoch in progress (1-based) and the run's length. */
+  epoch?: number;
+  totalEpochs?: number;
   imgPerSec: number;
   etaSec: number;
   metrics: Record<string, number>;
@@ -42,10 +45,21 @@ export interface TrainResult {
   interrupted: boolean;
 }
 
+/** Whether a family is trained on pairs or domains, for epochs (pix2pix, CycleGAN). */
+export function isTranslation(def: RecipeDef): boolean {
+  return def.data === 'aligned' || def.data === 'unaligned';
+}
+
 /** Both schemas of a family, the trainer's first: every option `train` accepts. */
 export function fullSchema(def: RecipeDef): Schema {
   const schema: Schema = {};
-  for (const [k, s] of Object.entries(TRAINER_SCHEMA)) {
+  const trainer = isTranslation(def)
+    ? { ...COMMON_SCHEMA, ...TRANSLATION_DATA_SCHEMA, ...EPOCHS_SCHEMA }
+    : { ...COMMON_SCHEMA, ...IMAGE_DATA_SCHEMA, ...KIMG_SCHEMA };
+  for (const k of Object.keys(def.trainerDefaults ?? {})) {
+    if (!(k in trainer)) throw new Error(`internal: recipe ${def.name} sets a default for --${k}, which its trainer does not have`);
+  }
+  for (const [k, s] of Object.entries(trainer)) {
     schema[k] = def.trainerDefaults && k in def.trainerDefaults ? { ...s, default: def.trainerDefaults[k] } : s;
   }
   for (const [k, s] of Object.entries(def.schema)) {
@@ -55,9 +69,56 @@ export function fullSchema(def: RecipeDef): Schema {
   return schema;
 }
 
+/** The model's image side: --resolution, or --crop_size for translation families. */
+export function resolutionOf(o: Options): number {
+  return (o.resolution ?? o.crop_size) as number;
+}
+
 function defaultOut(o: Options): string {
   const data = String(o.data).replace(/[/\\]+$/, '').split(/[/\\]/).pop() || 'data';
-  return join('runs', `${o.model}-${data.replace(/\.[^.]*$/, '')}-${o.resolution}`);
+  return join('runs', `${o.model}-${data.replace(/\.[^.]*$/, '')}-${resolutionOf(o)}`);
+}
+
+/** How the trainer's options select and preprocess the data a family trains on. */
+export function datasetOptions(def: RecipeDef, o: Options): DatasetOptions {
+  const common = { seed: o.seed as number, maxDatasetSize: (o.max_dataset_size as number | null) ?? undefined, noFlip: o.no_flip as boolean };
+  if (!isTranslation(def)) return { ...common, resolution: o.resolution as number, classes: o.classes as boolean, inputNc: o.channels as number };
+  return {
+    ...common, mode: def.data as 'aligned' | 'unaligned', direction: o.direction as 'AtoB' | 'BtoA',
+    inputNc: o.input_nc as number, outputNc: o.output_nc as number, resolution: o.crop_size as number,
+    preprocess: o.preprocess as DatasetOptions['preprocess'], loadSize: o.load_size as number, cropSize: o.crop_size as number,
+    serialBatches: o.serial_batches as boolean,
+  };
+}
+
+/** What a recipe is built for, from a run's options. */
+export function recipeEnv(o: Options, numClasses: number, device: string): RecipeEnv {
+  const translation = o.input_nc !== undefined;
+  const channels = (translation ? o.input_nc : o.channels) as number;
+  return {
+    resolution: resolutionOf(o), channels, outputChannels: translation ? (o.output_nc as number) : channels,
+    numClasses, batchSize: o.batch as number, device,
+  };
+}
+
+/** Refuses data of the wrong shape for the family, naming what it needs. */
+function checkDataKind(def: RecipeDef, o: Options, dataset: Dataset): void {
+  const k = dataset.kind;
+  const wants = def.data ?? 'image';
+  if (wants === 'image' && dataset.paired) throw new UsageError(`--model ${def.name} trains on single images, but ${o.data} is a paired dataset`);
+  if (wants === 'aligned' && k !== 'aligned' && k !== 'shapes-pairs') {
+    throw new UsageError(`--model ${def.name} needs aligned image pairs (a folder with train/ of side-by-side A|B images, or shapes-pairs); ${o.data} is a ${k} dataset`);
+  }
+  if (wants === 'unaligned' && k !== 'unaligned' && k !== 'shapes-domains') {
+    throw new UsageError(`--model ${def.name} needs two image domains (a folder with trainA/ and trainB/, or shapes-domains); ${o.data} is a ${k} dataset`);
+  }
+}
+
+/** The first `n` samples of the dataset (n at most its length), as one batch of tensors. */
+async function firstSamples(dataset: Dataset, n: number, seed: number, device: string): Promise<TensorBatch> {
+  const count = Math.min(n, dataset.length);
+  const samples = await Promise.all(Array.from({ length: count }, (_, i) => dataset.get(i, seed)));
+  return toTensorBatch(collate(samples, samples.map((_, i) => i), 0, 0, dataset.labeled), { device });
 }
 
 /** The options a resumed run continues with: the saved ones, plus allowed changes. */
@@ -96,10 +157,10 @@ function restoreRng(s: Record<string, string>): void {
   for (const [dev, b64] of Object.entries(s)) torch.setRngState(new Uint8Array(Buffer.from(b64, 'base64')), dev);
 }
 
-function crossed(before: number, after: number, intervalKimg: number): boolean {
-  if (!(intervalKimg > 0)) return false;
-  const n = intervalKimg * 1000;
-  return Math.floor(before / n) < Math.floor(after / n);
+/** Whether a step from `before` to `after` images passed a multiple of `every` images. */
+function crossed(before: number, after: number, every: number): boolean {
+  if (!(every > 0)) return false;
+  return Math.floor(before / every) < Math.floor(after / every);
 }
 
 class Averages {
@@ -133,11 +194,9 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   const hash = configHash(o, RESUMABLE_CHANGES);
 
   // Open the data first: a bad --data must fail before a run folder is made.
-  const dataset: Dataset = await openDataset(o.data as string, {
-    resolution: o.resolution as number, classes: o.classes as boolean, inputNc: o.channels as number, seed: o.seed as number,
-    maxDatasetSize: (o.max_dataset_size as number | null) ?? undefined, noFlip: o.no_flip as boolean,
-  });
-  if (dataset.paired) throw new UsageError(`--model ${def.name} trains on single images, but ${o.data} is a paired dataset`);
+  const dataset: Dataset = await openDataset(o.data as string, datasetOptions(def, o));
+  checkDataKind(def, o, dataset);
+  const byEpoch = isTranslation(def);
   const classNames = dataset.classes;
   if (o.classes && (!classNames || classNames.length < 2)) throw new UsageError(`--classes needs at least two classes in ${o.data}`);
 
@@ -153,21 +212,25 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   writeConfig(paths, { ganforge: VERSION, options: o, classes: classNames, dataset: { source: dataset.source, kind: dataset.kind, length: dataset.length } });
 
   torch.manualSeed(o.seed as number);
-  const env: RecipeEnv = {
-    resolution: o.resolution as number, channels: o.channels as number, numClasses: o.classes ? classNames!.length : 0,
-    batchSize: o.batch as number, device,
-  };
+  const env = recipeEnv(o, o.classes ? classNames!.length : 0, device);
   const recipe: Recipe = def.create(o, env);
   const nets = recipe.networks();
   const G = nets.G, ema = nets[EMA_NETWORK];
   if (G && ema) initEma(ema, G);
   // Base learning rates are read now, before a checkpoint could overwrite them.
   const schedule = new LrSchedule(o, Object.values(recipe.optimizers()));
-  const loader = new Loader(dataset, { batchSize: o.batch as number, seed: o.seed as number, workers: (o.workers as number | null) ?? undefined, dropLast: true });
+  // Epoch-based families see every image once per epoch, the last batch possibly short, as
+  // the reference's DataLoader; kimg-based ones keep every batch full.
+  const loader = new Loader(dataset, { batchSize: o.batch as number, seed: o.seed as number, workers: (o.workers as number | null) ?? undefined, dropLast: !byEpoch });
 
   let step = 0;
   let imagesSeen = 0;
   let lastCheckpoint = '';
+  // Epoch-based runs see each image once per epoch, so both lengths count images.
+  const totalEpochs = byEpoch ? (o.n_epochs as number) + (o.n_epochs_decay as number) : 0;
+  const totalImages = byEpoch ? totalEpochs * dataset.length : (o.kimg as number) * 1000;
+  const emaOpts = G && ema ? emaOptions(o) : null;
+  const where = (): string => (byEpoch ? `epoch ${loader.epoch}/${totalEpochs}, step ${step}` : `step ${step}, ${(imagesSeen / 1000).toFixed(3)} kimg`);
   if (resuming) {
     const name = listCheckpoints(paths.checkpoints).pop()!;
     lastCheckpoint = join(paths.checkpoints, name);
@@ -180,7 +243,7 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
         net.loadStateDict(ck.networks[k]);
       }
       for (const [k, opt] of Object.entries(recipe.optimizers())) opt.loadStateDict({ tensors: ck.optimizers[k] ?? {}, hyper: st.optimizers[k] });
-      recipe.loadState(st.recipe);
+      recipe.loadState(st.recipe, ck.extra ?? {});
       schedule.load(st.schedule);
       loader.restore(st.loader);
       restoreRng(st.rng);
@@ -188,21 +251,26 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
       imagesSeen = st.imagesSeen;
     });
     truncateMetrics(paths, step);
-    log(`resuming ${dir} from ${name} (step ${step}, ${(imagesSeen / 1000).toFixed(3)} kimg)`);
+    log(`resuming ${dir} from ${name} (${where()})`);
   }
 
   // The same latents (and labels) for every grid of the run, drawn apart from the training stream.
   const nSamples = o.n_samples as number;
   const sampleLabels = env.numClasses > 0 ? Array.from({ length: nSamples }, (_, i) => Math.floor((i * env.numClasses) / nSamples)) : null;
-  const fixed: SampleInputs = torch.withSeed((o.seed as number) + 1_000_003, () => recipe.sampleInputs(nSamples, sampleLabels));
-  fixed.z?.keep();
-  fixed.labels?.keep();
+  // Translation grids show the first images of the dataset (with their seed-fixed crops).
+  const real = byEpoch ? await firstSamples(dataset, nSamples, o.seed as number, device) : undefined;
+  const fixed: SampleInputs = torch.scope(() => {
+    const inputs = torch.withSeed((o.seed as number) + 1_000_003, () => recipe.sampleInputs(nSamples, sampleLabels, real));
+    return { z: inputs.z, labels: inputs.labels, a: inputs.a ?? null, b: inputs.b ?? null };
+  });
+  const fixedTensors = [fixed.z, fixed.labels, fixed.a, fixed.b].filter((t): t is torch.Tensor => t != null);
+  for (const t of [real?.a, real?.b, real?.labels]) if (t && !fixedTensors.includes(t)) t.dispose();
 
   const writeSamples = async (): Promise<string> => {
     const file = join(paths.samples, `${checkpointName(imagesSeen / 1000)}.png`);
     const images = torch.scope(() => torch.withSeed(0, () => torch.noGrad(() => recipe.generate(fixed))));
     try {
-      await saveGrid(images, file, { nrow: Math.ceil(Math.sqrt(nSamples)) });
+      await saveGrid(images, file, { nrow: recipe.gridColumns ?? Math.ceil(Math.sqrt(nSamples)) });
     } finally {
       images.dispose();
     }
@@ -217,7 +285,8 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
     };
     const networks = Object.fromEntries(Object.entries(nets).map(([k, m]) => [k, m.stateDict()]));
     const optimizers = Object.fromEntries(Object.entries(recipe.optimizers()).map(([k, opt]) => [k, opt.stateDict().tensors]));
-    lastCheckpoint = saveCheckpoint(paths.checkpoints, checkpointName(imagesSeen / 1000), { networks, optimizers, state }, o.keep as number);
+    const extra = recipe.stateTensors?.() ?? {};
+    lastCheckpoint = saveCheckpoint(paths.checkpoints, checkpointName(imagesSeen / 1000), { networks, optimizers, extra, state }, o.keep as number);
     return lastCheckpoint;
   };
 
@@ -235,8 +304,6 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  const totalImages = (o.kimg as number) * 1000;
-  const emaOpts = emaOptions(o);
   const averages = new Averages();
   const t0 = performance.now();
   let intervalStart = performance.now();
@@ -244,7 +311,8 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   const startImages = imagesSeen;
   try {
     if (!resuming) {
-      log(`training ${def.name} on ${dataset.source} (${dataset.length} images${classNames && o.classes ? `, ${classNames.length} classes` : ''}) into ${dir}`);
+      const length = byEpoch ? `, ${totalEpochs} epochs` : `, ${o.kimg} kimg`;
+      log(`training ${def.name} on ${dataset.source} (${dataset.length} ${dataset.paired ? 'samples' : 'images'}${classNames && o.classes ? `, ${classNames.length} classes` : ''}${length}) into ${dir}`);
       writeCheckpoint();
       await writeSamples();
     }
@@ -257,7 +325,7 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
       const metrics = torch.scope(() => {
         const tb = toTensorBatch(batch, { device });
         const m = recipe.step(tb, { step, imagesSeen });
-        if (G && ema) updateEma(ema, G, emaBeta(emaOpts, batch.size, imagesSeen), recipe.emaBuffers);
+        if (emaOpts) updateEma(ema, G, emaBeta(emaOpts, batch.size, imagesSeen), recipe.emaBuffers);
         return m;
       });
       const before = imagesSeen;
@@ -273,17 +341,26 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
         appendMetrics(paths, { step, kimg: imagesSeen / 1000, epoch: batch.epoch, ...m, lr_mult: schedule.multiplier, img_per_s: imgPerSec, sec: (now - t0) / 1000 });
         const done = imagesSeen - startImages;
         const rate = done / ((now - t0) / 1000);
-        hooks.progress?.({ step, kimg: imagesSeen / 1000, totalKimg: totalImages / 1000, imgPerSec, etaSec: (totalImages - imagesSeen) / rate, metrics: m });
+        hooks.progress?.({
+          step, kimg: imagesSeen / 1000, totalKimg: totalImages / 1000, imgPerSec, etaSec: (totalImages - imagesSeen) / rate, metrics: m,
+          ...(byEpoch ? { epoch: batch.epoch + 1, totalEpochs } : {}),
+        });
         intervalStart = now;
         intervalImages = 0;
       }
-      if (crossed(before, imagesSeen, o.sample_kimg as number)) await writeSamples();
-      if (crossed(before, imagesSeen, o.snapshot_kimg as number)) writeCheckpoint();
+      if (byEpoch) {
+        const epochEnded = loader.epoch > batch.epoch;
+        if (crossed(before, imagesSeen, o.display_freq as number)) await writeSamples();
+        if ((epochEnded && (batch.epoch + 1) % (o.save_epoch_freq as number) === 0) || crossed(before, imagesSeen, o.save_latest_freq as number)) writeCheckpoint();
+      } else {
+        if (crossed(before, imagesSeen, (o.sample_kimg as number) * 1000)) await writeSamples();
+        if (crossed(before, imagesSeen, (o.snapshot_kimg as number) * 1000)) writeCheckpoint();
+      }
       if (hooks.afterStep?.(step)) stopRequested = true;
     }
     const final = writeCheckpoint();
     const grid = await writeSamples();
-    if (stopRequested) log(`stopped at step ${step} (${(imagesSeen / 1000).toFixed(3)} kimg); continue with --resume --out ${dir}`);
+    if (stopRequested) log(`stopped at ${where()}; continue with --resume --out ${dir}`);
     log(`checkpoint: ${final}`);
     log(`samples:    ${grid}`);
     return { runDir: dir, steps: step, kimg: imagesSeen / 1000, checkpoint: final, interrupted: stopRequested };
@@ -291,9 +368,9 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await loader.close();
-    fixed.z?.dispose();
-    fixed.labels?.dispose();
+    for (const t of fixedTensors) t.dispose();
     for (const net of Object.values(nets)) net.dispose();
     for (const opt of Object.values(recipe.optimizers())) opt.dispose();
+    recipe.dispose?.();
   }
 }

@@ -1,0 +1,169 @@
+// CycleGAN (Zhu et al. 2017): two generators, G_A: A→B and G_B: B→A, trained without
+// pairs. D_A judges B-domain images (real B against G_A's fakes), D_B judges A-domain
+// ones. What keeps the mappings meaningful is cycle consistency, G_B(G_A(a)) ≈ a and
+// G_A(G_B(b)) ≈ b (weights λ_A, λ_B), plus an identity term, G_A(b) ≈ b, that keeps
+// colours from drifting. The step follows the reference's cycle_gan_model.py: both
+// generators first with the discriminators frozen, then both discriminators on real
+// images and on fakes drawn from the image pools, each D loss averaged ×0.5.
+import * as torch from '../torch/index.js';
+import type { Options } from '../config/options.js';
+import { UsageError } from '../config/errors.js';
+import type { TensorBatch } from '../data/index.js';
+import type { Recipe, RecipeDef, RecipeEnv, SampleInputs } from './recipe.js';
+import { type GanLoss, ganLossTarget, gradientPenalty } from './losses.js';
+import { ImagePool } from './image_pool.js';
+import { NETWORK_SCHEMA, TRANSLATION_TRAINER_DEFAULTS, buildD, buildG, checkGeneratorSize, gridRows, translateImages, type Generator } from './translation.js';
+import type { GeneratorName } from '../models/pix2pix.js';
+
+class CycleGANRecipe implements Recipe {
+  readonly G_A: Generator;
+  readonly G_B: Generator;
+  readonly D_A: Generator;
+  readonly D_B: Generator;
+  readonly optG: torch.optim.Adam;
+  readonly optD: torch.optim.Adam;
+  readonly mode: GanLoss;
+  /** Fakes of each domain as D sees them: fake_A for D_B, fake_B for D_A. */
+  readonly poolA: ImagePool;
+  readonly poolB: ImagePool;
+  /** Each grid row: real A, G_A(A), its reconstruction, real B, G_B(B), its reconstruction. */
+  readonly gridColumns = 6;
+
+  constructor(readonly o: Options, readonly env: RecipeEnv) {
+    checkGeneratorSize(o.netG as GeneratorName, env.resolution);
+    const ncA = env.channels, ncB = env.outputChannels;
+    if ((o.lambda_identity as number) > 0 && ncA !== ncB) {
+      throw new UsageError(`--lambda_identity needs --input_nc equal to --output_nc (G_A(B) must be comparable with B), got ${ncA} and ${ncB}; pass --lambda_identity 0`);
+    }
+    this.G_A = buildG(o, ncA, ncB, env.device);
+    this.G_B = buildG(o, ncB, ncA, env.device);
+    this.D_A = buildD(o, ncB, env.device);
+    this.D_B = buildD(o, ncA, env.device);
+    this.mode = o.gan_mode as GanLoss;
+    const betas: [number, number] = [o.beta1 as number, 0.999];
+    this.optG = new torch.optim.Adam([...this.G_A.parameters(), ...this.G_B.parameters()], { lr: o.lr as number, betas });
+    this.optD = new torch.optim.Adam([...this.D_A.parameters(), ...this.D_B.parameters()], { lr: o.lr as number, betas });
+    this.poolA = new ImagePool(o.pool_size as number);
+    this.poolB = new ImagePool(o.pool_size as number);
+  }
+
+  networks() {
+    return { G_A: this.G_A, G_B: this.G_B, D_A: this.D_A, D_B: this.D_B };
+  }
+
+  optimizers() {
+    return { G: this.optG, D: this.optD };
+  }
+
+  /** D's loss on real images and (detached) fakes, averaged, as the reference's backward_D_basic. */
+  #lossD(D: Generator, real: torch.Tensor, fake: torch.Tensor, gpOut: number[]): [torch.Tensor, torch.Tensor] {
+    const lossReal = ganLossTarget(this.mode, D.forward(real), true);
+    const lossFake = ganLossTarget(this.mode, D.forward(fake.detach()), false);
+    let loss = lossReal.add(lossFake).mul(0.5);
+    if (this.mode === 'wgangp' && (this.o.lambda_gp as number) > 0) {
+      const gp = gradientPenalty((x) => D.forward(x), real, fake.detach());
+      gpOut.push(gp.item());
+      loss = loss.add(gp.mul(this.o.lambda_gp as number));
+    }
+    return [loss, lossReal.add(lossFake).mul(0.5)];
+  }
+
+  step(batch: TensorBatch): Record<string, number> {
+    const realA = batch.a;
+    const realB = batch.b!;
+    const lambdaA = this.o.lambda_A as number;
+    const lambdaB = this.o.lambda_B as number;
+    const lambdaIdt = this.o.lambda_identity as number;
+
+    const fakeB = this.G_A.forward(realA);
+    const recA = this.G_B.forward(fakeB);
+    const fakeA = this.G_B.forward(realB);
+    const recB = this.G_A.forward(fakeA);
+
+    this.D_A.requiresGrad_(false);
+    this.D_B.requiresGrad_(false);
+    this.optG.zeroGrad();
+    const m: Record<string, number> = {};
+    let lossG = torch.zeros([], { device: this.env.device });
+    if (lambdaIdt > 0) {
+      // G_A should leave a B-domain image alone (and G_B an A-domain one).
+      const idtA = torch.F.l1Loss(this.G_A.forward(realB), realB).mul(lambdaB * lambdaIdt);
+      const idtB = torch.F.l1Loss(this.G_B.forward(realA), realA).mul(lambdaA * lambdaIdt);
+      lossG = lossG.add(idtA).add(idtB);
+      m.loss_idt_A = idtA.item();
+      m.loss_idt_B = idtB.item();
+    }
+    const lossGA = ganLossTarget(this.mode, this.D_A.forward(fakeB), true, { role: 'generator' });
+    const lossGB = ganLossTarget(this.mode, this.D_B.forward(fakeA), true, { role: 'generator' });
+    const cycleA = torch.F.l1Loss(recA, realA).mul(lambdaA);
+    const cycleB = torch.F.l1Loss(recB, realB).mul(lambdaB);
+    lossG = lossG.add(lossGA).add(lossGB).add(cycleA).add(cycleB);
+    lossG.backward();
+    this.optG.step();
+
+    this.D_A.requiresGrad_(true);
+    this.D_B.requiresGrad_(true);
+    this.optD.zeroGrad();
+    const gp: number[] = [];
+    const [lossDA, plainDA] = this.#lossD(this.D_A, realB, this.poolB.query(fakeB), gp);
+    const [lossDB, plainDB] = this.#lossD(this.D_B, realA, this.poolA.query(fakeA), gp);
+    lossDA.add(lossDB).backward();
+    this.optD.step();
+
+    Object.assign(m, {
+      loss_G: lossG.item(), loss_G_A: lossGA.item(), loss_G_B: lossGB.item(), loss_cycle_A: cycleA.item(), loss_cycle_B: cycleB.item(),
+      loss_D: plainDA.item() + plainDB.item(), loss_D_A: plainDA.item(), loss_D_B: plainDB.item(),
+    });
+    if (gp.length) m.gp = (gp[0] + gp[1]) / 2;
+    return m;
+  }
+
+  sampleInputs(_n: number, _labels: number[] | null, real?: TensorBatch): SampleInputs {
+    if (!real?.b) throw new Error('CycleGAN samples need images of both domains');
+    return { z: null, labels: null, a: real.a, b: real.b };
+  }
+
+  generate(inputs: SampleInputs): torch.Tensor {
+    const a = inputs.a!, b = inputs.b!;
+    const fakeB = translateImages(this.G_A, a);
+    const fakeA = translateImages(this.G_B, b);
+    return gridRows([a, fakeB, translateImages(this.G_B, fakeB), b, fakeA, translateImages(this.G_A, fakeA)]);
+  }
+
+  state(): Record<string, unknown> {
+    return { poolA: this.poolA.count, poolB: this.poolB.count };
+  }
+
+  stateTensors(): Record<string, torch.Tensor> {
+    return { ...this.poolA.stateTensors('pool_A'), ...this.poolB.stateTensors('pool_B') };
+  }
+
+  loadState(_s: Record<string, unknown>, tensors: Record<string, torch.Tensor> = {}): void {
+    this.poolA.load(tensors.pool_A);
+    this.poolB.load(tensors.pool_B);
+  }
+
+  dispose(): void {
+    this.poolA.dispose();
+    this.poolB.dispose();
+  }
+}
+
+export const cyclegan: RecipeDef = {
+  name: 'cyclegan',
+  summary: 'CycleGAN (Zhu et al. 2017): unpaired translation between two domains with cycle-consistency and identity losses',
+  data: 'unaligned',
+  trainerDefaults: { ...TRANSLATION_TRAINER_DEFAULTS, data: 'shapes-domains' },
+  schema: {
+    ...NETWORK_SCHEMA,
+    no_dropout: { ...NETWORK_SCHEMA.no_dropout, default: true },
+    lambda_A: { type: 'float', default: 10, help: 'weight of the cycle loss A → B → A', min: 0 },
+    lambda_B: { type: 'float', default: 10, help: 'weight of the cycle loss B → A → B', min: 0 },
+    lambda_identity: {
+      type: 'float', default: 0.5, min: 0,
+      help: 'weight of the identity loss, relative to --lambda_A/--lambda_B (0.5: half the cycle weight)',
+    },
+    pool_size: { type: 'int', default: 50, help: 'generated images kept for the discriminators (0 = none)', min: 0 },
+  },
+  create: (o, env) => new CycleGANRecipe(o, env),
+};

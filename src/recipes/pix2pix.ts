@@ -1,0 +1,106 @@
+// pix2pix (Isola et al. 2017): a generator maps A to B; a conditional PatchGAN judges
+// (A, B) pairs, so it learns what a plausible B *for this A* looks like, and an L1 term
+// (weight 100) ties the output to the ground truth at low frequencies. The step follows
+// the reference's pix2pix_model.py: one forward of G, then D on (A, fake B) detached and
+// on (A, real B) with the average of the two losses, then G with D frozen.
+import * as torch from '../torch/index.js';
+import type { Options } from '../config/options.js';
+import type { TensorBatch } from '../data/index.js';
+import type { Recipe, RecipeDef, RecipeEnv, SampleInputs } from './recipe.js';
+import { type GanLoss, ganLossTarget, gradientPenalty } from './losses.js';
+import { NETWORK_SCHEMA, TRANSLATION_TRAINER_DEFAULTS, buildD, buildG, checkGeneratorSize, gridRows, translateImages, type Generator } from './translation.js';
+import type { GeneratorName } from '../models/pix2pix.js';
+
+class Pix2PixRecipe implements Recipe {
+  readonly G: Generator;
+  readonly D: Generator;
+  readonly optG: torch.optim.Adam;
+  readonly optD: torch.optim.Adam;
+  readonly mode: GanLoss;
+  /** Each grid row: input A, generated B, real B. */
+  readonly gridColumns = 3;
+
+  constructor(readonly o: Options, readonly env: RecipeEnv) {
+    checkGeneratorSize(o.netG as GeneratorName, env.resolution);
+    this.G = buildG(o, env.channels, env.outputChannels, env.device);
+    // Conditional D: it sees the input and the (real or fake) output stacked on channels.
+    this.D = buildD(o, env.channels + env.outputChannels, env.device);
+    this.mode = o.gan_mode as GanLoss;
+    const betas: [number, number] = [o.beta1 as number, 0.999];
+    this.optG = new torch.optim.Adam(this.G.parameters(), { lr: o.lr as number, betas });
+    this.optD = new torch.optim.Adam(this.D.parameters(), { lr: o.lr as number, betas });
+  }
+
+  networks() {
+    return { G: this.G, D: this.D };
+  }
+
+  optimizers() {
+    return { G: this.optG, D: this.optD };
+  }
+
+  step(batch: TensorBatch): Record<string, number> {
+    const realA = batch.a;
+    const realB = batch.b!;
+    const fakeB = this.G.forward(realA);
+    const judge = (b: torch.Tensor) => this.D.forward(torch.cat([realA, b], 1));
+
+    this.D.requiresGrad_(true);
+    this.optD.zeroGrad();
+    const lossDFake = ganLossTarget(this.mode, judge(fakeB.detach()), false);
+    const lossDReal = ganLossTarget(this.mode, judge(realB), true);
+    let lossD = lossDFake.add(lossDReal).mul(0.5);
+    const out: Record<string, number> = {};
+    if (this.mode === 'wgangp' && (this.o.lambda_gp as number) > 0) {
+      const gp = gradientPenalty(judge, realB, fakeB.detach());
+      lossD = lossD.add(gp.mul(this.o.lambda_gp as number));
+      out.gp = gp.item();
+    }
+    lossD.backward();
+    this.optD.step();
+
+    this.D.requiresGrad_(false);
+    this.optG.zeroGrad();
+    const lossGGan = ganLossTarget(this.mode, judge(fakeB), true, { role: 'generator' });
+    const l1 = torch.F.l1Loss(fakeB, realB);
+    const lossG = lossGGan.add(l1.mul(this.o.lambda_L1 as number));
+    lossG.backward();
+    this.optG.step();
+    this.D.requiresGrad_(true);
+
+    return {
+      loss_G: lossG.item(), loss_G_GAN: lossGGan.item(), loss_G_L1: l1.item() * (this.o.lambda_L1 as number),
+      loss_D: lossD.item(), loss_D_real: lossDReal.item(), loss_D_fake: lossDFake.item(), l1: l1.item(), ...out,
+    };
+  }
+
+  sampleInputs(_n: number, _labels: number[] | null, real?: TensorBatch): SampleInputs {
+    if (!real?.b) throw new Error('pix2pix samples need real image pairs');
+    return { z: null, labels: null, a: real.a, b: real.b };
+  }
+
+  generate(inputs: SampleInputs): torch.Tensor {
+    return gridRows([inputs.a!, translateImages(this.G, inputs.a!), inputs.b!]);
+  }
+
+  state(): Record<string, unknown> {
+    return {};
+  }
+
+  loadState(): void {}
+}
+
+export const pix2pix: RecipeDef = {
+  name: 'pix2pix',
+  summary: 'pix2pix (Isola et al. 2017): paired image-to-image translation, U-Net G + conditional PatchGAN, L1 + GAN loss',
+  data: 'aligned',
+  trainerDefaults: { ...TRANSLATION_TRAINER_DEFAULTS, data: 'shapes-pairs' },
+  schema: {
+    ...NETWORK_SCHEMA,
+    netG: { ...NETWORK_SCHEMA.netG, default: 'unet_256' },
+    norm: { ...NETWORK_SCHEMA.norm, default: 'batch' },
+    gan_mode: { ...NETWORK_SCHEMA.gan_mode, default: 'vanilla' },
+    lambda_L1: { type: 'float', default: 100, help: 'weight of the L1 loss between generated and real B', min: 0 },
+  },
+  create: (o, env) => new Pix2PixRecipe(o, env),
+};
