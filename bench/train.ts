@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import * as torch from '../src/torch/index.js';
 import { packageRoot } from '../src/root.js';
 import { RECIPES } from '../src/recipes/registry.js';
-import { fullSchema } from '../src/recipes/trainer.js';
+import { fullSchema, recipeEnv } from '../src/recipes/trainer.js';
 import type { Options } from '../src/config/options.js';
 
 interface Case {
@@ -58,7 +58,7 @@ function runOurs(c: Case): { train: number; sample: number } {
   const o: Options = Object.fromEntries(Object.entries(fullSchema(def)).map(([k, s]) => [k, s.default]));
   Object.assign(o, { model: c.model, resolution: c.resolution, batch: c.batch }, c.options);
   torch.manualSeed(0);
-  const recipe = def.create(o, { resolution: c.resolution, channels: 3, numClasses: 0, batchSize: c.batch, device: 'cpu' });
+  const recipe = def.create(o, recipeEnv(o, 0, 'cpu'));
   const real = torch.rand([c.batch, 3, c.resolution, c.resolution]).mul(2).sub(1).keep();
   let step = 0;
   const train = timeIt(() => torch.scope(() => { recipe.step({ a: real, b: null, labels: null }, { step: step++, imagesSeen: step * c.batch }); }), ITERS);

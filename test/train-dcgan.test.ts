@@ -162,7 +162,7 @@ test('three DCGAN training steps equal PyTorch\'s (same weights, data and seeds)
   const def = RECIPES.dcgan;
   const o = Object.fromEntries(Object.entries(fullSchema(def)).map(([k, s]) => [k, s.default]));
   Object.assign(o, { resolution: 16, nz: 8, ngf: 8, ndf: 8 });
-  const recipe = def.create(o, { resolution: 16, channels: 3, numClasses: 0, batchSize: 6, device: 'cpu' });
+  const recipe = def.create(o, { resolution: 16, channels: 3, outputChannels: 3, numClasses: 0, batchSize: 6, device: 'cpu' });
   const { G, D } = recipe.networks();
   G.loadStateDict(pick('pre.G.'));
   D.loadStateDict(pick('pre.D.'));
