@@ -3,6 +3,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { DataError } from './errors.js';
 import { type Direction, orient, sideChannels } from './direction.js';
 import { type Channels, cropImage, toChannels } from './image.js';
 import { type PreprocessOptions, applyTransform, getParams } from './preprocess.js';
@@ -56,7 +57,11 @@ export function alignedSampler(spec: AlignedSpec, onBad: BadFileHandler): Sample
     length: spec.files.length,
     async load(index: number, seed: number): Promise<Sample> {
       const { image, file } = await decoder.decode(spec.files, index, 3);
-      const half = Math.floor(image.width / 2);
+      // An odd width has no middle: the halves would differ by a pixel and stop lining up.
+      if (image.width % 2 !== 0) {
+        throw new DataError(`${file} is ${image.width}x${image.height}: an aligned pair (A|B side by side) must have an even width`, file);
+      }
+      const half = image.width / 2;
       const A = toChannels(cropImage(image, 0, 0, half, image.height), nc.A);
       const B = toChannels(cropImage(image, half, 0, image.width - half, image.height), nc.B);
       // One draw for both halves: they must stay pixel-aligned.

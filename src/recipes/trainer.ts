@@ -199,6 +199,16 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   const byEpoch = isTranslation(def);
   const classNames = dataset.classes;
   if (o.classes && (!classNames || classNames.length < 2)) throw new UsageError(`--classes needs at least two classes in ${o.data}`);
+  if (!byEpoch && dataset.length < (o.batch as number)) throw new UsageError(`--batch ${o.batch} is larger than the ${dataset.length} images of ${o.data}`);
+  // Translation grids show the first images of the dataset (with their seed-fixed crops);
+  // reading them now also fails early on a bad first image.
+  const nSamples = o.n_samples as number;
+  const real = byEpoch ? await firstSamples(dataset, nSamples, o.seed as number, device) : undefined;
+
+  // The networks before the run folder: a family's own option checks fail before it is made.
+  torch.manualSeed(o.seed as number);
+  const env = recipeEnv(o, o.classes ? classNames!.length : 0, device);
+  const recipe: Recipe = def.create(o, env);
 
   let paths: RunPaths;
   if (resuming) {
@@ -211,9 +221,6 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   }
   writeConfig(paths, { ganforge: VERSION, options: o, classes: classNames, dataset: { source: dataset.source, kind: dataset.kind, length: dataset.length } });
 
-  torch.manualSeed(o.seed as number);
-  const env = recipeEnv(o, o.classes ? classNames!.length : 0, device);
-  const recipe: Recipe = def.create(o, env);
   const nets = recipe.networks();
   const G = nets.G, ema = nets[EMA_NETWORK];
   if (G && ema) initEma(ema, G);
@@ -255,10 +262,7 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   }
 
   // The same latents (and labels) for every grid of the run, drawn apart from the training stream.
-  const nSamples = o.n_samples as number;
   const sampleLabels = env.numClasses > 0 ? Array.from({ length: nSamples }, (_, i) => Math.floor((i * env.numClasses) / nSamples)) : null;
-  // Translation grids show the first images of the dataset (with their seed-fixed crops).
-  const real = byEpoch ? await firstSamples(dataset, nSamples, o.seed as number, device) : undefined;
   const fixed: SampleInputs = torch.scope(() => {
     const inputs = torch.withSeed((o.seed as number) + 1_000_003, () => recipe.sampleInputs(nSamples, sampleLabels, real));
     return { z: inputs.z, labels: inputs.labels, a: inputs.a ?? null, b: inputs.b ?? null };
