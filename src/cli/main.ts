@@ -10,6 +10,7 @@ Usage: ganforge <command> [options]
 Commands:
   train            train a GAN (ganforge train --model NAME --help for its options)
   sample           images from a trained run's generator
+  translate        image-to-image: a pix2pix/CycleGAN run's or imported generator over images
   demo             train a small DCGAN on built-in data for a few minutes
   dataset info     describe an image folder or prepared cache
   dataset prepare  pack an image folder into a single-file cache for fast training
@@ -57,6 +58,10 @@ export async function run(argv: string[]): Promise<number> {
       case 'sample': {
         const { sampleCommand } = await import('./sample.js');
         return await sampleCommand(rest);
+      }
+      case 'translate': {
+        const { translateCommand } = await import('./translate.js');
+        return await translateCommand(rest);
       }
       case 'demo': {
         const { demoCommand } = await import('./demo.js');

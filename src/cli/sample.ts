@@ -5,7 +5,7 @@ import * as torch from '../torch/index.js';
 import { UsageError } from '../config/errors.js';
 import { parseArgs, formatOptions, type Schema } from '../config/options.js';
 import { saveGrid } from '../data/index.js';
-import { loadRun } from '../recipes/load.js';
+import { loadRun, readRunOptions } from '../recipes/load.js';
 
 const SCHEMA: Schema = {
   run: { type: 'string', default: null, help: 'run folder written by ganforge train', metavar: 'DIR' },
@@ -30,6 +30,10 @@ export async function sampleCommand(argv: string[]): Promise<number> {
   if (positional.length) throw new UsageError(`sample takes no positional arguments, got '${positional[0]}'`);
   if (!o.run) throw new UsageError('sample needs --run DIR (a folder written by ganforge train)');
   const run = o.run as string;
+  const { def } = readRunOptions(run);
+  if (def.data === 'aligned' || def.data === 'unaligned') {
+    throw new UsageError(`${run} is a ${def.name} run, which translates images rather than drawing them from latents: use 'ganforge translate --run ${run} --input IMAGES --out DIR'`);
+  }
   const n = o.n as number;
   const out = (o.out as string | null) ?? join(run, 'samples', `sample-seed${o.seed}.png`);
   if (existsSync(out) && !o.force) throw new UsageError(`${out} exists: use --force to overwrite it, or another --out`);

@@ -19,19 +19,23 @@ export interface LoadedRun {
   checkpoint: string;
 }
 
-export function loadRun(dir: string, opts: { checkpoint?: string | null; device?: string } = {}): LoadedRun {
+/** A run's family and its validated options (every default filled), without loading weights. */
+export function readRunOptions(dir: string): { def: RecipeDef; options: Options; classes: string[] | null } {
   if (!existsSync(dir)) throw new UsageError(`run folder ${dir} does not exist`);
   const cfg = readConfig(dir);
   const model = cfg.options.model;
   const def = typeof model === 'string' ? RECIPES[model] : undefined;
   if (!def) throw new UsageError(`${join(dir, 'config.json')} names no known model (${String(model)})`);
-  const options = validateOptions(cfg.options, fullSchema(def), join(dir, 'config.json'));
+  return { def, options: validateOptions(cfg.options, fullSchema(def), join(dir, 'config.json')), classes: cfg.classes };
+}
+
+export function loadRun(dir: string, opts: { checkpoint?: string | null; device?: string } = {}): LoadedRun {
+  const { def, options, classes } = readRunOptions(dir);
   const paths = runPaths(dir);
   const names = listCheckpoints(paths.checkpoints);
   if (names.length === 0) throw new UsageError(`${dir} has no complete checkpoint yet`);
   const name = opts.checkpoint ?? names[names.length - 1];
   if (!names.includes(name)) throw new UsageError(`${dir} has no checkpoint '${name}' (it has: ${names.join(', ')})`);
-  const classes = cfg.classes;
   const device = opts.device ?? 'cpu';
   const recipe = def.create(options, recipeEnv(options, options.classes && classes ? classes.length : 0, device));
   const checkpoint = join(paths.checkpoints, name);
