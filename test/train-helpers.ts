@@ -56,3 +56,21 @@ export function exitOf(child: ChildProcess): Promise<{ code: number | null; sign
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal, stderr, stdout })));
 }
+
+/**
+ * Runs the ganforge command in this process (its `run` entry point, which returns the exit
+ * code bin/ganforge.js sets) and captures its stderr: the same answer as `cli` for a
+ * mistake, without a second of process start and libtorch load per call. stdout is left
+ * alone (the test runner reports there), so use it for commands that print nothing there.
+ */
+export async function cliErrorInProcess(args: string[]): Promise<{ status: number; stderr: string }> {
+  const { run } = await import('../src/cli/main.js');
+  let stderr = '';
+  const original = process.stderr.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += chunk.toString()), true)) as typeof process.stderr.write;
+  try {
+    return { status: await run(args), stderr };
+  } finally {
+    process.stderr.write = original;
+  }
+}

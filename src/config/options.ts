@@ -45,7 +45,7 @@ function editDistance(a: string, b: string): number {
 function suggest(name: string, schema: Schema): string {
   let best = '';
   let bestD = Infinity;
-  for (const k of Object.keys(schema)) {
+  for (const k of Object.entries(schema).flatMap(([n, spec]) => [n, ...(spec.aliases ?? [])])) {
     const d = editDistance(name.toLowerCase(), k.toLowerCase());
     if (d < bestD) [best, bestD] = [k, d];
   }

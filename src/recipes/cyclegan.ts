@@ -12,8 +12,7 @@ import type { TensorBatch } from '../data/index.js';
 import type { Recipe, RecipeDef, RecipeEnv, SampleInputs } from './recipe.js';
 import { type GanLoss, ganLossTarget, gradientPenalty } from './losses.js';
 import { ImagePool } from './image_pool.js';
-import { NETWORK_SCHEMA, TRANSLATION_TRAINER_DEFAULTS, buildD, buildG, checkGeneratorSize, gridRows, translateImages, type Generator } from './translation.js';
-import type { GeneratorName } from '../models/pix2pix.js';
+import { NETWORK_SCHEMA, TRANSLATION_TRAINER_DEFAULTS, buildD, buildG, checkImageSize, gridRows, translateImages, type Generator } from './translation.js';
 
 class CycleGANRecipe implements Recipe {
   readonly G_A: Generator;
@@ -30,7 +29,7 @@ class CycleGANRecipe implements Recipe {
   readonly gridColumns = 6;
 
   constructor(readonly o: Options, readonly env: RecipeEnv) {
-    checkGeneratorSize(o.netG as GeneratorName, env.resolution);
+    checkImageSize(o, env.resolution);
     const ncA = env.channels, ncB = env.outputChannels;
     if ((o.lambda_identity as number) > 0 && ncA !== ncB) {
       throw new UsageError(`--lambda_identity needs --input_nc equal to --output_nc (G_A(B) must be comparable with B), got ${ncA} and ${ncB}; pass --lambda_identity 0`);

@@ -24,7 +24,7 @@ export class ImagePool {
    * tracked through the pool). The result belongs to the caller's scope.
    */
   query(fakes: torch.Tensor): torch.Tensor {
-    if (this.size === 0) return fakes;
+    if (this.size === 0) return fakes.detach();
     return torch.scope(() => {
       const out: torch.Tensor[] = [];
       const retired: torch.Tensor[] = [];
@@ -54,11 +54,11 @@ export class ImagePool {
 
   /** Replaces the contents with images saved by `stateTensors`. */
   load(saved: torch.Tensor | undefined): void {
-    this.clear();
-    if (!saved) return;
-    if (saved.ndim !== 4 || saved.shape[0] > this.size) {
+    if (saved && (saved.ndim !== 4 || saved.shape[0] > this.size)) {
       throw new Error(`saved image pool has shape [${saved.shape.join(', ')}]; expected at most ${this.size} images [N, C, H, W]`);
     }
+    this.clear();
+    if (!saved) return;
     torch.scope(() => {
       for (const image of saved.split(1, 0)) this.#images.push(image.clone().keep());
     });

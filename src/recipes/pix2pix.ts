@@ -8,8 +8,7 @@ import type { Options } from '../config/options.js';
 import type { TensorBatch } from '../data/index.js';
 import type { Recipe, RecipeDef, RecipeEnv, SampleInputs } from './recipe.js';
 import { type GanLoss, ganLossTarget, gradientPenalty } from './losses.js';
-import { NETWORK_SCHEMA, TRANSLATION_TRAINER_DEFAULTS, buildD, buildG, checkGeneratorSize, gridRows, translateImages, type Generator } from './translation.js';
-import type { GeneratorName } from '../models/pix2pix.js';
+import { NETWORK_SCHEMA, TRANSLATION_TRAINER_DEFAULTS, buildD, buildG, checkImageSize, gridRows, translateImages, type Generator } from './translation.js';
 
 class Pix2PixRecipe implements Recipe {
   readonly G: Generator;
@@ -21,7 +20,7 @@ class Pix2PixRecipe implements Recipe {
   readonly gridColumns = 3;
 
   constructor(readonly o: Options, readonly env: RecipeEnv) {
-    checkGeneratorSize(o.netG as GeneratorName, env.resolution);
+    checkImageSize(o, env.resolution);
     this.G = buildG(o, env.channels, env.outputChannels, env.device);
     // Conditional D: it sees the input and the (real or fake) output stacked on channels.
     this.D = buildD(o, env.channels + env.outputChannels, env.device);

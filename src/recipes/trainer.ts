@@ -114,8 +114,14 @@ function checkDataKind(def: RecipeDef, o: Options, dataset: Dataset): void {
   }
 }
 
-/** The first `n` samples of the dataset (n at most its length), as one batch of tensors. */
-async function firstSamples(dataset: Dataset, n: number, seed: number, device: string): Promise<TensorBatch> {
+/**
+ * The first `n` samples (n at most the dataset's length) as one batch of tensors, read as
+ * the reference's test.py reads them: unflipped, and for unaligned data B_i paired with
+ * A_i in order, so each row of a grid shows a different B.
+ */
+async function firstSamples(def: RecipeDef, o: Options, n: number, device: string): Promise<TensorBatch> {
+  const dataset = await openDataset(o.data as string, { ...datasetOptions(def, o), serialBatches: true, noFlip: true });
+  const seed = o.seed as number;
   const count = Math.min(n, dataset.length);
   const samples = await Promise.all(Array.from({ length: count }, (_, i) => dataset.get(i, seed)));
   return toTensorBatch(collate(samples, samples.map((_, i) => i), 0, 0, dataset.labeled), { device });
@@ -203,7 +209,7 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   // Translation grids show the first images of the dataset (with their seed-fixed crops);
   // reading them now also fails early on a bad first image.
   const nSamples = o.n_samples as number;
-  const real = byEpoch ? await firstSamples(dataset, nSamples, o.seed as number, device) : undefined;
+  const real = byEpoch ? await firstSamples(def, o, nSamples, device) : undefined;
 
   // The networks before the run folder: a family's own option checks fail before it is made.
   torch.manualSeed(o.seed as number);
@@ -237,7 +243,7 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   const totalEpochs = byEpoch ? (o.n_epochs as number) + (o.n_epochs_decay as number) : 0;
   const totalImages = byEpoch ? totalEpochs * dataset.length : (o.kimg as number) * 1000;
   const emaOpts = G && ema ? emaOptions(o) : null;
-  const where = (): string => (byEpoch ? `epoch ${loader.epoch}/${totalEpochs}, step ${step}` : `step ${step}, ${(imagesSeen / 1000).toFixed(3)} kimg`);
+  const where = (): string => (byEpoch ? `epoch ${Math.min(loader.epoch + 1, totalEpochs)}/${totalEpochs}, step ${step}` : `step ${step}, ${(imagesSeen / 1000).toFixed(3)} kimg`);
   if (resuming) {
     const name = listCheckpoints(paths.checkpoints).pop()!;
     lastCheckpoint = join(paths.checkpoints, name);
@@ -281,7 +287,7 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
     return file;
   };
 
-  const writeCheckpoint = (): string => {
+  const writeCheckpoint = (): string => torch.scope(() => {
     const state = {
       ganforge: VERSION, configHash: hash, step, imagesSeen, kimg: imagesSeen / 1000, epoch: loader.epoch,
       loader: loader.state(), rng: rngState(device), recipe: recipe.state(), schedule: schedule.state(),
@@ -292,7 +298,7 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
     const extra = recipe.stateTensors?.() ?? {};
     lastCheckpoint = saveCheckpoint(paths.checkpoints, checkpointName(imagesSeen / 1000), { networks, optimizers, extra, state }, o.keep as number);
     return lastCheckpoint;
-  };
+  });
 
   // First Ctrl-C: finish the step, checkpoint, exit cleanly. Second: leave at once (the
   // last checkpoint is complete: snapshots are renamed into place only when whole).

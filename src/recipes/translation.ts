@@ -44,6 +44,19 @@ export function checkGeneratorSize(netG: GeneratorName, side: number): void {
   }
 }
 
+/** Refuses an image size the generator or the discriminator cannot take. */
+export function checkImageSize(o: Options, side: number): void {
+  checkGeneratorSize(o.netG as GeneratorName, side);
+  // A PatchGAN halves the image n times, then two 4×4 convolutions (padding 1) shrink it
+  // by one pixel each, so at least 3 pixels must remain.
+  const n = o.netD === 'pixel' ? 0 : o.netD === 'basic' ? 3 : (o.n_layers_D as number);
+  let left = side;
+  for (let i = 0; i < n; i++) left = Math.floor(left / 2);
+  if (o.netD !== 'pixel' && left < 3) {
+    throw new UsageError(`--netD ${o.netD} halves the image ${n} times and needs --crop_size at least ${3 * 2 ** n}, got ${side}; use fewer --n_layers_D with --netD n_layers, or --netD pixel`);
+  }
+}
+
 export function buildG(o: Options, inputNc: number, outputNc: number, device: string): Generator {
   return defineG({
     inputNc, outputNc, ngf: o.ngf as number, netG: o.netG as GeneratorName, norm: o.norm as NormKind,
