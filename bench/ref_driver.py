@@ -1,0 +1,61 @@
+"""Runs one of the reference timing drivers (../shared/reference-bench/bench_*.py) with a
+stand-in for torchvision when it is not installed.
+
+pytorch-CycleGAN-and-pix2pix imports torchvision.transforms only to build its dataset
+transforms (and reads transforms.InterpolationMode for default arguments); the drivers
+feed synthetic tensors and never build a dataset, so an enum is all it needs. With a real
+torchvision installed, that one is used. It also records each timed call's CPU time
+(`cpu_s` beside `times_s` in the JSON) so that bench/train.ts can show whether the run
+had its cores to itself.
+
+Usage: /usr/bin/python3 bench/ref_driver.py DRIVER.py [driver args...]
+"""
+import enum
+import os
+import runpy
+import sys
+import time
+import types
+
+try:
+    import torchvision  # noqa: F401
+except ImportError:
+    class InterpolationMode(enum.Enum):
+        NEAREST = 'nearest'
+        BILINEAR = 'bilinear'
+        BICUBIC = 'bicubic'
+        LANCZOS = 'lanczos'
+
+    tv = types.ModuleType('torchvision')
+    tv.transforms = types.ModuleType('torchvision.transforms')
+    tv.transforms.InterpolationMode = InterpolationMode
+    sys.modules['torchvision'] = tv
+    sys.modules['torchvision.transforms'] = tv.transforms
+
+driver = os.path.abspath(sys.argv[1])
+sys.argv = sys.argv[1:]
+
+# Record the process CPU time of each timed call beside its wall time (as `cpu_s`), so
+# the caller can tell a run that had both cores from one that shared them with other
+# work. The driver's own timing is left as it is.
+sys.path.insert(0, os.path.dirname(driver))
+import bench_common  # noqa: E402
+
+_time_fn = bench_common.time_fn
+
+
+def time_fn(fn, *args, **kwargs):
+    cpu = []
+
+    def timed():
+        c0 = time.process_time()
+        fn()
+        cpu.append(time.process_time() - c0)
+
+    out = _time_fn(timed, *args, **kwargs)
+    out['cpu_s'] = [round(c, 4) for c in cpu[-out['n']:]]
+    return out
+
+
+bench_common.time_fn = time_fn
+runpy.run_path(driver, run_name='__main__')
