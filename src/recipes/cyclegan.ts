@@ -12,7 +12,7 @@ import type { TensorBatch } from '../data/index.js';
 import type { Recipe, RecipeDef, RecipeEnv, SampleInputs } from './recipe.js';
 import { type GanLoss, ganLossTarget, gradientPenalty } from './losses.js';
 import { ImagePool } from './image_pool.js';
-import { NETWORK_SCHEMA, TRANSLATION_TRAINER_DEFAULTS, buildD, buildG, checkImageSize, gridRows, translateImages, type Generator } from './translation.js';
+import { NETWORK_SCHEMA, TRANSLATION_TRAINER_DEFAULTS, buildD, buildG, checkImageSize, gridRows, realSampleInputs, translateImages, type Generator } from './translation.js';
 
 class CycleGANRecipe implements Recipe {
   readonly G_A: Generator;
@@ -118,8 +118,7 @@ class CycleGANRecipe implements Recipe {
   }
 
   sampleInputs(_n: number, _labels: number[] | null, real?: TensorBatch): SampleInputs {
-    if (!real?.b) throw new Error('CycleGAN samples need images of both domains');
-    return { z: null, labels: null, a: real.a, b: real.b };
+    return realSampleInputs(real, 'CycleGAN');
   }
 
   generate(inputs: SampleInputs): torch.Tensor {

@@ -8,7 +8,7 @@ import type { Options } from '../config/options.js';
 import type { TensorBatch } from '../data/index.js';
 import type { Recipe, RecipeDef, RecipeEnv, SampleInputs } from './recipe.js';
 import { type GanLoss, ganLossTarget, gradientPenalty } from './losses.js';
-import { NETWORK_SCHEMA, TRANSLATION_TRAINER_DEFAULTS, buildD, buildG, checkImageSize, gridRows, translateImages, type Generator } from './translation.js';
+import { NETWORK_SCHEMA, TRANSLATION_TRAINER_DEFAULTS, buildD, buildG, checkImageSize, gridRows, realSampleInputs, translateImages, type Generator } from './translation.js';
 
 class Pix2PixRecipe implements Recipe {
   readonly G: Generator;
@@ -74,8 +74,7 @@ class Pix2PixRecipe implements Recipe {
   }
 
   sampleInputs(_n: number, _labels: number[] | null, real?: TensorBatch): SampleInputs {
-    if (!real?.b) throw new Error('pix2pix samples need real image pairs');
-    return { z: null, labels: null, a: real.a, b: real.b };
+    return realSampleInputs(real, 'pix2pix');
   }
 
   generate(inputs: SampleInputs): torch.Tensor {

@@ -4,6 +4,8 @@
 import * as torch from '../torch/index.js';
 import type * as nn from '../nn/index.js';
 import type { Options, Schema } from '../config/options.js';
+import type { TensorBatch } from '../data/index.js';
+import type { SampleInputs } from './recipe.js';
 import { UsageError } from '../config/errors.js';
 import {
   defineG, defineD, generatorStride, GENERATORS, DISCRIMINATORS, NORM_KINDS, INIT_TYPES,
@@ -111,4 +113,10 @@ export function gridRows(cols: torch.Tensor[]): torch.Tensor {
   const rgb = cols.map(asRgb);
   const [n, c, h, w] = rgb[0].shape;
   return torch.stack(rgb, 1).reshape([n * rgb.length, c, h, w]);
+}
+
+/** A translation grid's fixed inputs: the real images the trainer read for it. */
+export function realSampleInputs(real: TensorBatch | undefined, family: string): SampleInputs {
+  if (!real?.b) throw new Error(`${family} sample grids need images of both sides (the trainer passes the dataset's first samples)`);
+  return { z: null, labels: null, a: real.a, b: real.b };
 }
