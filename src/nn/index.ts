@@ -9,3 +9,7 @@ export {
   Identity, ReLU, LeakyReLU, Tanh, Sigmoid, Dropout, Flatten, ReflectionPad2d, ReplicationPad2d, ZeroPad2d, Upsample, AvgPool2d,
 } from './layers.js';
 export * as init from './init.js';
+export { EqualizedLinear, EqualizedConv2d, type EqualizedOptions, type Resample } from './equalized.js';
+export { pixelNorm, PixelNorm } from './pixel_norm.js';
+export { minibatchStddev, MinibatchStddev } from './minibatch_stddev.js';
+export { upscale2d, downscale2d, blur2d, blurKernel, Blur2d } from './resample.js';
