@@ -671,3 +671,36 @@ describe('optimisers against torch.optim (test/fixtures/ops/optim.json)', () => 
     for (const t of [...Object.values(params), x, y]) t.dispose();
   });
 });
+
+test('resetState makes an Adam behave as a fresh one (PGGAN resets it per level of detail)', () => {
+  T.scope(() => {
+    const run = (opt: InstanceType<typeof optim.Adam>, p: Tensor): void => {
+      for (let i = 0; i < 3; i++) {
+        opt.zeroGrad();
+        p.square().sum().mul(i + 1).backward();
+        opt.step();
+      }
+    };
+    const a = T.tensor([1.5, -2, 3]).requiresGrad_(true);
+    const b = T.tensor([1.5, -2, 3]).requiresGrad_(true);
+    const used = new optim.Adam([a], { lr: 0.1, betas: [0, 0.99] });
+    run(used, a);
+    T.noGrad(() => a.copy_(b));
+    used.resetState();
+    assert.deepEqual(used.stateDict().hyper.step, [0]);
+    const fresh = new optim.Adam([b], { lr: 0.1, betas: [0, 0.99] });
+    run(used, a);
+    run(fresh, b);
+    assert.deepEqual(a.toArray(), b.toArray());
+    // Without the reset the moments of the first run would steer it elsewhere.
+    const c = T.tensor([1.5, -2, 3]).requiresGrad_(true);
+    const stale = new optim.Adam([c], { lr: 0.1, betas: [0.9, 0.99] });
+    run(stale, c);
+    T.noGrad(() => c.copy_(b));
+    run(stale, c);
+    assert.notDeepEqual(c.toArray(), b.toArray());
+    used.dispose();
+    fresh.dispose();
+    stale.dispose();
+  });
+});

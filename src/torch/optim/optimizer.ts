@@ -78,6 +78,17 @@ export abstract class Optimizer {
     this.setHyper(state.hyper);
   }
 
+  /**
+   * Forgets what the optimiser has learned about the gradients (moments zeroed, step
+   * counts back to 0) while keeping its hyper-parameters: PGGAN's reset_opt_for_new_lod.
+   */
+  resetState(): void {
+    noGrad(() => {
+      for (const slot of Object.values(this.slots)) for (const t of slot) t.zero_();
+    });
+    this.steps.fill(0);
+  }
+
   /** Frees the optimiser's state tensors. */
   dispose(): void {
     for (const slot of Object.values(this.slots)) for (const t of slot) t.dispose();
