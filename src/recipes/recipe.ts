@@ -57,6 +57,12 @@ export interface Recipe {
   /** Tensors a resume needs beyond weights and optimiser state (e.g. image pools). */
   stateTensors?(): Record<string, Tensor>;
   loadState(s: Record<string, unknown>, tensors?: Record<string, Tensor>): void;
+  /**
+   * Progressive families: the minibatch of the next step, when `imagesSeen` images have
+   * been shown (the trainer re-batches its loader when it changes). The recipe then also
+   * sets its optimisers' learning rates itself.
+   */
+  nextBatchSize?(imagesSeen: number): number;
   /** Frees what the recipe holds besides its networks and optimisers (e.g. image pools). */
   dispose?(): void;
 }
@@ -77,6 +83,11 @@ export interface RecipeDef {
   schema: Schema;
   /** Default 'image'. */
   data?: RecipeData;
+  /**
+   * The family grows progressively: its schedule sets the minibatch and the learning rates
+   * (Recipe.nextBatchSize), so --batch and the --lr_policy options do not apply.
+   */
+  progressive?: boolean;
   /** Defaults this family prefers for the trainer's shared options (e.g. batch size). */
   trainerDefaults?: Options;
   create(o: Options, env: RecipeEnv): Recipe;

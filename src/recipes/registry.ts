@@ -3,8 +3,9 @@ import type { RecipeDef } from './recipe.js';
 import { dcgan } from './dcgan.js';
 import { pix2pix } from './pix2pix.js';
 import { cyclegan } from './cyclegan.js';
+import { pggan } from './pggan.js';
 
-export const RECIPES: Readonly<Record<string, RecipeDef>> = { dcgan, pix2pix, cyclegan };
+export const RECIPES: Readonly<Record<string, RecipeDef>> = { dcgan, pix2pix, cyclegan, pggan };
 
 export function recipeNames(): string[] {
   return Object.keys(RECIPES);

@@ -45,6 +45,9 @@ export interface TrainResult {
   interrupted: boolean;
 }
 
+/** Trainer options a progressive family's schedule replaces. */
+const PROGRESSIVE_OWNS = ['batch', 'lr_policy', 'n_epochs', 'n_epochs_decay', 'lr_decay_iters', 'plateau_metric'];
+
 /** Whether a family is trained on pairs or domains, for epochs (pix2pix, CycleGAN). */
 export function isTranslation(def: RecipeDef): boolean {
   return def.data === 'aligned' || def.data === 'unaligned';
@@ -56,6 +59,7 @@ export function fullSchema(def: RecipeDef): Schema {
   const trainer = isTranslation(def)
     ? { ...COMMON_SCHEMA, ...TRANSLATION_DATA_SCHEMA, ...EPOCHS_SCHEMA }
     : { ...COMMON_SCHEMA, ...IMAGE_DATA_SCHEMA, ...KIMG_SCHEMA };
+  if (def.progressive) for (const k of PROGRESSIVE_OWNS) delete trainer[k];
   for (const k of Object.keys(def.trainerDefaults ?? {})) {
     if (!(k in trainer)) throw new Error(`internal: recipe ${def.name} sets a default for --${k}, which its trainer does not have`);
   }
@@ -97,7 +101,7 @@ export function recipeEnv(o: Options, numClasses: number, device: string): Recip
   const channels = (translation ? o.input_nc : o.channels) as number;
   return {
     resolution: resolutionOf(o), channels, outputChannels: translation ? (o.output_nc as number) : channels,
-    numClasses, batchSize: o.batch as number, device,
+    numClasses, batchSize: (o.batch as number | undefined) ?? 0, device,
   };
 }
 
@@ -205,7 +209,7 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   const byEpoch = isTranslation(def);
   const classNames = dataset.classes;
   if (o.classes && (!classNames || classNames.length < 2)) throw new UsageError(`--classes needs at least two classes in ${o.data}`);
-  if (!byEpoch && dataset.length < (o.batch as number)) throw new UsageError(`--batch ${o.batch} is larger than the ${dataset.length} images of ${o.data}`);
+  if (!byEpoch && !def.progressive && dataset.length < (o.batch as number)) throw new UsageError(`--batch ${o.batch} is larger than the ${dataset.length} images of ${o.data}`);
   // Translation grids show the first images of the dataset (with their seed-fixed crops);
   // reading them now also fails early on a bad first image.
   const nSamples = o.n_samples as number;
@@ -231,10 +235,21 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   const G = nets.G, ema = nets[EMA_NETWORK];
   if (G && ema) initEma(ema, G);
   // Base learning rates are read now, before a checkpoint could overwrite them.
-  const schedule = new LrSchedule(o, Object.values(recipe.optimizers()));
+  const schedule = def.progressive ? null : new LrSchedule(o, Object.values(recipe.optimizers()));
   // Epoch-based families see every image once per epoch, the last batch possibly short, as
   // the reference's DataLoader; kimg-based ones keep every batch full.
-  const loader = new Loader(dataset, { batchSize: o.batch as number, seed: o.seed as number, workers: (o.workers as number | null) ?? undefined, dropLast: !byEpoch });
+  const loaderOptions = (batchSize: number) => ({ batchSize, seed: o.seed as number, workers: (o.workers as number | null) ?? undefined, dropLast: !byEpoch });
+  let loader = new Loader(dataset, loaderOptions(def.progressive ? Math.min(dataset.length, 1) : (o.batch as number)));
+  // A progressive schedule changes the minibatch between steps: the loader continues from
+  // the same place with the new size (batches read ahead are dropped, none is skipped).
+  const rebatch = async (batchSize: number): Promise<void> => {
+    if (batchSize === loader.batchSize) return;
+    if (batchSize > dataset.length) throw new UsageError(`the schedule asks for minibatches of ${batchSize}, more than the ${dataset.length} images of ${o.data}`);
+    const st = loader.state();
+    await loader.close();
+    loader = new Loader(dataset, loaderOptions(batchSize));
+    loader.restore({ ...st, batchSize });
+  };
 
   let step = 0;
   let imagesSeen = 0;
@@ -257,7 +272,7 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
       }
       for (const [k, opt] of Object.entries(recipe.optimizers())) opt.loadStateDict({ tensors: ck.optimizers[k] ?? {}, hyper: st.optimizers[k] });
       recipe.loadState(st.recipe, ck.extra ?? {});
-      schedule.load(st.schedule);
+      schedule?.load(st.schedule);
       loader.restore(st.loader);
       restoreRng(st.rng);
       step = st.step;
@@ -290,7 +305,7 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   const writeCheckpoint = (): string => torch.scope(() => {
     const state = {
       ganforge: VERSION, configHash: hash, step, imagesSeen, kimg: imagesSeen / 1000, epoch: loader.epoch,
-      loader: loader.state(), rng: rngState(device), recipe: recipe.state(), schedule: schedule.state(),
+      loader: loader.state(), rng: rngState(device), recipe: recipe.state(), schedule: schedule?.state() ?? null,
       optimizers: Object.fromEntries(Object.entries(recipe.optimizers()).map(([k, opt]) => [k, opt.stateDict().hyper])),
     };
     const networks = Object.fromEntries(Object.entries(nets).map(([k, m]) => [k, m.stateDict()]));
@@ -330,8 +345,9 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
       // A prefetched batch resolves as a microtask, which never lets the event loop poll:
       // yield once per step so signals (Ctrl-C) and worker messages are handled promptly.
       await new Promise<void>((resolve) => setImmediate(resolve));
+      if (recipe.nextBatchSize) await rebatch(recipe.nextBatchSize(imagesSeen));
       const batch = await loader.next();
-      schedule.beforeStep(batch.epoch);
+      schedule?.beforeStep(batch.epoch);
       const metrics = torch.scope(() => {
         const tb = toTensorBatch(batch, { device });
         const m = recipe.step(tb, { step, imagesSeen });
@@ -342,13 +358,13 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
       imagesSeen += batch.size;
       intervalImages += batch.size;
       step++;
-      schedule.afterStep(metrics);
+      schedule?.afterStep(metrics);
       averages.add(metrics);
       if (step % (o.log_every as number) === 0 || imagesSeen >= totalImages) {
         const now = performance.now();
         const imgPerSec = intervalImages / ((now - intervalStart) / 1000);
         const m = averages.take();
-        appendMetrics(paths, { step, kimg: imagesSeen / 1000, epoch: batch.epoch, ...m, lr_mult: schedule.multiplier, img_per_s: imgPerSec, sec: (now - t0) / 1000 });
+        appendMetrics(paths, { step, kimg: imagesSeen / 1000, epoch: batch.epoch, ...m, ...(schedule ? { lr_mult: schedule.multiplier } : {}), img_per_s: imgPerSec, sec: (now - t0) / 1000 });
         const done = imagesSeen - startImages;
         const rate = done / ((now - t0) / 1000);
         hooks.progress?.({

@@ -1,0 +1,148 @@
+// The training-loop side of progressive growing (PGGAN's train.py, StyleGAN's
+// training_loop.py): the schedule is evaluated once per group of minibatch_repeats ×
+// D_repeats discriminator steps, and within a group the level of detail, the minibatch
+// and the learning rates stay fixed. A G step follows every D_repeats D steps. With
+// reset_opt_for_new_lod, both optimisers forget their moments whenever the resolutions
+// being trained change (when a fade starts and when it ends).
+import type { optim } from '../torch/index.js';
+import type { Options, Schema } from '../config/options.js';
+import { UsageError } from '../config/errors.js';
+import { type ScheduleOptions, type SchedulePoint, type ResolutionDict, shouldResetOptimizer } from './progressive_schedule.js';
+
+export interface ProgressState {
+  point: SchedulePoint | null;
+  prevLod: number | null;
+  /** D steps left in the current group. */
+  groupLeft: number;
+  /** D steps taken in the current group. */
+  dSteps: number;
+}
+
+/** Parses `4:128,8:64` into {4: 128, 8: 64}; keys must be powers of two. */
+export function parseResolutionDict(name: string, text: string): ResolutionDict {
+  const out: Record<number, number> = {};
+  if (text.trim() === '') return out;
+  for (const part of text.split(',')) {
+    const m = /^\s*(\d+)\s*:\s*([0-9.eE+-]+)\s*$/.exec(part);
+    const res = m ? Number(m[1]) : NaN, v = m ? Number(m[2]) : NaN;
+    if (!m || !Number.isFinite(v) || v <= 0 || (res & (res - 1)) !== 0 || res < 4) {
+      throw new UsageError(`--${name} expects resolution:value pairs such as 4:128,8:64 (resolutions powers of two ≥ 4, values > 0), got '${text}'`);
+    }
+    out[res] = v;
+  }
+  return out;
+}
+
+function formatDict(d: ResolutionDict): string {
+  return Object.entries(d).map(([k, v]) => `${k}:${v}`).join(',');
+}
+
+const dictCheck = (name: string) => (v: unknown): string | null => {
+  try {
+    parseResolutionDict(name, String(v));
+    return null;
+  } catch (e) {
+    return (e as Error).message.replace(`--${name} `, '');
+  }
+};
+
+/** The schedule's options, named as in the originals, with a family's defaults. */
+export function scheduleSchema(d: ScheduleOptions & { minibatchRepeats: number; dRepeats: number }, family: 'pggan' | 'stylegan'): Schema {
+  const schema: Schema = {
+    lod_initial_resolution: { type: 'int', default: d.lodInitialResolution, help: 'resolution training starts at', min: 4 },
+    lod_training_kimg: { type: 'float', default: d.lodTrainingKimg, help: 'kimg at each resolution before fading in the next', min: 0 },
+    lod_transition_kimg: { type: 'float', default: d.lodTransitionKimg, help: 'kimg of each fade-in', min: 0 },
+    minibatch_base: { type: 'int', default: d.minibatchBase, help: 'minibatch where --minibatch_dict has no entry', min: 1 },
+    minibatch_dict: { type: 'string', default: formatDict(d.minibatchDict), help: 'minibatch per resolution (res:size,...)', metavar: 'DICT', check: dictCheck('minibatch_dict') },
+    G_lrate_base: { type: 'float', default: d.gLrateBase, help: 'G learning rate where --G_lrate_dict has no entry', min: 0 },
+    G_lrate_dict: { type: 'string', default: formatDict(d.gLrateDict), help: 'G learning rate per resolution', metavar: 'DICT', check: dictCheck('G_lrate_dict') },
+    D_lrate_base: { type: 'float', default: d.dLrateBase, help: 'D learning rate where --D_lrate_dict has no entry', min: 0 },
+    D_lrate_dict: { type: 'string', default: formatDict(d.dLrateDict), help: 'D learning rate per resolution', metavar: 'DICT', check: dictCheck('D_lrate_dict') },
+    lrate_rampup_kimg: { type: 'float', default: d.lrateRampupKimg ?? 0, help: 'ramp both learning rates up from 0 over this many kimg (0 = off)', min: 0 },
+    minibatch_repeats: { type: 'int', default: d.minibatchRepeats, help: 'minibatches between schedule evaluations (each followed by a G step)', min: 1 },
+    D_repeats: { type: 'int', default: d.dRepeats, help: 'D steps per G step', min: 1 },
+    reset_opt_for_new_lod: { type: 'bool', default: true, help: 'reset both optimisers when the trained resolutions change' },
+  };
+  // PGGAN's schedule has no learning-rate ramp-up.
+  if (family === 'pggan') delete schema.lrate_rampup_kimg;
+  return schema;
+}
+
+/** ScheduleOptions from a run's options (resolution = the dataset's). */
+export function scheduleOptions(o: Options): ScheduleOptions {
+  return {
+    resolution: o.resolution as number,
+    lodInitialResolution: o.lod_initial_resolution as number,
+    lodTrainingKimg: o.lod_training_kimg as number,
+    lodTransitionKimg: o.lod_transition_kimg as number,
+    minibatchBase: o.minibatch_base as number,
+    minibatchDict: parseResolutionDict('minibatch_dict', o.minibatch_dict as string),
+    gLrateBase: o.G_lrate_base as number,
+    gLrateDict: parseResolutionDict('G_lrate_dict', o.G_lrate_dict as string),
+    dLrateBase: o.D_lrate_base as number,
+    dLrateDict: parseResolutionDict('D_lrate_dict', o.D_lrate_dict as string),
+    lrateRampupKimg: (o.lrate_rampup_kimg as number | undefined) ?? 0,
+  };
+}
+
+export class ProgressiveController {
+  #s: ProgressState = { point: null, prevLod: null, groupLeft: 0, dSteps: 0 };
+
+  constructor(
+    readonly schedule: (kimg: number, o: ScheduleOptions) => SchedulePoint,
+    readonly sched: ScheduleOptions,
+    readonly o: { minibatchRepeats: number; dRepeats: number; resetOptForNewLod: boolean },
+    readonly optG: optim.Optimizer,
+    readonly optD: optim.Optimizer,
+  ) {}
+
+  /** The schedule point the current group runs with (null before the first step). */
+  get point(): SchedulePoint | null {
+    return this.#s.point;
+  }
+
+  /** The level of detail to sample at: the current one, or the start's before training. */
+  lodNow(): number {
+    return this.#s.point?.lod ?? this.schedule(0, this.sched).lod;
+  }
+
+  /**
+   * The minibatch of the next D step, taken when `imagesSeen` real images have been shown.
+   * Starts a new group (evaluating the schedule, maybe resetting the optimisers, setting
+   * the learning rates) when the last one is used up.
+   */
+  nextBatchSize(imagesSeen: number): number {
+    if (this.#s.groupLeft === 0) {
+      const p = this.schedule(imagesSeen / 1000, this.sched);
+      if (this.o.resetOptForNewLod && shouldResetOptimizer(this.#s.prevLod, p.lod)) {
+        this.optG.resetState();
+        this.optD.resetState();
+      }
+      this.#s = { point: p, prevLod: p.lod, groupLeft: this.o.minibatchRepeats * this.o.dRepeats, dSteps: 0 };
+      this.optG.lr = p.gLrate;
+      this.optD.lr = p.dLrate;
+    }
+    return this.#s.point!.minibatch;
+  }
+
+  /** After a D step: whether a G step follows it now. */
+  afterDStep(): boolean {
+    if (!this.#s.point) throw new Error('internal: a progressive step ran before nextBatchSize()');
+    this.#s.groupLeft--;
+    this.#s.dSteps++;
+    return this.#s.dSteps % this.o.dRepeats === 0;
+  }
+
+  state(): ProgressState {
+    return { ...this.#s };
+  }
+
+  load(s: ProgressState | undefined): void {
+    if (!s) return;
+    this.#s = { ...s };
+    if (s.point) {
+      this.optG.lr = s.point.gLrate;
+      this.optD.lr = s.point.dLrate;
+    }
+  }
+}
