@@ -33,6 +33,19 @@ export interface SampleInputs {
   /** Translation: fixed real inputs (A) and their targets or other-domain images (B). */
   a?: Tensor | null;
   b?: Tensor | null;
+  /** Style-based families: the truncation trick (ψ = 1 or null: none; cutoff: layers it applies to). */
+  truncationPsi?: number | null;
+  truncationCutoff?: number | null;
+}
+
+/** What `interpolate` and `mix` need of a style-based generator (its EMA copy). */
+export interface StyleAccess {
+  /** Synthesis layers, each with its own w. */
+  readonly numLayers: number;
+  /** z [N, latent] (and labels) → w [N, numLayers, D], truncated as asked, no mixing. */
+  dlatents(z: Tensor, labels: Tensor | null, truncationPsi: number | null, truncationCutoff: number | null): Tensor;
+  /** w [N, numLayers, D] → images in [-1, 1] at the run's level of detail. */
+  synthesize(w: Tensor): Tensor;
 }
 
 export interface Recipe {
@@ -63,6 +76,8 @@ export interface Recipe {
    * sets its optimisers' learning rates itself.
    */
   nextBatchSize?(imagesSeen: number): number;
+  /** Style-based families (StyleGAN): mapping and synthesis apart, for mixing and walks in w. */
+  readonly style?: StyleAccess;
   /** Frees what the recipe holds besides its networks and optimisers (e.g. image pools). */
   dispose?(): void;
 }
