@@ -48,6 +48,7 @@ class PGGANRecipe implements Recipe {
     this.progress = new ProgressiveController(pgganSchedule, scheduleOptions(o), {
       minibatchRepeats: o.minibatch_repeats as number, dRepeats: o.D_repeats as number, resetOptForNewLod: o.reset_opt_for_new_lod as boolean,
     }, this.optG, this.optD);
+    this.progress.checkGroups(o.mbstd_group_size as number);
   }
 
   networks() {
@@ -60,6 +61,10 @@ class PGGANRecipe implements Recipe {
 
   nextBatchSize(imagesSeen: number): number {
     return this.progress.nextBatchSize(imagesSeen);
+  }
+
+  batchSizes(): number[] {
+    return this.progress.batchSizes();
   }
 
   /** Labels for generated images in G's step: drawn uniformly (the original draws from the dataset's label distribution). */

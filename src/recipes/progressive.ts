@@ -7,7 +7,7 @@
 import type { optim } from '../torch/index.js';
 import type { Options, Schema } from '../config/options.js';
 import { UsageError } from '../config/errors.js';
-import { type ScheduleOptions, type SchedulePoint, type ResolutionDict, shouldResetOptimizer } from './progressive_schedule.js';
+import { type ScheduleOptions, type SchedulePoint, type ResolutionDict, growthPlan, shouldResetOptimizer } from './progressive_schedule.js';
 
 export interface ProgressState {
   point: SchedulePoint | null;
@@ -95,6 +95,24 @@ export class ProgressiveController {
     readonly optG: optim.Optimizer,
     readonly optD: optim.Optimizer,
   ) {}
+
+  /** The minibatch of every resolution the run can reach (each fade start and stable stretch). */
+  batchSizes(): number[] {
+    const kimgs = growthPlan(this.sched).flatMap((g) => (g.fadeStartKimg === null ? [g.stableKimg] : [g.fadeStartKimg, g.stableKimg]));
+    return [...new Set(kimgs.map((k) => this.schedule(k, this.sched).minibatch))];
+  }
+
+  /**
+   * Refuses a schedule whose minibatches the minibatch-stddev layer cannot group (a
+   * minibatch must be a multiple of the group, or smaller than it), before training.
+   */
+  checkGroups(groupSize: number): void {
+    if (groupSize <= 1) return;
+    const bad = this.batchSizes().find((mb) => mb % Math.min(groupSize, mb) !== 0);
+    if (bad !== undefined) {
+      throw new UsageError(`the schedule asks for a minibatch of ${bad}, which --mbstd_group_size ${groupSize} does not divide: change --minibatch_base/--minibatch_dict or the group size`);
+    }
+  }
 
   /** The schedule point the current group runs with (null before the first step). */
   get point(): SchedulePoint | null {

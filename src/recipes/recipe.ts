@@ -33,7 +33,7 @@ export interface SampleInputs {
   /** Translation: fixed real inputs (A) and their targets or other-domain images (B). */
   a?: Tensor | null;
   b?: Tensor | null;
-  /** Style-based families: the truncation trick (ψ = 1 or null: none; cutoff: layers it applies to). */
+  /** Style-based families: the truncation trick (ψ = 1 or null: none; cutoff: the layers below it, null = all). */
   truncationPsi?: number | null;
   truncationCutoff?: number | null;
 }
@@ -42,7 +42,7 @@ export interface SampleInputs {
 export interface StyleAccess {
   /** Synthesis layers, each with its own w. */
   readonly numLayers: number;
-  /** z [N, latent] (and labels) → w [N, numLayers, D], truncated as asked, no mixing. */
+  /** z [N, latent] (and labels) → w [N, numLayers, D], truncated as asked (cutoff null: every layer), no mixing. */
   dlatents(z: Tensor, labels: Tensor | null, truncationPsi: number | null, truncationCutoff: number | null): Tensor;
   /** w [N, numLayers, D] → images in [-1, 1] at the run's level of detail. */
   synthesize(w: Tensor): Tensor;
@@ -76,6 +76,8 @@ export interface Recipe {
    * sets its optimisers' learning rates itself.
    */
   nextBatchSize?(imagesSeen: number): number;
+  /** Every minibatch size the schedule can ask for (checked against the data up front). */
+  batchSizes?(): number[];
   /** Style-based families (StyleGAN): mapping and synthesis apart, for mixing and walks in w. */
   readonly style?: StyleAccess;
   /** Frees what the recipe holds besides its networks and optimisers (e.g. image pools). */

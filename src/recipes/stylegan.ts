@@ -3,7 +3,9 @@
 // G and the logistic loss with R1 on reals (γ 10) for D (loss.py's
 // G_logistic_nonsaturating / D_logistic_simplegp), style mixing (0.9) and the tracked
 // average of w while training, Adam β = (0, 0.99), and Gs averaged with a half-life of
-// 10 kimg (the trainer's --ema_kimg).
+// 10 kimg (the trainer's --ema_kimg). One difference in order: the original updates Gs
+// with each D step, before the group's G step, so its Gs trails G by one update; the
+// trainer averages after the whole step.
 import * as torch from '../torch/index.js';
 import type { Options } from '../config/options.js';
 import type { TensorBatch } from '../data/index.js';
@@ -42,10 +44,14 @@ class StyleGANRecipe implements Recipe {
     this.progress = new ProgressiveController(styleganSchedule, scheduleOptions(o), {
       minibatchRepeats: o.minibatch_repeats as number, dRepeats: o.D_repeats as number, resetOptForNewLod: o.reset_opt_for_new_lod as boolean,
     }, this.optG, this.optD);
+    this.progress.checkGroups(o.mbstd_group_size as number);
     const Gs = this.G_ema;
     this.style = {
       numLayers: Gs.numLayers,
-      dlatents: (z, labels, psi, cutoff) => Gs.dlatents(z, labels, { lod: this.progress.lodNow(), truncationPsi: psi, truncationCutoff: cutoff, styleMixingProb: null, updateDlatentAvg: false }),
+      // A ψ without a cutoff truncates every layer.
+      dlatents: (z, labels, psi, cutoff) => Gs.dlatents(z, labels, {
+        lod: this.progress.lodNow(), truncationPsi: psi, truncationCutoff: cutoff ?? Gs.numLayers, styleMixingProb: null, updateDlatentAvg: false,
+      }),
       synthesize: (w) => Gs.synthesis.forward(w, { lod: this.progress.lodNow() }),
     };
   }
@@ -62,10 +68,15 @@ class StyleGANRecipe implements Recipe {
     return this.progress.nextBatchSize(imagesSeen);
   }
 
+  batchSizes(): number[] {
+    return this.progress.batchSizes();
+  }
+
   #latents(n: number): torch.Tensor {
     return torch.randn([n, this.o.latent_size as number], { device: this.env.device });
   }
 
+  /** Labels for G's step: drawn uniformly (the original draws from the dataset's label distribution). */
   #randomLabels(n: number): torch.Tensor | null {
     const k = this.env.numClasses;
     return k > 0 ? torch.randint(0, k, [n], { dtype: 'int64', device: this.env.device }) : null;

@@ -173,18 +173,21 @@ function crossed(before: number, after: number, every: number): boolean {
   return Math.floor(before / every) < Math.floor(after / every);
 }
 
+/** Means over a logging interval, each over the steps that reported it (G steps may be fewer than D steps). */
 class Averages {
   #sum: Record<string, number> = {};
-  #count = 0;
+  #count: Record<string, number> = {};
   add(m: Record<string, number>): void {
-    for (const [k, v] of Object.entries(m)) this.#sum[k] = (this.#sum[k] ?? 0) + v;
-    this.#count++;
+    for (const [k, v] of Object.entries(m)) {
+      this.#sum[k] = (this.#sum[k] ?? 0) + v;
+      this.#count[k] = (this.#count[k] ?? 0) + 1;
+    }
   }
   take(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const [k, v] of Object.entries(this.#sum)) out[k] = v / this.#count;
+    for (const [k, v] of Object.entries(this.#sum)) out[k] = v / this.#count[k];
     this.#sum = {};
-    this.#count = 0;
+    this.#count = {};
     return out;
   }
 }
@@ -209,7 +212,9 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   const byEpoch = isTranslation(def);
   const classNames = dataset.classes;
   if (o.classes && (!classNames || classNames.length < 2)) throw new UsageError(`--classes needs at least two classes in ${o.data}`);
-  if (!byEpoch && !def.progressive && dataset.length < (o.batch as number)) throw new UsageError(`--batch ${o.batch} is larger than the ${dataset.length} images of ${o.data}`);
+  if (!byEpoch && !def.progressive && dataset.length < (o.batch as number)) {
+    throw new UsageError(`--batch ${o.batch} is larger than the ${dataset.length} images of ${o.data}`);
+  }
   // Translation grids show the first images of the dataset (with their seed-fixed crops);
   // reading them now also fails early on a bad first image.
   const nSamples = o.n_samples as number;
@@ -219,6 +224,10 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   torch.manualSeed(o.seed as number);
   const env = recipeEnv(o, o.classes ? classNames!.length : 0, device);
   const recipe: Recipe = def.create(o, env);
+  const largest = Math.max(0, ...(recipe.batchSizes?.() ?? []));
+  if (largest > dataset.length) {
+    throw new UsageError(`the schedule asks for minibatches of up to ${largest} images, more than the ${dataset.length} of ${o.data}: lower --minibatch_base/--minibatch_dict or use more data`);
+  }
 
   let paths: RunPaths;
   if (resuming) {
