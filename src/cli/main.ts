@@ -9,7 +9,9 @@ Usage: ganforge <command> [options]
 
 Commands:
   train            train a GAN (ganforge train --model NAME --help for its options)
-  sample           images from a trained run's generator
+  sample           images from a trained run's generator (--truncation_psi for stylegan)
+  interpolate      a latent walk between seeds: a PNG strip or an animated GIF/WebP
+  mix              style mixing (stylegan): rows' images with the columns' coarse/middle/fine styles
   translate        image-to-image: a pix2pix/CycleGAN run's or imported generator over images
   demo             train a small DCGAN on built-in data for a few minutes
   dataset info     describe an image folder or prepared cache
@@ -58,6 +60,14 @@ export async function run(argv: string[]): Promise<number> {
       case 'sample': {
         const { sampleCommand } = await import('./sample.js');
         return await sampleCommand(rest);
+      }
+      case 'interpolate': {
+        const { interpolateCommand } = await import('./interpolate.js');
+        return await interpolateCommand(rest);
+      }
+      case 'mix': {
+        const { mixCommand } = await import('./mix.js');
+        return await mixCommand(rest);
       }
       case 'translate': {
         const { translateCommand } = await import('./translate.js');

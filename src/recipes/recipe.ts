@@ -44,8 +44,12 @@ export interface StyleAccess {
   readonly numLayers: number;
   /** z [N, latent] (and labels) → w [N, numLayers, D], truncated as asked (cutoff null: every layer), no mixing. */
   dlatents(z: Tensor, labels: Tensor | null, truncationPsi: number | null, truncationCutoff: number | null): Tensor;
-  /** w [N, numLayers, D] → images in [-1, 1] at the run's level of detail. */
-  synthesize(w: Tensor): Tensor;
+  /**
+   * w [N, numLayers, D] → images in [-1, 1] at the run's level of detail; with
+   * randomizeNoise false every image gets the model's stored noise maps (the original's
+   * randomize_noise=False, used for its figures), else fresh noise per image.
+   */
+  synthesize(w: Tensor, randomizeNoise?: boolean): Tensor;
 }
 
 export interface Recipe {

@@ -52,7 +52,7 @@ class StyleGANRecipe implements Recipe {
       dlatents: (z, labels, psi, cutoff) => Gs.dlatents(z, labels, {
         lod: this.progress.lodNow(), truncationPsi: psi, truncationCutoff: cutoff ?? Gs.numLayers, styleMixingProb: null, updateDlatentAvg: false,
       }),
-      synthesize: (w) => Gs.synthesis.forward(w, { lod: this.progress.lodNow() }),
+      synthesize: (w, randomizeNoise = true) => Gs.synthesis.forward(w, { lod: this.progress.lodNow(), randomizeNoise }),
     };
   }
 
