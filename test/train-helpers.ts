@@ -3,6 +3,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import assert from 'node:assert/strict';
+import { scope } from '../src/torch/index.js';
+import { loadCheckpoint } from '../src/io/checkpoint.js';
 import { fromRoot } from './helpers.js';
 
 export const BIN = fromRoot('bin/ganforge.js');
@@ -73,4 +76,27 @@ export async function cliErrorInProcess(args: string[]): Promise<{ status: numbe
   } finally {
     process.stderr.write = original;
   }
+}
+
+/**
+ * Two checkpoints hold the same training state bit for bit: every network and optimiser
+ * tensor, the extra tensors (image pools), and the counters, loader, RNG, recipe, schedule
+ * and optimiser hyper-parameters of state.json. How exact resume is proven.
+ */
+export function assertSameCheckpoint(a: string, b: string): void {
+  scope(() => {
+    const x = loadCheckpoint(a), y = loadCheckpoint(b);
+    for (const group of ['networks', 'optimizers', 'extra'] as const) {
+      const gx = group === 'extra' ? { extra: x.extra ?? {} } : x[group];
+      const gy = group === 'extra' ? { extra: y.extra ?? {} } : y[group];
+      assert.deepEqual(Object.keys(gx).sort(), Object.keys(gy).sort(), group);
+      for (const [net, sd] of Object.entries(gx)) {
+        assert.deepEqual(Object.keys(sd).sort(), Object.keys(gy[net]).sort(), `${group}.${net} keys`);
+        for (const [k, t] of Object.entries(sd)) assert.ok(t.equal(gy[net][k]), `${group}.${net}.${k} differs`);
+      }
+    }
+    for (const k of ['step', 'imagesSeen', 'epoch', 'loader', 'rng', 'recipe', 'schedule', 'optimizers'] as const) {
+      assert.deepEqual(x.state[k], y.state[k], `state.${k}`);
+    }
+  });
 }

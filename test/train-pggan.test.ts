@@ -15,7 +15,7 @@ import { pgganSchedule } from '../src/recipes/progressive_schedule.js';
 import { parseArgs, type Options } from '../src/config/options.js';
 import { decodeImage, type RawImage } from '../src/data/index.js';
 import { listCheckpoints, loadCheckpoint } from '../src/io/checkpoint.js';
-import { cli, cliErrorInProcess, tempDir } from './train-helpers.js';
+import { cli, cliErrorInProcess, tempDir, assertSameCheckpoint } from './train-helpers.js';
 
 const def = RECIPES.pggan;
 const quiet = { log: (): void => {} };
@@ -181,21 +181,6 @@ test('a progressive run 8 → 16 px: lod, minibatch and learning rates follow th
   assert.deepEqual([end.optimizers.G.lr, end.optimizers.D.lr], [0.001, 0.0015]);
 });
 
-function assertSameCheckpoint(a: string, b: string): void {
-  torch.scope(() => {
-    const x = loadCheckpoint(a), y = loadCheckpoint(b);
-    for (const group of ['networks', 'optimizers'] as const) {
-      assert.deepEqual(Object.keys(x[group]).sort(), Object.keys(y[group]).sort(), group);
-      for (const [net, sd] of Object.entries(x[group])) {
-        assert.deepEqual(Object.keys(sd).sort(), Object.keys(y[group][net]).sort(), `${group}.${net} keys`);
-        for (const [k, t] of Object.entries(sd)) assert.ok(t.equal(y[group][net][k]), `${group}.${net}.${k} differs`);
-      }
-    }
-    assert.deepEqual(Object.keys(x.networks).sort(), ['D', 'G', 'G_ema']);
-    assert.deepEqual(Object.keys(x.extra ?? {}), Object.keys(y.extra ?? {}), 'extra tensors');
-    for (const k of ['step', 'imagesSeen', 'epoch', 'loader', 'rng', 'recipe', 'schedule', 'optimizers'] as const) assert.deepEqual(x.state[k], y.state[k], `state.${k}`);
-  });
-}
 
 test('stopped inside the fade, mid-group, and resumed: the same run bit for bit', async () => {
   const { dir: straight } = await straightRun();

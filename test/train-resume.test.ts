@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { io, scope } from '../src/index.js';
-import { TINY, cli, cliAsync, exitOf, tempDir, waitForStderr } from './train-helpers.js';
+import { TINY, cli, cliAsync, exitOf, tempDir, waitForStderr, assertSameCheckpoint } from './train-helpers.js';
 
 function latest(run: string): string {
   const names = io.listCheckpoints(join(run, 'checkpoints'));
@@ -13,19 +13,6 @@ function latest(run: string): string {
   return join(run, 'checkpoints', names[names.length - 1]);
 }
 
-function assertSameCheckpoint(a: string, b: string): void {
-  scope(() => {
-    const x = io.loadCheckpoint(a), y = io.loadCheckpoint(b);
-    for (const group of ['networks', 'optimizers'] as const) {
-      assert.deepEqual(Object.keys(x[group]).sort(), Object.keys(y[group]).sort());
-      for (const [net, sd] of Object.entries(x[group])) {
-        assert.deepEqual(Object.keys(sd).sort(), Object.keys(y[group][net]).sort(), `${group}.${net} keys`);
-        for (const [k, t] of Object.entries(sd)) assert.ok(t.equal(y[group][net][k]), `${group}.${net}.${k} differs`);
-      }
-    }
-    for (const k of ['step', 'imagesSeen', 'loader', 'rng', 'optimizers'] as const) assert.deepEqual(x.state[k], y.state[k], `state.${k}`);
-  });
-}
 
 test('2N steps straight and N steps + resume + N steps give bit-identical weights and state', () => {
   const dir = tempDir();

@@ -20,7 +20,7 @@ import type { Options } from '../src/config/options.js';
 import { StyleGANGenerator, StyleGANDiscriminator } from '../src/models/stylegan.js';
 import { listCheckpoints, loadCheckpoint } from '../src/io/checkpoint.js';
 import { trainHelp } from '../src/cli/train.js';
-import { cli, tempDir } from './train-helpers.js';
+import { cli, tempDir, assertSameCheckpoint } from './train-helpers.js';
 
 const def = RECIPES.stylegan;
 const quiet = { log: (): void => {} };
@@ -222,19 +222,6 @@ test('sample grids: G_ema, untruncated unless asked, at the run\'s level of deta
   dispose(r);
 });
 
-function assertSameCheckpoint(a: string, b: string): void {
-  torch.scope(() => {
-    const x = loadCheckpoint(a), y = loadCheckpoint(b);
-    for (const group of ['networks', 'optimizers'] as const) {
-      assert.deepEqual(Object.keys(x[group]).sort(), Object.keys(y[group]).sort(), group);
-      for (const [net, sd] of Object.entries(x[group])) {
-        assert.deepEqual(Object.keys(sd).sort(), Object.keys(y[group][net]).sort(), `${group}.${net} keys`);
-        for (const [k, t] of Object.entries(sd)) assert.ok(t.equal(y[group][net][k]), `${group}.${net}.${k} differs`);
-      }
-    }
-    for (const k of ['step', 'imagesSeen', 'epoch', 'loader', 'rng', 'recipe', 'optimizers'] as const) assert.deepEqual(x.state[k], y.state[k], `state.${k}`);
-  });
-}
 
 // The progressive run of the next tests: 8×8 for 16 images (minibatch 4), then 16×16
 // fading in over 32 (minibatch 8 from the fade's start: --minibatch_dict 16:8), to 64

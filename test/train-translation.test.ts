@@ -13,7 +13,7 @@ import type { RecipeDef } from '../src/recipes/recipe.js';
 import { parseArgs, type Options } from '../src/config/options.js';
 import { openDataset, collate, toTensorBatch, decodeImage, encodeImage, flipImage, type RawImage, type TensorBatch } from '../src/data/index.js';
 import { listCheckpoints, loadCheckpoint } from '../src/io/checkpoint.js';
-import { cli, cliErrorInProcess, tempDir } from './train-helpers.js';
+import { cli, cliErrorInProcess, tempDir, assertSameCheckpoint } from './train-helpers.js';
 
 const quiet = { log: (): void => {} };
 
@@ -181,21 +181,6 @@ test('CycleGAN sample grids show a different real B in each row', async () => {
   assert.equal(distinct, 4, `the B column shows ${distinct} different image(s) in 4 rows`);
 });
 
-function assertSameCheckpoint(a: string, b: string): void {
-  torch.scope(() => {
-    const x = loadCheckpoint(a), y = loadCheckpoint(b);
-    for (const group of ['networks', 'optimizers'] as const) {
-      assert.deepEqual(Object.keys(x[group]).sort(), Object.keys(y[group]).sort(), group);
-      for (const [net, sd] of Object.entries(x[group])) {
-        assert.deepEqual(Object.keys(sd).sort(), Object.keys(y[group][net]).sort(), `${group}.${net} keys`);
-        for (const [k, t] of Object.entries(sd)) assert.ok(t.equal(y[group][net][k]), `${group}.${net}.${k} differs`);
-      }
-    }
-    assert.deepEqual(Object.keys(x.extra!).sort(), Object.keys(y.extra!).sort(), 'extra tensors');
-    for (const [k, t] of Object.entries(x.extra!)) assert.ok(t.equal(y.extra![k]), `extra ${k} differs`);
-    for (const k of ['step', 'imagesSeen', 'epoch', 'loader', 'rng', 'recipe', 'schedule', 'optimizers'] as const) assert.deepEqual(x.state[k], y.state[k], `state.${k}`);
-  });
-}
 
 test('CycleGAN with a small image pool: interrupted and resumed equals straight, bit for bit; the pools are in extra.safetensors', async () => {
   const def = RECIPES.cyclegan;
