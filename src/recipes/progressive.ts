@@ -4,9 +4,12 @@
 // and the learning rates stay fixed. A G step follows every D_repeats D steps. With
 // reset_opt_for_new_lod, both optimisers forget their moments whenever the resolutions
 // being trained change (when a fade starts and when it ends).
-import type { optim } from '../torch/index.js';
+import * as torch from '../torch/index.js';
+import type { Module } from '../nn/index.js';
 import type { Options, Schema } from '../config/options.js';
 import { UsageError } from '../config/errors.js';
+import type { TensorBatch } from '../data/index.js';
+import type { Recipe, RecipeEnv, SampleInputs, StepContext } from './recipe.js';
 import { type ScheduleOptions, type SchedulePoint, type ResolutionDict, growthPlan, shouldResetOptimizer } from './progressive_schedule.js';
 
 export interface ProgressState {
@@ -44,6 +47,18 @@ const dictCheck = (name: string) => (v: unknown): string | null => {
   } catch (e) {
     return (e as Error).message.replace(`--${name} `, '');
   }
+};
+
+/** Options both progressive families share (network widths, minibatch stddev, Adam), as the originals name them. */
+export const PROGRESSIVE_NETWORK_SCHEMA: Schema = {
+  latent_size: { type: 'int', default: 512, help: 'size of the latent z', min: 1 },
+  fmap_base: { type: 'int', default: 8192, help: 'feature maps: min(fmap_base / 2^(stage·fmap_decay), fmap_max)', min: 1 },
+  fmap_decay: { type: 'float', default: 1, help: 'see --fmap_base' },
+  fmap_max: { type: 'int', default: 512, help: 'see --fmap_base', min: 1 },
+  mbstd_group_size: { type: 'int', default: 4, help: 'minibatch standard-deviation group size (0 = off)', min: 0 },
+  adam_beta1: { type: 'float', default: 0, help: 'Adam β1', min: 0, max: 0.999999 },
+  adam_beta2: { type: 'float', default: 0.99, help: 'Adam β2', min: 0, max: 0.999999 },
+  adam_epsilon: { type: 'float', default: 1e-8, help: 'Adam ε', min: 0 },
 };
 
 /** The schedule's options, named as in the originals, with a family's defaults. */
@@ -92,8 +107,8 @@ export class ProgressiveController {
     readonly schedule: (kimg: number, o: ScheduleOptions) => SchedulePoint,
     readonly sched: ScheduleOptions,
     readonly o: { minibatchRepeats: number; dRepeats: number; resetOptForNewLod: boolean },
-    readonly optG: optim.Optimizer,
-    readonly optD: optim.Optimizer,
+    readonly optG: torch.optim.Optimizer,
+    readonly optD: torch.optim.Optimizer,
   ) {}
 
   /** The minibatch of every resolution the run can reach (each fade start and stable stretch). */
@@ -162,5 +177,70 @@ export class ProgressiveController {
       this.optG.lr = s.point.gLrate;
       this.optD.lr = s.point.dLrate;
     }
+  }
+}
+
+/**
+ * What PGGAN's and StyleGAN's recipes share: G, its moving average G_ema and D, Adam for
+ * each, the progressive loop rules, latents and random labels, and the resumable state.
+ * A family adds its step (losses) and how it draws samples.
+ */
+export abstract class ProgressiveRecipe<Gen extends Module, Dis extends Module> implements Recipe {
+  readonly optG: torch.optim.Adam;
+  readonly optD: torch.optim.Adam;
+  readonly progress: ProgressiveController;
+
+  constructor(
+    readonly o: Options, readonly env: RecipeEnv, readonly G: Gen, readonly G_ema: Gen, readonly D: Dis,
+    schedule: (kimg: number, o: ScheduleOptions) => SchedulePoint,
+  ) {
+    const adam = { betas: [o.adam_beta1 as number, o.adam_beta2 as number] as [number, number], eps: o.adam_epsilon as number };
+    this.optG = new torch.optim.Adam(G.parameters(), adam);
+    this.optD = new torch.optim.Adam(D.parameters(), adam);
+    this.progress = new ProgressiveController(schedule, scheduleOptions(o), {
+      minibatchRepeats: o.minibatch_repeats as number, dRepeats: o.D_repeats as number, resetOptForNewLod: o.reset_opt_for_new_lod as boolean,
+    }, this.optG, this.optD);
+    this.progress.checkGroups(o.mbstd_group_size as number);
+  }
+
+  networks(): Record<string, Module> {
+    return { G: this.G, D: this.D, G_ema: this.G_ema };
+  }
+
+  optimizers() {
+    return { G: this.optG, D: this.optD };
+  }
+
+  nextBatchSize(imagesSeen: number): number {
+    return this.progress.nextBatchSize(imagesSeen);
+  }
+
+  batchSizes(): number[] {
+    return this.progress.batchSizes();
+  }
+
+  protected latents(n: number): torch.Tensor {
+    return torch.randn([n, this.o.latent_size as number], { device: this.env.device });
+  }
+
+  /** Class indices for G's step, drawn uniformly (the originals draw from the dataset's label distribution); null without classes. */
+  protected randomClasses(n: number): torch.Tensor | null {
+    const k = this.env.numClasses;
+    return k > 0 ? torch.randint(0, k, [n], { dtype: 'int64', device: this.env.device }) : null;
+  }
+
+  abstract step(batch: TensorBatch, ctx: StepContext): Record<string, number>;
+  abstract generate(inputs: SampleInputs): torch.Tensor;
+
+  sampleInputs(n: number, labels: number[] | null): SampleInputs {
+    return { z: this.latents(n), labels: labels ? torch.tensor(labels, { dtype: 'int64', device: this.env.device }) : null };
+  }
+
+  state(): Record<string, unknown> {
+    return { progress: this.progress.state() };
+  }
+
+  loadState(s: Record<string, unknown>): void {
+    this.progress.load(s.progress as ProgressState | undefined);
   }
 }

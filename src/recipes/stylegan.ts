@@ -10,22 +10,16 @@ import * as torch from '../torch/index.js';
 import type { Options } from '../config/options.js';
 import type { TensorBatch } from '../data/index.js';
 import { StyleGANGenerator, StyleGANDiscriminator, type StyleGANGeneratorConfig } from '../models/stylegan.js';
-import type { Recipe, RecipeDef, RecipeEnv, SampleInputs, StepContext, StyleAccess } from './recipe.js';
+import type { RecipeDef, RecipeEnv, SampleInputs, StepContext, StyleAccess } from './recipe.js';
 import { discriminatorLoss, generatorLoss, r1Penalty } from './losses.js';
 import { realsAtLod } from './pggan.js';
 import { styleganDefaults, styleganSchedule, STYLEGAN_LOOP_DEFAULTS } from './progressive_schedule.js';
-import { ProgressiveController, scheduleOptions, scheduleSchema, type ProgressState } from './progressive.js';
+import { ProgressiveRecipe, PROGRESSIVE_NETWORK_SCHEMA, scheduleSchema } from './progressive.js';
 
-class StyleGANRecipe implements Recipe {
-  readonly G: StyleGANGenerator;
-  readonly G_ema: StyleGANGenerator;
-  readonly D: StyleGANDiscriminator;
-  readonly optG: torch.optim.Adam;
-  readonly optD: torch.optim.Adam;
-  readonly progress: ProgressiveController;
+class StyleGANRecipe extends ProgressiveRecipe<StyleGANGenerator, StyleGANDiscriminator> {
   readonly style: StyleAccess;
 
-  constructor(readonly o: Options, readonly env: RecipeEnv) {
+  constructor(o: Options, env: RecipeEnv) {
     const maps = { fmapBase: o.fmap_base as number, fmapDecay: o.fmap_decay as number, fmapMax: o.fmap_max as number };
     const gcfg: Partial<StyleGANGeneratorConfig> = {
       ...maps, resolution: env.resolution, numChannels: env.channels, labelSize: env.numClasses,
@@ -33,18 +27,11 @@ class StyleGANRecipe implements Recipe {
       mappingFmaps: o.dlatent_size as number, mappingLrmul: o.mapping_lrmul as number,
       styleMixingProb: o.style_mixing_prob as number, dlatentAvgBeta: o.dlatent_avg_beta as number,
     };
-    this.G = new StyleGANGenerator(gcfg).to(env.device);
-    this.G_ema = new StyleGANGenerator(gcfg).to(env.device);
-    this.D = new StyleGANDiscriminator({
+    const make = () => new StyleGANGenerator(gcfg).to(env.device);
+    const D = new StyleGANDiscriminator({
       ...maps, resolution: env.resolution, numChannels: env.channels, labelSize: env.numClasses, mbstdGroupSize: o.mbstd_group_size as number,
     }).to(env.device);
-    const adam = { betas: [o.adam_beta1 as number, o.adam_beta2 as number] as [number, number], eps: o.adam_epsilon as number };
-    this.optG = new torch.optim.Adam(this.G.parameters(), adam);
-    this.optD = new torch.optim.Adam(this.D.parameters(), adam);
-    this.progress = new ProgressiveController(styleganSchedule, scheduleOptions(o), {
-      minibatchRepeats: o.minibatch_repeats as number, dRepeats: o.D_repeats as number, resetOptForNewLod: o.reset_opt_for_new_lod as boolean,
-    }, this.optG, this.optD);
-    this.progress.checkGroups(o.mbstd_group_size as number);
+    super(o, env, make(), make(), D, styleganSchedule);
     const Gs = this.G_ema;
     this.style = {
       numLayers: Gs.numLayers,
@@ -54,32 +41,6 @@ class StyleGANRecipe implements Recipe {
       }),
       synthesize: (w, randomizeNoise = true) => Gs.synthesis.forward(w, { lod: this.progress.lodNow(), randomizeNoise }),
     };
-  }
-
-  networks() {
-    return { G: this.G, D: this.D, G_ema: this.G_ema };
-  }
-
-  optimizers() {
-    return { G: this.optG, D: this.optD };
-  }
-
-  nextBatchSize(imagesSeen: number): number {
-    return this.progress.nextBatchSize(imagesSeen);
-  }
-
-  batchSizes(): number[] {
-    return this.progress.batchSizes();
-  }
-
-  #latents(n: number): torch.Tensor {
-    return torch.randn([n, this.o.latent_size as number], { device: this.env.device });
-  }
-
-  /** Labels for G's step: drawn uniformly (the original draws from the dataset's label distribution). */
-  #randomLabels(n: number): torch.Tensor | null {
-    const k = this.env.numClasses;
-    return k > 0 ? torch.randint(0, k, [n], { dtype: 'int64', device: this.env.device }) : null;
   }
 
   step(batch: TensorBatch, _ctx: StepContext): Record<string, number> {
@@ -92,7 +53,7 @@ class StyleGANRecipe implements Recipe {
     this.D.requiresGrad_(true);
     this.optD.zeroGrad();
     const reals = realsAtLod(batch.a, lod, false).detach().requiresGrad_(true);
-    const fakes = torch.noGrad(() => this.G.forward(this.#latents(n), labels, { lod }));
+    const fakes = torch.noGrad(() => this.G.forward(this.latents(n), labels, { lod }));
     const dReal = this.D.forward(reals, labels, { lod });
     const dFake = this.D.forward(fakes, labels, { lod });
     const d = discriminatorLoss('logistic', dReal, dFake);
@@ -105,8 +66,8 @@ class StyleGANRecipe implements Recipe {
     if (this.progress.afterDStep()) {
       this.D.requiresGrad_(false);
       this.optG.zeroGrad();
-      const gLabels = this.#randomLabels(n);
-      const lossG = generatorLoss('logistic', this.D.forward(this.G.forward(this.#latents(n), gLabels, { lod }), gLabels, { lod }));
+      const gLabels = this.randomClasses(n);
+      const lossG = generatorLoss('logistic', this.D.forward(this.G.forward(this.latents(n), gLabels, { lod }), gLabels, { lod }));
       lossG.backward();
       this.optG.step();
       this.D.requiresGrad_(true);
@@ -117,27 +78,12 @@ class StyleGANRecipe implements Recipe {
     return out;
   }
 
-  sampleInputs(n: number, labels: number[] | null): SampleInputs {
-    return {
-      z: this.#latents(n),
-      labels: labels ? torch.tensor(labels, { dtype: 'int64', device: this.env.device }) : null,
-    };
-  }
-
   /** Untruncated unless asked (the original's snapshot grids are drawn with is_validation). */
   generate(inputs: SampleInputs): torch.Tensor {
     return torch.scope(() => {
       const w = this.style.dlatents(inputs.z!, inputs.labels, inputs.truncationPsi ?? null, inputs.truncationCutoff ?? null);
       return this.style.synthesize(w);
     });
-  }
-
-  state(): Record<string, unknown> {
-    return { progress: this.progress.state() };
-  }
-
-  loadState(s: Record<string, unknown>): void {
-    this.progress.load(s.progress as ProgressState | undefined);
   }
 }
 
@@ -149,20 +95,13 @@ export const stylegan: RecipeDef = {
   progressive: true,
   trainerDefaults: { resolution: 32, kimg: STYLEGAN_LOOP_DEFAULTS.totalKimg, ema_kimg: 10, n_samples: 64, sample_kimg: 50, snapshot_kimg: 100 },
   schema: {
-    latent_size: { type: 'int', default: 512, help: 'size of z', min: 1 },
+    ...PROGRESSIVE_NETWORK_SCHEMA,
     dlatent_size: { type: 'int', default: 512, help: 'size of w (and width of the mapping layers)', min: 1 },
     mapping_layers: { type: 'int', default: 8, help: 'dense layers of the mapping network', min: 1 },
     mapping_lrmul: { type: 'float', default: 0.01, help: 'learning-rate multiplier of the mapping network', min: 0 },
-    fmap_base: { type: 'int', default: 8192, help: 'feature maps: min(fmap_base / 2^(stage·fmap_decay), fmap_max)', min: 1 },
-    fmap_decay: { type: 'float', default: 1, help: 'see --fmap_base' },
-    fmap_max: { type: 'int', default: 512, help: 'see --fmap_base', min: 1 },
     style_mixing_prob: { type: 'float', default: 0.9, help: 'probability of mixing two latents while training', min: 0, max: 1 },
     dlatent_avg_beta: { type: 'float', default: 0.995, help: 'decay of the tracked average of w (the truncation centre)', min: 0, max: 1 },
-    mbstd_group_size: { type: 'int', default: 4, help: 'minibatch standard-deviation group size (0 = off)', min: 0 },
     r1_gamma: { type: 'float', default: 10, help: 'R1 penalty weight γ on real images', min: 0 },
-    adam_beta1: { type: 'float', default: 0, help: 'Adam β1', min: 0, max: 0.999999 },
-    adam_beta2: { type: 'float', default: 0.99, help: 'Adam β2', min: 0, max: 0.999999 },
-    adam_epsilon: { type: 'float', default: 1e-8, help: 'Adam ε', min: 0 },
     ...scheduleSchema({ ...SCHED, minibatchRepeats: STYLEGAN_LOOP_DEFAULTS.minibatchRepeats, dRepeats: STYLEGAN_LOOP_DEFAULTS.dRepeats }, 'stylegan'),
   },
   create: (o, env) => new StyleGANRecipe(o, env),
