@@ -15,7 +15,20 @@
 // `batch` real images (pix2pix: `batch` pairs), CycleGAN's 2 × batch (one A and one B per
 // batch element); sampling counts generated images. pix2pix and CycleGAN sample with
 // translateImages(G, x, evalMode = true) at batch 1, as the baselines run netG.eval().
-// Run: npx tsc -p . && node dist/bench/train.js [dcgan] [pix2pix] [cyclegan] [--iters N]
+//
+// PGGAN and StyleGAN (progressive) are timed in the full-resolution phase: the schedule is
+// set so that every step is at lod 0 with minibatch `batch` (lod_initial_resolution = the
+// resolution, minibatch_base = batch, no minibatch_dict), recipe.nextBatchSize(imagesSeen)
+// is called before each step as the trainer does, and the step includes the trainer's
+// G_ema update (the GAN zoo's "D + gradient penalty, G, avgG update"). Sampling is
+// recipe.generate (G_ema at the schedule's lod, 0) at batch `batch` under noGrad.
+// PGGAN's PyTorch side is ../shared/reference-bench/bench_pggan.py, timing
+// facebookresearch/pytorch_GAN_zoo (commit b75dee4) when GAN_ZOO_REF names a checkout:
+//   git -C <mirror or clone> archive b75dee4 | tar -x -C /tmp/ganzoo
+//   GAN_ZOO_REF=/tmp/ganzoo node dist/bench/train.js pggan
+// There is no StyleGAN v1 reference: its cases print ours only.
+// Run: npx tsc -p . && node dist/bench/train.js [dcgan] [pix2pix] [cyclegan] [pggan] [stylegan] [--iters N]
+// (a model name runs all its cases; pggan32, pggan64, stylegan32, stylegan64 pick one)
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,6 +37,7 @@ import { packageRoot } from '../src/root.js';
 import { RECIPES } from '../src/recipes/registry.js';
 import { fullSchema, recipeEnv } from '../src/recipes/trainer.js';
 import { translateImages, type Generator } from '../src/recipes/translation.js';
+import { emaBeta, initEma, updateEma } from '../src/recipes/ema.js';
 import type { Options } from '../src/config/options.js';
 
 interface Rates {
@@ -34,10 +48,16 @@ interface Rates {
   sampleS: number;
   /** CPU seconds per wall second over the timed training steps (≈ threads when nothing else ran), when known. */
   cores?: number;
+  /** Parameter counts of G and D, when known. */
+  params?: { G?: number; D?: number };
+  /** Wall seconds of each warm-up and timed training step (ours). */
+  stepTimes?: { warm: number[]; timed: number[] };
 }
 
 interface Case {
   model: string;
+  /** Name that selects this case alone on the command line (the model's name selects all its cases). */
+  name?: string;
   label: string;
   resolution: number;
   batch: number;
@@ -54,7 +74,25 @@ interface Case {
   /** PyTorch side: a driver in bench/ (argv: THREADS ...args ITERS), or one of ../shared/reference-bench/ that needs a checkout. */
   ref?: { script: string; args: string[] } | { driver: string; args: string[]; env: string };
   baseline?: { train: number; sample: number; what: string };
+  /** Why there is no baseline figure (printed instead). */
+  noBaseline?: string;
+  /** Include the trainer's G_ema update in the timed step (as the baseline's step does). */
+  ema?: boolean;
 }
+
+/** The full-resolution phase of a progressive schedule: lod 0 and minibatch `batch` from the first step. */
+const fullResPhase = (resolution: number, batch: number): Options => ({ lod_initial_resolution: resolution, minibatch_base: batch, minibatch_dict: '' });
+const PGGAN_OPTS: Options = {
+  latent_size: 512, fmap_base: 8192, fmap_decay: 1, fmap_max: 512, mbstd_group_size: 4,
+  wgan_lambda: 10, wgan_epsilon: 0.001, wgan_target: 1, adam_beta1: 0, adam_beta2: 0.99, adam_epsilon: 1e-8,
+  G_lrate_base: 0.001, D_lrate_base: 0.001, G_lrate_dict: '', D_lrate_dict: '',
+  // The GAN zoo upsamples then convolves (and convolves then average-pools): tkarras's non-fused layers.
+  fused_scale: false,
+};
+const PGGAN_LABEL = (r: number) => `PGGAN ${r}×${r} (4→…→${r}, ${r <= 32 ? '512 ch at every level' : '512 ch up to 32², 256 at 64²'}; latent 512, pixel norm, equalised lr, ` +
+  `mbstd 4, non-fused up/down, WGAN-GP λ 10, drift 1e-3, Adam 1e-3 (0, 0.99), G_ema β 0.999; full-resolution phase, lod 0)`;
+const STYLEGAN_LABEL = (r: number) => `StyleGAN v1 ${r}×${r} (4→…→${r} synthesis, ${r <= 32 ? '512 ch at every level' : '512 ch up to 32², 256 at 64²'}; ` +
+  `z=w 512, 8-layer mapping, style mixing 0.9, mbstd 4, logistic NS loss + R1 γ 10, Adam (0, 0.99), G_ema half-life 10 kimg; full-resolution phase, lod 0)`;
 
 const CASES: Case[] = [
   {
@@ -83,6 +121,35 @@ const CASES: Case[] = [
     ref: { driver: 'bench_cyclegan.py', args: ['--size=256'], env: 'CYCLEGAN_PIX2PIX_REF' },
     baseline: { train: 0.272, sample: 2.45, what: 'junyanz CycleGAN, batch 1, 256×256, 2 images per step; sampling G_A.eval() at batch 1' },
   },
+  // Progressive families: a step takes 17–45 s here, so few steps: 1 warm-up + 2 timed at 32×32, 1 + 1 at 64×64
+  // (steps vary by ~2 % and the warm-up is within ~7 % of them), about 6 minutes for the four cases;
+  // --iters N times N steps in every case (--iters 3: about 9 minutes). The step times are printed.
+  {
+    model: 'pggan', name: 'pggan32', label: PGGAN_LABEL(32), resolution: 32, batch: 16, ema: true,
+    options: { ...PGGAN_OPTS, ...fullResPhase(32, 16) },
+    iters: 2, sampleIters: 5, warmup: 1, rounds: 1,
+    ref: { driver: 'bench_pggan.py', args: ['--res=32', '--batch=16'], env: 'GAN_ZOO_REF' },
+    baseline: { train: 1.14, sample: 25.6, what: 'GAN zoo pgan_config, 4→8→16→32 at 512 ch, batch 16, 32×32, alpha 0; one step = D + GP, G, avgG update; sampling avgG at batch 16' },
+  },
+  {
+    model: 'pggan', name: 'pggan64', label: PGGAN_LABEL(64), resolution: 64, batch: 16, ema: true,
+    options: { ...PGGAN_OPTS, ...fullResPhase(64, 16) },
+    iters: 1, sampleIters: 3, warmup: 1, rounds: 1,
+    ref: { driver: 'bench_pggan.py', args: ['--res=64', '--batch=16'], env: 'GAN_ZOO_REF' },
+    noBaseline: 'no 64×64 PGGAN row (only 32×32); the same-machine GAN-zoo run (GAN_ZOO_REF) is the only PyTorch figure',
+  },
+  {
+    model: 'stylegan', name: 'stylegan32', label: STYLEGAN_LABEL(32), resolution: 32, batch: 16, ema: true,
+    options: fullResPhase(32, 16),
+    iters: 2, sampleIters: 5, warmup: 1, rounds: 1,
+    noBaseline: 'no StyleGAN v1 row (the StyleGAN2-ADA rows are another network and loss): ours only',
+  },
+  {
+    model: 'stylegan', name: 'stylegan64', label: STYLEGAN_LABEL(64), resolution: 64, batch: 16, ema: true,
+    options: fullResPhase(64, 16),
+    iters: 1, sampleIters: 3, warmup: 1, rounds: 1,
+    noBaseline: 'no StyleGAN v1 row (the StyleGAN2-ADA rows are another network and loss): ours only',
+  },
 ];
 
 const args = process.argv.slice(2);
@@ -98,8 +165,13 @@ function median(xs: number[]): number {
 }
 
 /** Median wall seconds of `n` calls after `warmup` untimed ones, and the CPU seconds used per wall second. */
-function timeIt(fn: () => void, n: number, warmup: number): { s: number; cores: number } {
-  for (let i = 0; i < warmup; i++) fn();
+function timeIt(fn: () => void, n: number, warmup: number): { s: number; cores: number; times: number[]; warm: number[] } {
+  const warm: number[] = [];
+  for (let i = 0; i < warmup; i++) {
+    const t0 = performance.now();
+    fn();
+    warm.push((performance.now() - t0) / 1000);
+  }
   const ts: number[] = [];
   const c0 = process.cpuUsage();
   for (let i = 0; i < n; i++) {
@@ -108,7 +180,7 @@ function timeIt(fn: () => void, n: number, warmup: number): { s: number; cores: 
     ts.push((performance.now() - t0) / 1000);
   }
   const cpu = process.cpuUsage(c0);
-  return { s: median(ts), cores: (cpu.user + cpu.system) / 1e6 / ts.reduce((a, b) => a + b, 0) };
+  return { s: median(ts), cores: (cpu.user + cpu.system) / 1e6 / ts.reduce((a, b) => a + b, 0), times: ts, warm };
 }
 
 function runOurs(c: Case): Rates {
@@ -118,14 +190,26 @@ function runOurs(c: Case): Rates {
   Object.assign(o, { model: c.model, batch: c.batch }, c.translation ? { crop_size: c.resolution, load_size: c.resolution } : { resolution: c.resolution }, c.options);
   torch.manualSeed(0);
   const recipe = def.create(o, recipeEnv(o, 0, 'cpu'));
+  const nets = recipe.networks();
+  // The trainer's generator average, when the case times it: β per step as the trainer computes it.
+  const G = nets.G, ema = c.ema ? nets.G_ema : undefined;
+  if (c.ema && (!G || !ema)) throw new Error(`${c.model} has no G and G_ema to average`);
+  if (ema) initEma(ema, G!);
+  const emaOpts = { emaKimg: o.ema_kimg as number, beta: o.ema_beta as number | null, startKimg: o.ema_start_kimg as number, rampup: o.ema_rampup as number | null };
   const image = (n: number) => torch.rand([n, 3, c.resolution, c.resolution]).mul(2).sub(1).keep();
   const real = image(c.batch);
   const realB = c.translation ? image(c.batch) : null;
   const perStep = c.batch * (c.imagesPerItem ?? 1);
   const iters = ITERS ?? c.iters;
   let step = 0;
-  const { s: stepS, cores } = timeIt(() => torch.scope(() => {
-    recipe.step({ a: real, b: realB, labels: null }, { step, imagesSeen: step * perStep });
+  const { s: stepS, cores, times, warm } = timeIt(() => torch.scope(() => {
+    const imagesSeen = step * perStep;
+    // Progressive recipes evaluate their schedule here; the case's options pin it to lod 0, minibatch `batch`.
+    const mb = recipe.nextBatchSize?.(imagesSeen);
+    if (mb !== undefined && mb !== c.batch) throw new Error(`${c.model}: the schedule asks for minibatch ${mb}, not ${c.batch}`);
+    const m = recipe.step({ a: real, b: realB, labels: null }, { step, imagesSeen });
+    if (mb !== undefined && m.lod !== 0) throw new Error(`${c.model}: the step ran at lod ${m.lod}, not 0 (full resolution)`);
+    if (ema) updateEma(ema, G!, emaBeta(emaOpts, c.batch, imagesSeen), recipe.emaBuffers);
     step++;
   }), iters, c.warmup);
   let sampleS: number;
@@ -147,7 +231,8 @@ function runOurs(c: Case): Rates {
   real.dispose();
   realB?.dispose();
   recipe.dispose?.();
-  return { train: perStep / stepS, sample: sampled / sampleS, stepS, sampleS, cores };
+  const count = (k: string) => nets[k] ? nets[k].parameters().reduce((a, p) => a + p.numel, 0) : undefined;
+  return { train: perStep / stepS, sample: sampled / sampleS, stepS, sampleS, cores, params: { G: count('G'), D: count('D') }, stepTimes: { warm, timed: times } };
 }
 
 /** The PyTorch side, or null (with the reason) when it cannot run. */
@@ -176,7 +261,8 @@ function runRef(c: Case): { rates: Rates | null; why?: string } {
     const sb = j.config.sample_batch as number;
     const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
     const cores = j.train.cpu_s ? sum(j.train.cpu_s) / sum(j.train.times_s) : undefined;
-    return { rates: { train: perStep / j.train.median_s, sample: sb / j.sample.median_s, stepS: j.train.median_s, sampleS: j.sample.median_s, cores } };
+    const params = j.params ? { G: j.params.G as number | undefined, D: j.params.D as number | undefined } : undefined;
+    return { rates: { train: perStep / j.train.median_s, sample: sb / j.sample.median_s, stepS: j.train.median_s, sampleS: j.sample.median_s, cores, params } };
   } catch (e) {
     const err = e as { stderr?: string; message: string };
     return { rates: null, why: `PyTorch run failed: ${(err.stderr ?? err.message).trim().split('\n').pop()}` };
@@ -185,12 +271,19 @@ function runRef(c: Case): { rates: Rates | null; why?: string } {
 
 const best = (a: Rates | null, b: Rates): Rates => (a ? {
   train: Math.max(a.train, b.train), sample: Math.max(a.sample, b.sample), stepS: Math.min(a.stepS, b.stepS), sampleS: Math.min(a.sampleS, b.sampleS),
-  cores: a.train >= b.train ? a.cores : b.cores,
+  cores: a.train >= b.train ? a.cores : b.cores, params: b.params ?? a.params,
+  stepTimes: a.train >= b.train ? a.stepTimes : b.stepTimes,
 } : b);
 
 console.log(`ganforge training benchmark — libtorch ${torch.buildInfo().torchVersion}, ${threads} threads, float32, CPU, synthetic data, median of the timed iterations after warm-ups, OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY} (PyTorch runs with the same)`);
 const ran: string[] = [];
-for (const c of CASES.filter((x) => wanted.length === 0 || wanted.includes(x.model))) {
+const known = new Set(CASES.flatMap((x) => [x.model, x.name ?? x.model]));
+const unknown = wanted.filter((w) => !known.has(w));
+if (unknown.length) {
+  console.error(`unknown case ${unknown.join(', ')}: choose from ${[...known].join(', ')}`);
+  process.exit(2);
+}
+for (const c of CASES.filter((x) => wanted.length === 0 || wanted.includes(x.model) || (x.name !== undefined && wanted.includes(x.name)))) {
   ran.push(c.model);
   // Alternate ours and PyTorch's and keep each side's best: the machine is noisy.
   let ours: Rates | null = null;
@@ -207,7 +300,7 @@ for (const c of CASES.filter((x) => wanted.length === 0 || wanted.includes(x.mod
   const perStep = c.batch * (c.imagesPerItem ?? 1);
   const sb = c.translation?.sampleBatch ?? c.batch;
   console.log(`\n${c.label}, batch ${c.batch}`);
-  console.log(`  measured: training step on ${perStep} real image${perStep > 1 ? 's' : ''} (${c.warmup} warm-up + ${iters} timed)` +
+  console.log(`  measured: training step on ${perStep} real image${perStep > 1 ? 's' : ''}${c.ema ? ' (nextBatchSize, recipe.step, G_ema update)' : ''} (${c.warmup} warm-up + ${iters} timed)` +
     `; sampling ${c.translation ? `translateImages(${c.translation.net}, x, evalMode=true)` : 'recipe.generate, networks in eval mode'} at batch ${sb}` +
     ` (${c.warmup} + ${Math.max(iters, c.sampleIters)}), best of ${c.rounds} round${c.rounds > 1 ? 's' : ''}`);
   const line = (what: string, v: number, s: number, rv: number | undefined, rs: number | undefined, digits: number) =>
@@ -220,10 +313,24 @@ for (const c of CASES.filter((x) => wanted.length === 0 || wanted.includes(x.mod
   // Below about `threads`, something else was running: those timings are slow for it.
   console.log(`  CPU use during the timed training steps (CPU s per wall s; ${threads} = had the cores to itself): ours ${o.cores!.toFixed(2)}` +
     (ref?.cores !== undefined ? `, PyTorch ${ref.cores.toFixed(2)}` : ''));
+  // Slow steps are few: show each one, so a disturbed step can be seen.
+  if (o.stepS >= 1 && o.stepTimes) {
+    const f = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(', ');
+    console.log(`  our training steps (s): warm-up ${f(o.stepTimes.warm)}; timed ${f(o.stepTimes.timed)}`);
+  }
+  const m = (n: number | undefined) => (n === undefined ? '?' : `${(n / 1e6).toFixed(2)}M`);
+  if (o.params?.G !== undefined) {
+    console.log(`  parameters G / D: ours ${m(o.params.G)} / ${m(o.params.D)}` + (ref?.params ? `, PyTorch ${m(ref.params.G)} / ${m(ref.params.D)}` : ''));
+  }
   if (c.baseline) {
     console.log(`  reference-baselines.md (${c.baseline.what}): train ${c.baseline.train} img/s, sample ${c.baseline.sample} img/s` +
       ` → ratios ${(o.train / c.baseline.train).toFixed(2)}, ${(o.sample / c.baseline.sample).toFixed(2)}`);
+  } else if (c.noBaseline) {
+    console.log(`  reference-baselines.md: ${c.noBaseline}`);
   }
 }
-const envPrefix = process.env.CYCLEGAN_PIX2PIX_REF && ran.some((m) => m !== 'dcgan') ? `CYCLEGAN_PIX2PIX_REF=${process.env.CYCLEGAN_PIX2PIX_REF} ` : '';
+const envPrefix = [
+  process.env.CYCLEGAN_PIX2PIX_REF && ran.some((m) => m === 'pix2pix' || m === 'cyclegan') ? `CYCLEGAN_PIX2PIX_REF=${process.env.CYCLEGAN_PIX2PIX_REF} ` : '',
+  process.env.GAN_ZOO_REF && ran.includes('pggan') ? `GAN_ZOO_REF=${process.env.GAN_ZOO_REF} ` : '',
+].join('');
 console.log(`\nrepeat: npx tsc -p . && ${envPrefix}node dist/bench/train.js ${wanted.join(' ')}${ITERS !== undefined ? ` --iters ${ITERS}` : ''}`.replace(/ +$/, ''));
