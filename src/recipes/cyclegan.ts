@@ -12,13 +12,14 @@ import type { TensorBatch } from '../data/index.js';
 import type { Recipe, RecipeDef, RecipeEnv, SampleInputs } from './recipe.js';
 import { type GanLoss, ganLossTarget, gradientPenalty } from './losses.js';
 import { ImagePool } from './image_pool.js';
-import { NETWORK_SCHEMA, TRANSLATION_TRAINER_DEFAULTS, buildD, buildG, checkImageSize, gridRows, realSampleInputs, translateImages, type Generator } from './translation.js';
+import { optimizerStep } from './update.js';
+import { NETWORK_SCHEMA, TRANSLATION_TRAINER_DEFAULTS, buildD, buildG, checkImageSize, gridRows, realSampleInputs, translateImages, type Generator, type Network } from './translation.js';
 
 class CycleGANRecipe implements Recipe {
   readonly G_A: Generator;
   readonly G_B: Generator;
-  readonly D_A: Generator;
-  readonly D_B: Generator;
+  readonly D_A: Network;
+  readonly D_B: Network;
   readonly optG: torch.optim.Adam;
   readonly optD: torch.optim.Adam;
   readonly mode: GanLoss;
@@ -55,16 +56,16 @@ class CycleGANRecipe implements Recipe {
   }
 
   /** D's loss on real images and (detached) fakes, averaged, as the reference's backward_D_basic. */
-  #lossD(D: Generator, real: torch.Tensor, fake: torch.Tensor, gpOut: number[]): [torch.Tensor, torch.Tensor] {
+  #lossD(D: Network, real: torch.Tensor, fake: torch.Tensor, gpOut: number[]): [torch.Tensor, torch.Tensor] {
     const lossReal = ganLossTarget(this.mode, D.forward(real), true);
     const lossFake = ganLossTarget(this.mode, D.forward(fake.detach()), false);
-    let loss = lossReal.add(lossFake).mul(0.5);
+    const plain = lossReal.add(lossFake).mul(0.5);
     if (this.mode === 'wgangp' && (this.o.lambda_gp as number) > 0) {
       const gp = gradientPenalty((x) => D.forward(x), real, fake.detach());
       gpOut.push(gp.item());
-      loss = loss.add(gp.mul(this.o.lambda_gp as number));
+      return [plain.add(gp.mul(this.o.lambda_gp as number)), plain];
     }
-    return [loss, lossReal.add(lossFake).mul(0.5)];
+    return [plain, plain];
   }
 
   step(batch: TensorBatch): Record<string, number> {
@@ -79,29 +80,24 @@ class CycleGANRecipe implements Recipe {
     const fakeA = this.G_B.forward(realB);
     const recB = this.G_A.forward(fakeA);
 
-    this.D_A.requiresGrad_(false);
-    this.D_B.requiresGrad_(false);
-    this.optG.zeroGrad();
     const m: Record<string, number> = {};
-    let lossG = torch.zeros([], { device: this.env.device });
-    if (lambdaIdt > 0) {
-      // G_A should leave a B-domain image alone (and G_B an A-domain one).
-      const idtA = torch.F.l1Loss(this.G_A.forward(realB), realB).mul(lambdaB * lambdaIdt);
-      const idtB = torch.F.l1Loss(this.G_B.forward(realA), realA).mul(lambdaA * lambdaIdt);
-      lossG = lossG.add(idtA).add(idtB);
-      m.loss_idt_A = idtA.item();
-      m.loss_idt_B = idtB.item();
-    }
-    const lossGA = ganLossTarget(this.mode, this.D_A.forward(fakeB), true, { role: 'generator' });
-    const lossGB = ganLossTarget(this.mode, this.D_B.forward(fakeA), true, { role: 'generator' });
-    const cycleA = torch.F.l1Loss(recA, realA).mul(lambdaA);
-    const cycleB = torch.F.l1Loss(recB, realB).mul(lambdaB);
-    lossG = lossG.add(lossGA).add(lossGB).add(cycleA).add(cycleB);
-    lossG.backward();
-    this.optG.step();
+    const g = optimizerStep(this.optG, [this.D_A, this.D_B], () => {
+      let loss = torch.zeros([], { device: this.env.device });
+      if (lambdaIdt > 0) {
+        // G_A should leave a B-domain image alone (and G_B an A-domain one).
+        const idtA = torch.F.l1Loss(this.G_A.forward(realB), realB).mul(lambdaB * lambdaIdt);
+        const idtB = torch.F.l1Loss(this.G_B.forward(realA), realA).mul(lambdaA * lambdaIdt);
+        loss = loss.add(idtA).add(idtB);
+        m.loss_idt_A = idtA.item();
+        m.loss_idt_B = idtB.item();
+      }
+      const ganA = ganLossTarget(this.mode, this.D_A.forward(fakeB), true, { role: 'generator' });
+      const ganB = ganLossTarget(this.mode, this.D_B.forward(fakeA), true, { role: 'generator' });
+      const cycleA = torch.F.l1Loss(recA, realA).mul(lambdaA);
+      const cycleB = torch.F.l1Loss(recB, realB).mul(lambdaB);
+      return { loss: loss.add(ganA).add(ganB).add(cycleA).add(cycleB), ganA, ganB, cycleA, cycleB };
+    });
 
-    this.D_A.requiresGrad_(true);
-    this.D_B.requiresGrad_(true);
     this.optD.zeroGrad();
     const gp: number[] = [];
     const [lossDA, plainDA] = this.#lossD(this.D_A, realB, this.poolB.query(fakeB), gp);
@@ -110,7 +106,7 @@ class CycleGANRecipe implements Recipe {
     this.optD.step();
 
     Object.assign(m, {
-      loss_G: lossG.item(), loss_G_A: lossGA.item(), loss_G_B: lossGB.item(), loss_cycle_A: cycleA.item(), loss_cycle_B: cycleB.item(),
+      loss_G: g.loss.item(), loss_G_A: g.ganA.item(), loss_G_B: g.ganB.item(), loss_cycle_A: g.cycleA.item(), loss_cycle_B: g.cycleB.item(),
       loss_D: plainDA.item() + plainDB.item(), loss_D_A: plainDA.item(), loss_D_B: plainDB.item(),
     });
     if (gp.length) m.gp = (gp[0] + gp[1]) / 2;

@@ -6,6 +6,7 @@ import type { Options } from '../config/options.js';
 import type { Recipe, RecipeDef, RecipeEnv, SampleInputs, StepContext } from './recipe.js';
 import { type GanLoss, GAN_LOSSES, discriminatorLoss, generatorLoss, gradientPenalty, r1Penalty } from './losses.js';
 import type { TensorBatch } from '../data/index.js';
+import { optimizerStep } from './update.js';
 
 class DCGANRecipe implements Recipe {
   readonly G: DCGANGenerator;
@@ -47,7 +48,6 @@ class DCGANRecipe implements Recipe {
     // One fake batch serves both steps (detached for D), as pytorch/examples does.
     const fake = this.G.forward(z, labels);
 
-    this.D.requiresGrad_(true);
     this.optD.zeroGrad();
     const r1Every = this.o.r1_interval as number;
     const doR1 = (this.o.r1_gamma as number) > 0 && ctx.step % r1Every === 0;
@@ -71,13 +71,7 @@ class DCGANRecipe implements Recipe {
     lossD.backward();
     this.optD.step();
 
-    // G step: D's weights need no gradient.
-    this.D.requiresGrad_(false);
-    this.optG.zeroGrad();
-    const lossG = generatorLoss(this.mode, this.D.forward(fake, labels));
-    lossG.backward();
-    this.optG.step();
-    this.D.requiresGrad_(true);
+    const { loss: lossG } = optimizerStep(this.optG, [this.D], () => ({ loss: generatorLoss(this.mode, this.D.forward(fake, labels)) }));
 
     return { loss_G: lossG.item(), loss_D: d.loss.item(), loss_D_real: d.real.item(), loss_D_fake: d.fake.item(), ...out };
   }

@@ -12,6 +12,7 @@ import { PGGANGenerator, PGGANDiscriminator, type PGGANConfig } from '../models/
 import type { RecipeDef, RecipeEnv, SampleInputs, StepContext } from './recipe.js';
 import { discriminatorLoss, generatorLoss, gradientPenalty } from './losses.js';
 import { processReals } from './pggan_reals.js';
+import { optimizerStep } from './update.js';
 import { pgganDefaults, pgganLoopDefaults, pgganSchedule } from './progressive_schedule.js';
 import { ProgressiveRecipe, PROGRESSIVE_NETWORK_SCHEMA, scheduleSchema } from './progressive.js';
 
@@ -46,7 +47,6 @@ class PGGANRecipe extends ProgressiveRecipe<PGGANGenerator, PGGANDiscriminator> 
     const out: Record<string, number> = { lod, minibatch };
 
     // D_wgangp_acgan: fakes conditioned on the reals' labels.
-    this.D.requiresGrad_(true);
     this.optD.zeroGrad();
     const fakes = torch.noGrad(() => this.G.forward(latents(), labels, lod));
     const dReal = this.D.forward(reals, lod);
@@ -66,16 +66,13 @@ class PGGANRecipe extends ProgressiveRecipe<PGGANGenerator, PGGANDiscriminator> 
 
     if (this.progress.afterDStep()) {
       // G_wgan_acgan, with D frozen.
-      this.D.requiresGrad_(false);
-      this.optG.zeroGrad();
-      const gLabels = oneHotLabels(this.randomClasses(n), this.env.numClasses);
-      const score = this.D.forward(this.G.forward(latents(), gLabels, lod), lod);
-      let lossG = generatorLoss('wgangp', score.scores);
-      if (gLabels && score.labels) lossG = lossG.add(labelLoss(score.labels, gLabels).mul(o.cond_weight as number));
-      lossG.backward();
-      this.optG.step();
-      this.D.requiresGrad_(true);
-      out.loss_G = lossG.item();
+      const g = optimizerStep(this.optG, [this.D], () => {
+        const gLabels = oneHotLabels(this.randomClasses(n), this.env.numClasses);
+        const score = this.D.forward(this.G.forward(latents(), gLabels, lod), lod);
+        const loss = generatorLoss('wgangp', score.scores);
+        return { loss: gLabels && score.labels ? loss.add(labelLoss(score.labels, gLabels).mul(o.cond_weight as number)) : loss };
+      });
+      out.loss_G = g.loss.item();
     }
     out.lr_G = this.optG.lr;
     out.lr_D = this.optD.lr;

@@ -6,13 +6,14 @@
 import * as torch from '../torch/index.js';
 import type { Options } from '../config/options.js';
 import type { TensorBatch } from '../data/index.js';
+import { optimizerStep } from './update.js';
 import type { Recipe, RecipeDef, RecipeEnv, SampleInputs } from './recipe.js';
 import { type GanLoss, ganLossTarget, gradientPenalty } from './losses.js';
-import { NETWORK_SCHEMA, TRANSLATION_TRAINER_DEFAULTS, buildD, buildG, checkImageSize, gridRows, realSampleInputs, translateImages, type Generator } from './translation.js';
+import { NETWORK_SCHEMA, TRANSLATION_TRAINER_DEFAULTS, buildD, buildG, checkImageSize, gridRows, realSampleInputs, translateImages, type Generator, type Network } from './translation.js';
 
 class Pix2PixRecipe implements Recipe {
   readonly G: Generator;
-  readonly D: Generator;
+  readonly D: Network;
   readonly optG: torch.optim.Adam;
   readonly optD: torch.optim.Adam;
   readonly mode: GanLoss;
@@ -44,7 +45,6 @@ class Pix2PixRecipe implements Recipe {
     const fakeB = this.G.forward(realA);
     const judge = (b: torch.Tensor) => this.D.forward(torch.cat([realA, b], 1));
 
-    this.D.requiresGrad_(true);
     this.optD.zeroGrad();
     const lossDFake = ganLossTarget(this.mode, judge(fakeB.detach()), false);
     const lossDReal = ganLossTarget(this.mode, judge(realB), true);
@@ -58,18 +58,16 @@ class Pix2PixRecipe implements Recipe {
     lossD.backward();
     this.optD.step();
 
-    this.D.requiresGrad_(false);
-    this.optG.zeroGrad();
-    const lossGGan = ganLossTarget(this.mode, judge(fakeB), true, { role: 'generator' });
-    const l1 = torch.F.l1Loss(fakeB, realB);
-    const lossG = lossGGan.add(l1.mul(this.o.lambda_L1 as number));
-    lossG.backward();
-    this.optG.step();
-    this.D.requiresGrad_(true);
+    const g = optimizerStep(this.optG, [this.D], () => {
+      const gan = ganLossTarget(this.mode, judge(fakeB), true, { role: 'generator' });
+      const l1 = torch.F.l1Loss(fakeB, realB);
+      return { loss: gan.add(l1.mul(this.o.lambda_L1 as number)), gan, l1 };
+    });
 
+    const l1 = g.l1.item();
     return {
-      loss_G: lossG.item(), loss_G_GAN: lossGGan.item(), loss_G_L1: l1.item() * (this.o.lambda_L1 as number),
-      loss_D: lossD.item(), loss_D_real: lossDReal.item(), loss_D_fake: lossDFake.item(), l1: l1.item(), ...out,
+      loss_G: g.loss.item(), loss_G_GAN: g.gan.item(), loss_G_L1: l1 * (this.o.lambda_L1 as number),
+      loss_D: lossD.item(), loss_D_real: lossDReal.item(), loss_D_fake: lossDFake.item(), l1, ...out,
     };
   }
 

@@ -13,6 +13,7 @@ import { StyleGANGenerator, StyleGANDiscriminator, type StyleGANGeneratorConfig 
 import type { RecipeDef, RecipeEnv, SampleInputs, StepContext, StyleAccess } from './recipe.js';
 import { discriminatorLoss, generatorLoss, r1Penalty } from './losses.js';
 import { realsAtLod } from './pggan.js';
+import { optimizerStep } from './update.js';
 import { styleganDefaults, styleganSchedule, STYLEGAN_LOOP_DEFAULTS } from './progressive_schedule.js';
 import { ProgressiveRecipe, PROGRESSIVE_NETWORK_SCHEMA, scheduleSchema } from './progressive.js';
 
@@ -50,7 +51,6 @@ class StyleGANRecipe extends ProgressiveRecipe<StyleGANGenerator, StyleGANDiscri
     const out: Record<string, number> = { lod, minibatch };
 
     // D_logistic_simplegp: fakes from G in training mode (mixing, and w's average tracked).
-    this.D.requiresGrad_(true);
     this.optD.zeroGrad();
     const reals = realsAtLod(batch.a, lod, false).detach().requiresGrad_(true);
     const fakes = torch.noGrad(() => this.G.forward(this.latents(n), labels, { lod }));
@@ -64,14 +64,11 @@ class StyleGANRecipe extends ProgressiveRecipe<StyleGANGenerator, StyleGANDiscri
     Object.assign(out, { loss_D: lossD.item(), loss_D_real: d.real.item(), loss_D_fake: d.fake.item(), r1: r1.item() });
 
     if (this.progress.afterDStep()) {
-      this.D.requiresGrad_(false);
-      this.optG.zeroGrad();
-      const gLabels = this.randomClasses(n);
-      const lossG = generatorLoss('logistic', this.D.forward(this.G.forward(this.latents(n), gLabels, { lod }), gLabels, { lod }));
-      lossG.backward();
-      this.optG.step();
-      this.D.requiresGrad_(true);
-      out.loss_G = lossG.item();
+      const g = optimizerStep(this.optG, [this.D], () => {
+        const gLabels = this.randomClasses(n);
+        return { loss: generatorLoss('logistic', this.D.forward(this.G.forward(this.latents(n), gLabels, { lod }), gLabels, { lod })) };
+      });
+      out.loss_G = g.loss.item();
     }
     out.lr_G = this.optG.lr;
     out.lr_D = this.optD.lr;

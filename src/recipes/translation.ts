@@ -12,7 +12,9 @@ import {
   type GeneratorName, type DiscriminatorName, type NormKind, type InitType,
 } from '../models/pix2pix.js';
 
-export type Generator = nn.Module & nn.UnaryModule;
+/** An image-to-image network: a generator, or a (Patch)GAN discriminator mapping images to logit maps. */
+export type Network = nn.Module & nn.UnaryModule;
+export type Generator = Network;
 
 /** Network and optimiser options of both families; each recipe overrides a few defaults. */
 export const NETWORK_SCHEMA: Schema = {
@@ -66,7 +68,7 @@ export function buildG(o: Options, inputNc: number, outputNc: number, device: st
   }).to(device);
 }
 
-export function buildD(o: Options, inputNc: number, device: string): Generator {
+export function buildD(o: Options, inputNc: number, device: string): Network {
   return defineD({
     inputNc, ndf: o.ndf as number, netD: o.netD as DiscriminatorName, nLayersD: o.n_layers_D as number, norm: o.norm as NormKind,
     initType: o.init_type as InitType, initGain: o.init_gain as number,
