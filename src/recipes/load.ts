@@ -45,8 +45,9 @@ export function loadRun(dir: string, opts: { checkpoint?: string | null; device?
       if (ck.networks[k]) net.loadStateDict(ck.networks[k]);
       net.eval();
     }
-    // What sampling needs of the training state (a progressive run's level of detail).
-    recipe.loadState(((ck.state as { recipe?: Record<string, unknown> }).recipe) ?? {}, ck.extra ?? {});
+    // What sampling needs of the training state (a progressive run's level of detail); not
+    // the tensors only training uses (CycleGAN's image pools).
+    recipe.loadState(((ck.state as { recipe?: Record<string, unknown> }).recipe) ?? {});
   });
   return { def, recipe, options, classes: options.classes ? classes : null, checkpoint };
 }
