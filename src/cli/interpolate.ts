@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import sharp from 'sharp';
 import * as torch from '../torch/index.js';
 import { UsageError } from '../config/errors.js';
-import { parseArgs, formatOptions, type Schema } from '../config/options.js';
+import { parseCommand } from './command.js';
+import { formatOptions, type Schema } from '../config/options.js';
 import { gridFromBytes, tensorToImages, writeImage, type ImageBytes } from '../data/index.js';
 import { loadRun, readRunOptions } from '../recipes/load.js';
 import type { StyleAccess } from '../recipes/recipe.js';
@@ -122,12 +123,9 @@ export async function writeAnimation(frames: ImageBytes, file: string, fps: numb
 }
 
 export async function interpolateCommand(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(INTERPOLATE_HELP);
-    return 0;
-  }
-  const { options: o, given, positional } = parseArgs(argv, SCHEMA, 'interpolate');
-  if (positional.length) throw new UsageError(`interpolate takes no positional arguments, got '${positional[0]}'`);
+  const parsed = parseCommand(argv, SCHEMA, 'interpolate', INTERPOLATE_HELP);
+  if (!parsed) return 0;
+  const { options: o, given } = parsed;
   if (!o.run) throw new UsageError('interpolate needs --run DIR (a folder written by ganforge train)');
   if (!o.seeds) throw new UsageError('interpolate needs --seeds, at least two of them (e.g. --seeds 1,2,3)');
   const seeds = parseSeeds(o.seeds as string, 'seeds', { min: 2, max: 256 });

@@ -7,7 +7,8 @@ import { dirname, join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import * as torch from '../torch/index.js';
 import { UsageError } from '../config/errors.js';
-import { parseArgs, formatOptions, type Schema } from '../config/options.js';
+import { parseCommand } from './command.js';
+import { formatOptions, type Schema } from '../config/options.js';
 import { gridFromBytes, tensorToImages, writeImage } from '../data/index.js';
 import { formatOf } from '../data/image.js';
 import { loadRun, readRunOptions } from '../recipes/load.js';
@@ -90,12 +91,9 @@ export function mixGrid(wRows: torch.Tensor, wCols: torch.Tensor, range: readonl
 }
 
 export async function mixCommand(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(MIX_HELP);
-    return 0;
-  }
-  const { options: o, given, positional } = parseArgs(argv, SCHEMA, 'mix');
-  if (positional.length) throw new UsageError(`mix takes no positional arguments, got '${positional[0]}'`);
+  const parsed = parseCommand(argv, SCHEMA, 'mix', MIX_HELP);
+  if (!parsed) return 0;
+  const { options: o, given } = parsed;
   if (!o.run) throw new UsageError('mix needs --run DIR (a folder written by ganforge train --model stylegan)');
   if (!o.rows || !o.cols) throw new UsageError('mix needs --rows SEEDS and --cols SEEDS (e.g. --rows 1,2,3 --cols 4,5,6)');
   const rowSeeds = parseSeeds(o.rows as string, 'rows', { min: 1, max: 64 });

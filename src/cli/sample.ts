@@ -3,7 +3,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as torch from '../torch/index.js';
 import { UsageError } from '../config/errors.js';
-import { parseArgs, formatOptions, type Schema } from '../config/options.js';
+import { parseCommand } from './command.js';
+import { formatOptions, type Schema } from '../config/options.js';
 import { saveGrid } from '../data/index.js';
 import { loadRun, readRunOptions } from '../recipes/load.js';
 import { RUN_OPTIONS, TRUNCATION_OPTIONS, classIndex, disposeRun, refuseExisting, rejectTranslationRun, renderLatents, truncationOf, type NoiseMode } from './latents.js';
@@ -34,12 +35,9 @@ ${formatOptions(SCHEMA)}
 `;
 
 export async function sampleCommand(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(SAMPLE_HELP);
-    return 0;
-  }
-  const { options: o, given, positional } = parseArgs(argv, SCHEMA, 'sample');
-  if (positional.length) throw new UsageError(`sample takes no positional arguments, got '${positional[0]}'`);
+  const parsed = parseCommand(argv, SCHEMA, 'sample', SAMPLE_HELP);
+  if (!parsed) return 0;
+  const { options: o, given } = parsed;
   if (!o.run) throw new UsageError('sample needs --run DIR (a folder written by ganforge train)');
   const run = o.run as string;
   const { def } = readRunOptions(run);

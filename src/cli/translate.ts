@@ -5,7 +5,8 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, extname, join, relative, resolve } from 'node:path';
 import * as torch from '../torch/index.js';
 import { UsageError } from '../config/errors.js';
-import { parseArgs, formatOptions, type Options, type Schema } from '../config/options.js';
+import { parseCommand } from './command.js';
+import { formatOptions, type Options, type Schema } from '../config/options.js';
 import {
   Dataset, Loader, PREPROCESS_MODES, checkPreprocess, defaultWorkers, fixedOutputSize, openDataset, tensorToImages, toTensorBatch,
   isImageFile, writeImage, type Direction, type ImageBytes, type PreprocessMode,
@@ -194,12 +195,9 @@ function outputPaths(ds: Dataset, out: string): Map<string, string> {
 }
 
 export async function translateCommand(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(TRANSLATE_HELP);
-    return 0;
-  }
-  const { options: o, given, positional } = parseArgs(argv, SCHEMA, 'translate');
-  if (positional.length) throw new UsageError(`translate takes no positional arguments, got '${positional[0]}' (the inputs go after --input)`);
+  const parsed = parseCommand(argv, SCHEMA, 'translate', TRANSLATE_HELP, ' (the inputs go after --input)');
+  if (!parsed) return 0;
+  const { options: o, given } = parsed;
   if (o.run === null && o.weights === null) throw new UsageError('translate needs --run DIR (a pix2pix or cyclegan run) or --weights FILE (a generator\'s .pth or .safetensors)');
   if (o.run !== null && o.weights !== null) throw new UsageError('give --run or --weights, not both');
   if (o.input === null) throw new UsageError('translate needs --input PATH (an image or a folder of images)');
