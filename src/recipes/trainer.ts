@@ -251,9 +251,9 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   let loader = new Loader(dataset, loaderOptions(def.progressive ? Math.min(dataset.length, 1) : (o.batch as number)));
   // A progressive schedule changes the minibatch between steps: the loader continues from
   // the same place with the new size (batches read ahead are dropped, none is skipped).
+  // Every size it can ask for was checked against the data above.
   const rebatch = async (batchSize: number): Promise<void> => {
     if (batchSize === loader.batchSize) return;
-    if (batchSize > dataset.length) throw new UsageError(`the schedule asks for minibatches of ${batchSize}, more than the ${dataset.length} images of ${o.data}`);
     const st = loader.state();
     await loader.close();
     loader = new Loader(dataset, loaderOptions(batchSize));
