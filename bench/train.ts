@@ -34,10 +34,10 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../src/torch/index.js';
 import { packageRoot } from '../src/root.js';
-import { RECIPES } from '../src/recipes/registry.js';
-import { fullSchema, recipeEnv } from '../src/recipes/trainer.js';
-import { translateImages, type Generator } from '../src/recipes/translation.js';
-import { emaBeta, initEma, updateEma } from '../src/recipes/ema.js';
+import { RECIPES } from '../src/families/registry.js';
+import { fullSchema, recipeEnv } from '../src/train/options.js';
+import { translateImages, type Generator } from '../src/families/translation/networks.js';
+import { emaBeta, initEma, updateEma } from '../src/train/ema.js';
 import type { Options } from '../src/config/options.js';
 
 interface Rates {

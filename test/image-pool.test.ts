@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../src/torch/index.js';
-import { ImagePool } from '../src/recipes/image_pool.js';
+import { ImagePool } from '../src/families/translation/image_pool.js';
 
 /** A batch of tiny images [ids.length, 1, 2, 2], image k filled with the number ids[k]: its identity. */
 function images(ids: number[]): torch.Tensor {

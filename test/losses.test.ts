@@ -7,7 +7,7 @@ import * as T from '../src/torch/index.js';
 import { type Tensor } from '../src/torch/index.js';
 import {
   GAN_LOSSES, isGanLoss, discriminatorLoss, generatorLoss, ganLossTarget, r1Penalty, gradientPenalty, type GanLoss,
-} from '../src/recipes/losses.js';
+} from '../src/losses/index.js';
 import { assertClose, loadJson } from './helpers.js';
 
 const { F } = T;

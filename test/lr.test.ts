@@ -5,7 +5,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   lrMultiplier, learningRate, PlateauScheduler, LR_DEFAULTS, type LrScheduleOptions, type PlateauOptions, type PlateauState,
-} from '../src/recipes/lr.js';
+} from '../src/train/lr.js';
 import { loadJson } from './helpers.js';
 
 interface Case {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { Tensor, F, randn, rand, manualSeed, scope, noGrad, liveTensors, fromTypedArray } from '../src/torch/index.js';
 import * as nn from '../src/nn/index.js';
 import { PGGANGenerator, PGGANDiscriminator, Dense4x4, nf, maxLod, pgganConfig, type PGGANConfig } from '../src/models/pggan.js';
-import { processReals } from '../src/recipes/pggan_reals.js';
+import { processReals } from '../src/families/progressive/reals.js';
 import { assertClose } from './helpers.js';
 
 // nf: 128 / 2^s capped at 16 → stages 0..4 = 16, 16, 16, 16, 8 (32×32 block has 8 maps).

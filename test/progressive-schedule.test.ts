@@ -10,7 +10,7 @@ import {
   PGGAN_DEFAULTS, STYLEGAN_DEFAULTS, PGGAN_SCHEDULE_DEFAULTS, STYLEGAN_SCHEDULE_DEFAULTS, STYLEGAN_LOOP_DEFAULTS,
   PGGAN_TICK_KIMG_DICT, STYLEGAN_TICK_KIMG_DICT,
   type ScheduleOptions, type SchedulePoint,
-} from '../src/recipes/progressive_schedule.js';
+} from '../src/families/progressive/schedule.js';
 import { loadJson } from './helpers.js';
 
 interface FixturePoint {

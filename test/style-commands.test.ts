@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import * as torch from '../src/torch/index.js';
 import { decodeImage, tensorToImages, type RawImage } from '../src/data/index.js';
-import { loadRun } from '../src/recipes/load.js';
+import { loadRun } from '../src/families/load.js';
 import { disposeRun, renderDlatents, seedLatents } from '../src/cli/latents.js';
 import { mixGrid, styleRange } from '../src/cli/mix.js';
 import { slerpWeights } from '../src/cli/interpolate.js';

@@ -5,9 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../src/torch/index.js';
-import { RECIPES } from '../src/recipes/registry.js';
-import { fullSchema, recipeEnv } from '../src/recipes/trainer.js';
-import type { Recipe } from '../src/recipes/recipe.js';
+import { RECIPES } from '../src/families/registry.js';
+import { fullSchema, recipeEnv } from '../src/train/options.js';
+import type { Recipe } from '../src/train/recipe.js';
 import type { Options } from '../src/config/options.js';
 import type { TensorBatch } from '../src/data/index.js';
 

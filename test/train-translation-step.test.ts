@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import * as torch from '../src/torch/index.js';
 import * as io from '../src/io/index.js';
 import type { Options } from '../src/config/options.js';
-import { RECIPES } from '../src/recipes/registry.js';
-import { fullSchema, recipeEnv } from '../src/recipes/trainer.js';
+import { RECIPES } from '../src/families/registry.js';
+import { fullSchema, recipeEnv } from '../src/train/options.js';
 import { assertClose, fromRoot, loadJson } from './helpers.js';
 
 interface StepCase {

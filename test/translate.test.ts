@@ -11,9 +11,9 @@ import * as nn from '../src/nn/index.js';
 import { decodeImage, imagesToTensor, tensorToImages, writeImage, type RawImage } from '../src/data/index.js';
 import { loadPthStateDict, saveSafetensors } from '../src/io/index.js';
 import { defineG } from '../src/models/pix2pix.js';
-import { loadGenerator, patchInstanceNormKeys } from '../src/recipes/import.js';
-import { loadRun } from '../src/recipes/load.js';
-import { translateImages } from '../src/recipes/translation.js';
+import { loadGenerator, patchInstanceNormKeys } from '../src/families/translation/import.js';
+import { loadRun } from '../src/families/load.js';
+import { translateImages } from '../src/families/translation/networks.js';
 import { fromRoot } from './helpers.js';
 import { cli, tempDir } from './train-helpers.js';
 

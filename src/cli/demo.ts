@@ -4,8 +4,9 @@
 import { existsSync } from 'node:fs';
 import { UsageError } from '../config/errors.js';
 import { parseArgs, formatOptions, type Schema } from '../config/options.js';
-import { RECIPES } from '../recipes/registry.js';
-import { fullSchema, train } from '../recipes/trainer.js';
+import { RECIPES } from '../families/registry.js';
+import { train } from '../train/trainer.js';
+import { fullSchema } from '../train/options.js';
 import { progressPrinter } from './progress.js';
 import { selfcheck } from './selfcheck.js';
 

@@ -10,8 +10,8 @@ import { UsageError } from '../config/errors.js';
 import { parseCommand } from './command.js';
 import { formatOptions, type Schema } from '../config/options.js';
 import { gridFromBytes, tensorToImages, writeImage, type ImageBytes } from '../data/index.js';
-import { loadRun, readRunOptions } from '../recipes/load.js';
-import type { StyleAccess } from '../recipes/recipe.js';
+import { loadRun, readRunOptions } from '../families/load.js';
+import type { StyleAccess } from '../train/recipe.js';
 import {
   RUN_OPTIONS, TRUNCATION_OPTIONS, classIndex, disposeRun, parseSeeds, refuseExisting, rejectTranslationRun,
   renderDlatents, renderLatents, seedLatents, seedsTag, truncationOf,

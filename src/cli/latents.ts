@@ -4,8 +4,8 @@ import { existsSync } from 'node:fs';
 import * as torch from '../torch/index.js';
 import { UsageError } from '../config/errors.js';
 import type { Schema } from '../config/options.js';
-import type { RecipeDef, Recipe, StyleAccess } from '../recipes/recipe.js';
-import type { LoadedRun } from '../recipes/load.js';
+import type { RecipeDef, Recipe, StyleAccess } from '../train/recipe.js';
+import type { LoadedRun } from '../families/load.js';
 
 export type NoiseMode = 'fixed' | 'random';
 

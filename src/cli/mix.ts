@@ -11,8 +11,8 @@ import { parseCommand } from './command.js';
 import { formatOptions, type Schema } from '../config/options.js';
 import { gridFromBytes, tensorToImages, writeImage } from '../data/index.js';
 import { formatOf } from '../data/image.js';
-import { loadRun, readRunOptions } from '../recipes/load.js';
-import type { StyleAccess } from '../recipes/recipe.js';
+import { loadRun, readRunOptions } from '../families/load.js';
+import type { StyleAccess } from '../train/recipe.js';
 import {
   RUN_OPTIONS, TRUNCATION_OPTIONS, classIndex, disposeRun, parseSeeds, refuseExisting, rejectTranslationRun,
   renderDlatents, seedLatents, seedsTag, truncationOf,

@@ -1,6 +1,6 @@
 // Progress of long work on a terminal: one redrawn line with img/s and ETA; plain lines
 // when stderr is not a terminal (logs, CI).
-import type { Progress } from '../recipes/trainer.js';
+import type { Progress } from '../train/trainer.js';
 
 export function formatDuration(sec: number): string {
   if (!Number.isFinite(sec) || sec < 0) return '?';

@@ -6,7 +6,7 @@ import { UsageError } from '../config/errors.js';
 import { parseCommand } from './command.js';
 import { formatOptions, type Schema } from '../config/options.js';
 import { saveGrid } from '../data/index.js';
-import { loadRun, readRunOptions } from '../recipes/load.js';
+import { loadRun, readRunOptions } from '../families/load.js';
 import { RUN_OPTIONS, TRUNCATION_OPTIONS, classIndex, disposeRun, refuseExisting, rejectTranslationRun, renderLatents, truncationOf, type NoiseMode } from './latents.js';
 
 const SCHEMA: Schema = {

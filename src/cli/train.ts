@@ -1,9 +1,10 @@
 // `ganforge train --model NAME ...`: every option of the trainer and of the family.
 import { UsageError } from '../config/errors.js';
 import { parseArgs, formatOptions } from '../config/options.js';
-import { RECIPES, recipeNames } from '../recipes/registry.js';
-import { fullSchema, train } from '../recipes/trainer.js';
-import type { RecipeDef } from '../recipes/recipe.js';
+import { RECIPES, recipeNames } from '../families/registry.js';
+import { train } from '../train/trainer.js';
+import { fullSchema } from '../train/options.js';
+import type { RecipeDef } from '../train/recipe.js';
 import { progressPrinter } from './progress.js';
 
 function modelOf(argv: readonly string[]): string | null {

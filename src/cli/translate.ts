@@ -12,10 +12,10 @@ import {
   isImageFile, writeImage, type Direction, type ImageBytes, type PreprocessMode,
 } from '../data/index.js';
 import { generatorStride, type GeneratorName, type NormKind } from '../models/pix2pix.js';
-import { TRANSLATION_DATA_SCHEMA } from '../recipes/common.js';
-import { loadGeneratorWithInfo, type GeneratorOptions } from '../recipes/import.js';
-import { loadRun, readRunOptions } from '../recipes/load.js';
-import { NETWORK_SCHEMA, checkGeneratorSize, translateImages, type Generator } from '../recipes/translation.js';
+import { TRANSLATION_DATA_SCHEMA } from '../train/options.js';
+import { loadGeneratorWithInfo, type GeneratorOptions } from '../families/translation/import.js';
+import { loadRun, readRunOptions } from '../families/load.js';
+import { NETWORK_SCHEMA, checkGeneratorSize, translateImages, type Generator } from '../families/translation/networks.js';
 import { countLine, progressPrinter, type CountProgress } from './progress.js';
 
 const GENERATOR_OPTIONS = ['netG', 'norm', 'ngf', 'input_nc', 'output_nc', 'no_dropout', 'key'] as const;

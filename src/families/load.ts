@@ -7,9 +7,9 @@ import { UsageError } from '../config/errors.js';
 import { type Options, validateOptions } from '../config/options.js';
 import { listCheckpoints, loadCheckpoint } from '../io/checkpoint.js';
 import { RECIPES } from './registry.js';
-import { fullSchema, recipeEnv } from './trainer.js';
-import type { Recipe, RecipeDef } from './recipe.js';
-import { readConfig, runPaths } from './run.js';
+import { fullSchema, recipeEnv } from '../train/options.js';
+import type { Recipe, RecipeDef } from '../train/recipe.js';
+import { readConfig, runPaths } from '../run/folder.js';
 
 export interface LoadedRun {
   def: RecipeDef;

@@ -3,10 +3,10 @@
 import * as torch from '../torch/index.js';
 import { DCGANGenerator, DCGANDiscriminator, type DCGANConfig } from '../models/dcgan.js';
 import type { Options } from '../config/options.js';
-import type { Recipe, RecipeDef, RecipeEnv, SampleInputs, StepContext } from './recipe.js';
-import { type GanLoss, GAN_LOSSES, discriminatorLoss, generatorLoss, gradientPenalty, r1Penalty } from './losses.js';
+import type { Recipe, RecipeDef, RecipeEnv, SampleInputs, StepContext } from '../train/recipe.js';
+import { type GanLoss, GAN_LOSSES, discriminatorLoss, generatorLoss, gradientPenalty, r1Penalty } from '../losses/index.js';
 import type { TensorBatch } from '../data/index.js';
-import { optimizerStep } from './update.js';
+import { optimizerStep } from '../train/update.js';
 
 class DCGANRecipe implements Recipe {
   readonly G: DCGANGenerator;

@@ -9,10 +9,10 @@ import { openDataset, Loader, toTensorBatch, saveGrid, collate, type LoaderState
 import { checkpointName, saveCheckpoint, listCheckpoints, loadCheckpoint, removePartialCheckpoints, EMA_NETWORK } from '../io/checkpoint.js';
 import { VERSION } from '../version.js';
 import type { Recipe, RecipeDef, RecipeEnv, SampleInputs } from './recipe.js';
-import { COMMON_SCHEMA, IMAGE_DATA_SCHEMA, TRANSLATION_DATA_SCHEMA, KIMG_SCHEMA, EPOCHS_SCHEMA, RESUMABLE_CHANGES } from './common.js';
+import { RESUMABLE_CHANGES, fullSchema, isTranslation, datasetOptions, recipeEnv, resolutionOf } from './options.js';
 import { emaBeta, updateEma, initEma, type EmaOptions } from './ema.js';
-import { LrSchedule, type ScheduleState } from './schedule.js';
-import { type RunPaths, createRun, runPaths, readConfig, writeConfig, configHash, appendMetrics, truncateMetrics } from './run.js';
+import { LrSchedule, type ScheduleState } from './lr_schedule.js';
+import { type RunPaths, createRun, runPaths, readConfig, writeConfig, configHash, appendMetrics, truncateMetrics } from '../run/folder.js';
 
 export interface Progress {
   step: number;
@@ -45,64 +45,9 @@ export interface TrainResult {
   interrupted: boolean;
 }
 
-/** Trainer options a progressive family's schedule replaces. */
-const PROGRESSIVE_OWNS = ['batch', 'lr_policy', 'n_epochs', 'n_epochs_decay', 'lr_decay_iters', 'plateau_metric'];
-
-/** Whether a family is trained on pairs or domains, for epochs (pix2pix, CycleGAN). */
-export function isTranslation(def: RecipeDef): boolean {
-  return def.data === 'aligned' || def.data === 'unaligned';
-}
-
-/** Both schemas of a family, the trainer's first: every option `train` accepts. */
-export function fullSchema(def: RecipeDef): Schema {
-  const schema: Schema = {};
-  const trainer = isTranslation(def)
-    ? { ...COMMON_SCHEMA, ...TRANSLATION_DATA_SCHEMA, ...EPOCHS_SCHEMA }
-    : { ...COMMON_SCHEMA, ...IMAGE_DATA_SCHEMA, ...KIMG_SCHEMA };
-  if (def.progressive) for (const k of PROGRESSIVE_OWNS) delete trainer[k];
-  for (const k of Object.keys(def.trainerDefaults ?? {})) {
-    if (!(k in trainer)) throw new Error(`internal: recipe ${def.name} sets a default for --${k}, which its trainer does not have`);
-  }
-  for (const [k, s] of Object.entries(trainer)) {
-    schema[k] = def.trainerDefaults && k in def.trainerDefaults ? { ...s, default: def.trainerDefaults[k] } : s;
-  }
-  for (const [k, s] of Object.entries(def.schema)) {
-    if (k in schema) throw new Error(`internal: recipe ${def.name} redefines trainer option --${k}`);
-    schema[k] = s;
-  }
-  return schema;
-}
-
-/** The model's image side: --resolution, or --crop_size for translation families. */
-export function resolutionOf(o: Options): number {
-  return (o.resolution ?? o.crop_size) as number;
-}
-
 function defaultOut(o: Options): string {
   const data = String(o.data).replace(/[/\\]+$/, '').split(/[/\\]/).pop() || 'data';
   return join('runs', `${o.model}-${data.replace(/\.[^.]*$/, '')}-${resolutionOf(o)}`);
-}
-
-/** How the trainer's options select and preprocess the data a family trains on. */
-export function datasetOptions(def: RecipeDef, o: Options): DatasetOptions {
-  const common = { seed: o.seed as number, maxDatasetSize: (o.max_dataset_size as number | null) ?? undefined, noFlip: o.no_flip as boolean };
-  if (!isTranslation(def)) return { ...common, resolution: o.resolution as number, classes: o.classes as boolean, inputNc: o.channels as number };
-  return {
-    ...common, mode: def.data as 'aligned' | 'unaligned', direction: o.direction as 'AtoB' | 'BtoA',
-    inputNc: o.input_nc as number, outputNc: o.output_nc as number, resolution: o.crop_size as number,
-    preprocess: o.preprocess as DatasetOptions['preprocess'], loadSize: o.load_size as number, cropSize: o.crop_size as number,
-    serialBatches: o.serial_batches as boolean,
-  };
-}
-
-/** What a recipe is built for, from a run's options. */
-export function recipeEnv(o: Options, numClasses: number, device: string): RecipeEnv {
-  const translation = o.input_nc !== undefined;
-  const channels = (translation ? o.input_nc : o.channels) as number;
-  return {
-    resolution: resolutionOf(o), channels, outputChannels: translation ? (o.output_nc as number) : channels,
-    numClasses, batchSize: (o.batch as number | undefined) ?? 0, device,
-  };
 }
 
 /** Refuses data of the wrong shape for the family, naming what it needs. */

@@ -4,12 +4,12 @@
 // weights do not fit the architecture asked for, the error names the first key that
 // differs and both shapes, so the user can tell which option is wrong.
 import { existsSync, statSync } from 'node:fs';
-import * as torch from '../torch/index.js';
-import * as nn from '../nn/index.js';
-import { UsageError } from '../config/errors.js';
-import { loadPthStateDict, loadSafetensors } from '../io/tensors.js';
-import type { GeneratorName, NormKind } from '../models/pix2pix.js';
-import { buildG, type Generator } from './translation.js';
+import * as torch from '../../torch/index.js';
+import * as nn from '../../nn/index.js';
+import { UsageError } from '../../config/errors.js';
+import { loadPthStateDict, loadSafetensors } from '../../io/tensors.js';
+import type { GeneratorName, NormKind } from '../../models/pix2pix.js';
+import { buildG, type Generator } from './networks.js';
 
 /** What builds a generator: the reference's option names and values. */
 export interface GeneratorOptions {

@@ -1,10 +1,10 @@
 // Every model family `ganforge train --model NAME` knows.
-import type { RecipeDef } from './recipe.js';
+import type { RecipeDef } from '../train/recipe.js';
 import { dcgan } from './dcgan.js';
-import { pix2pix } from './pix2pix.js';
-import { cyclegan } from './cyclegan.js';
-import { pggan } from './pggan.js';
-import { stylegan } from './stylegan.js';
+import { pix2pix } from './translation/pix2pix.js';
+import { cyclegan } from './translation/cyclegan.js';
+import { pggan } from './progressive/pggan.js';
+import { stylegan } from './progressive/stylegan.js';
 
 export const RECIPES: Readonly<Record<string, RecipeDef>> = { dcgan, pix2pix, cyclegan, pggan, stylegan };
 

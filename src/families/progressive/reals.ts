@@ -3,8 +3,8 @@
 // [-1, 1]. The reals arrive at the resolution of the level being trained,
 // full >> ⌊lod⌋, and leave at the full resolution the networks take, faded between that
 // level and the one below it exactly as G fades its output.
-import { Tensor, rand, where, scope } from '../torch/index.js';
-import { upscale2d, downscale2d } from '../nn/index.js';
+import { Tensor, rand, where, scope } from '../../torch/index.js';
+import { upscale2d, downscale2d } from '../../nn/index.js';
 
 /**
  * x: [N, C, H, W] in [-1, 1], H = W = resolution >> ⌊lod⌋ (even when lod is fractional);

@@ -6,16 +6,16 @@
 // 10 kimg (the trainer's --ema_kimg). One difference in order: the original updates Gs
 // with each D step, before the group's G step, so its Gs trails G by one update; the
 // trainer averages after the whole step.
-import * as torch from '../torch/index.js';
-import type { Options } from '../config/options.js';
-import type { TensorBatch } from '../data/index.js';
-import { StyleGANGenerator, StyleGANDiscriminator, type StyleGANGeneratorConfig } from '../models/stylegan.js';
-import type { RecipeDef, RecipeEnv, SampleInputs, StepContext, StyleAccess } from './recipe.js';
-import { discriminatorLoss, generatorLoss, r1Penalty } from './losses.js';
+import * as torch from '../../torch/index.js';
+import type { Options } from '../../config/options.js';
+import type { TensorBatch } from '../../data/index.js';
+import { StyleGANGenerator, StyleGANDiscriminator, type StyleGANGeneratorConfig } from '../../models/stylegan.js';
+import type { RecipeDef, RecipeEnv, SampleInputs, StepContext, StyleAccess } from '../../train/recipe.js';
+import { discriminatorLoss, generatorLoss, r1Penalty } from '../../losses/index.js';
 import { realsAtLod } from './pggan.js';
-import { optimizerStep } from './update.js';
-import { styleganDefaults, styleganSchedule, STYLEGAN_LOOP_DEFAULTS } from './progressive_schedule.js';
-import { ProgressiveRecipe, PROGRESSIVE_NETWORK_SCHEMA, scheduleSchema } from './progressive.js';
+import { optimizerStep } from '../../train/update.js';
+import { styleganDefaults, styleganSchedule, STYLEGAN_LOOP_DEFAULTS } from './schedule.js';
+import { ProgressiveRecipe, PROGRESSIVE_NETWORK_SCHEMA, scheduleSchema } from './loop.js';
 
 class StyleGANRecipe extends ProgressiveRecipe<StyleGANGenerator, StyleGANDiscriminator> {
   readonly style: StyleAccess;

@@ -4,7 +4,7 @@
 // and is returned as is; after that each fake, with probability ½, swaps places with a
 // random stored one (the stored one is returned), else passes through. The coin flips
 // and indices come from the engine's RNG, so a resumed run makes the same choices.
-import * as torch from '../torch/index.js';
+import * as torch from '../../torch/index.js';
 
 export class ImagePool {
   readonly #images: torch.Tensor[] = [];

@@ -4,13 +4,13 @@
 // and the learning rates stay fixed. A G step follows every D_repeats D steps. With
 // reset_opt_for_new_lod, both optimisers forget their moments whenever the resolutions
 // being trained change (when a fade starts and when it ends).
-import * as torch from '../torch/index.js';
-import type { Module } from '../nn/index.js';
-import type { Options, Schema } from '../config/options.js';
-import { UsageError } from '../config/errors.js';
-import type { TensorBatch } from '../data/index.js';
-import type { Recipe, RecipeEnv, SampleInputs, StepContext } from './recipe.js';
-import { type ScheduleOptions, type SchedulePoint, type ResolutionDict, growthPlan, shouldResetOptimizer } from './progressive_schedule.js';
+import * as torch from '../../torch/index.js';
+import type { Module } from '../../nn/index.js';
+import type { Options, Schema } from '../../config/options.js';
+import { UsageError } from '../../config/errors.js';
+import type { TensorBatch } from '../../data/index.js';
+import type { Recipe, RecipeEnv, SampleInputs, StepContext } from '../../train/recipe.js';
+import { type ScheduleOptions, type SchedulePoint, type ResolutionDict, growthPlan, shouldResetOptimizer } from './schedule.js';
 
 export interface ProgressState {
   point: SchedulePoint | null;

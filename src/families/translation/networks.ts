@@ -1,16 +1,16 @@
 // What pix2pix and CycleGAN share: the network options of pytorch-CycleGAN-and-pix2pix
 // (same names and defaults), building networks from them, and running a generator the
 // way the reference's test.py does.
-import * as torch from '../torch/index.js';
-import type * as nn from '../nn/index.js';
-import type { Options, Schema } from '../config/options.js';
-import type { TensorBatch } from '../data/index.js';
-import type { SampleInputs } from './recipe.js';
-import { UsageError } from '../config/errors.js';
+import * as torch from '../../torch/index.js';
+import type * as nn from '../../nn/index.js';
+import type { Options, Schema } from '../../config/options.js';
+import type { TensorBatch } from '../../data/index.js';
+import type { SampleInputs } from '../../train/recipe.js';
+import { UsageError } from '../../config/errors.js';
 import {
   defineG, defineD, generatorStride, GENERATORS, DISCRIMINATORS, NORM_KINDS, INIT_TYPES,
   type GeneratorName, type DiscriminatorName, type NormKind, type InitType,
-} from '../models/pix2pix.js';
+} from '../../models/pix2pix.js';
 
 /** An image-to-image network: a generator, or a (Patch)GAN discriminator mapping images to logit maps. */
 export type Network = nn.Module & nn.UnaryModule;

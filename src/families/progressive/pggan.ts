@@ -4,17 +4,17 @@
 // reals are faded the same way (process_reals), and the loss is WGAN-GP with the drift
 // term, plus an AC-GAN label loss when the data has classes (loss.py's G_wgan_acgan /
 // D_wgangp_acgan). Adam β = (0, 0.99), ε 1e-8; Gs is G averaged with β 0.999.
-import * as torch from '../torch/index.js';
-import { downscale2d } from '../nn/index.js';
-import type { Options } from '../config/options.js';
-import type { TensorBatch } from '../data/index.js';
-import { PGGANGenerator, PGGANDiscriminator, type PGGANConfig } from '../models/pggan.js';
-import type { RecipeDef, RecipeEnv, SampleInputs, StepContext } from './recipe.js';
-import { discriminatorLoss, generatorLoss, gradientPenalty } from './losses.js';
-import { processReals } from './pggan_reals.js';
-import { optimizerStep } from './update.js';
-import { pgganDefaults, pgganLoopDefaults, pgganSchedule } from './progressive_schedule.js';
-import { ProgressiveRecipe, PROGRESSIVE_NETWORK_SCHEMA, scheduleSchema } from './progressive.js';
+import * as torch from '../../torch/index.js';
+import { downscale2d } from '../../nn/index.js';
+import type { Options } from '../../config/options.js';
+import type { TensorBatch } from '../../data/index.js';
+import { PGGANGenerator, PGGANDiscriminator, type PGGANConfig } from '../../models/pggan.js';
+import type { RecipeDef, RecipeEnv, SampleInputs, StepContext } from '../../train/recipe.js';
+import { discriminatorLoss, generatorLoss, gradientPenalty } from '../../losses/index.js';
+import { processReals } from './reals.js';
+import { optimizerStep } from '../../train/update.js';
+import { pgganDefaults, pgganLoopDefaults, pgganSchedule } from './schedule.js';
+import { ProgressiveRecipe, PROGRESSIVE_NETWORK_SCHEMA, scheduleSchema } from './loop.js';
 
 /** Reals at the resolution of the level being trained, then faded and brought to full size. */
 export function realsAtLod(x: torch.Tensor, lod: number, mirror: boolean): torch.Tensor {

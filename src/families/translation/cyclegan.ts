@@ -5,15 +5,15 @@
 // colours from drifting. The step follows the reference's cycle_gan_model.py: both
 // generators first with the discriminators frozen, then both discriminators on real
 // images and on fakes drawn from the image pools, each D loss averaged ×0.5.
-import * as torch from '../torch/index.js';
-import type { Options } from '../config/options.js';
-import { UsageError } from '../config/errors.js';
-import type { TensorBatch } from '../data/index.js';
-import type { Recipe, RecipeDef, RecipeEnv, SampleInputs } from './recipe.js';
-import { type GanLoss, ganLossTarget, gradientPenalty } from './losses.js';
+import * as torch from '../../torch/index.js';
+import type { Options } from '../../config/options.js';
+import { UsageError } from '../../config/errors.js';
+import type { TensorBatch } from '../../data/index.js';
+import type { Recipe, RecipeDef, RecipeEnv, SampleInputs } from '../../train/recipe.js';
+import { type GanLoss, ganLossTarget, gradientPenalty } from '../../losses/index.js';
 import { ImagePool } from './image_pool.js';
-import { optimizerStep } from './update.js';
-import { NETWORK_SCHEMA, TRANSLATION_TRAINER_DEFAULTS, buildD, buildG, checkImageSize, gridRows, realSampleInputs, translateImages, type Generator, type Network } from './translation.js';
+import { optimizerStep } from '../../train/update.js';
+import { NETWORK_SCHEMA, TRANSLATION_TRAINER_DEFAULTS, buildD, buildG, checkImageSize, gridRows, realSampleInputs, translateImages, type Generator, type Network } from './networks.js';
 
 class CycleGANRecipe implements Recipe {
   readonly G_A: Generator;

@@ -2,9 +2,9 @@
 // (DCGAN, PGGAN, StyleGAN, BigGAN) get IMAGE_DATA and KIMG (length in thousands of
 // images, with a generator EMA); translation families (pix2pix, CycleGAN) get
 // TRANSLATION_DATA and EPOCHS, spelled and defaulted as pytorch-CycleGAN-and-pix2pix.
-import type { Schema } from '../config/options.js';
-import { isPowerOfTwo } from '../config/options.js';
-import { PREPROCESS_MODES } from '../data/index.js';
+import { type Options, type Schema, isPowerOfTwo } from '../config/options.js';
+import { PREPROCESS_MODES, type DatasetOptions } from '../data/index.js';
+import type { RecipeDef, RecipeEnv } from './recipe.js';
 import { LR_POLICIES } from './lr.js';
 
 const powerOfTwo = (v: unknown): string | null => (isPowerOfTwo(v as number) ? null : `must be a power of two, got ${v}`);
@@ -73,3 +73,58 @@ export const RESUMABLE_CHANGES = new Set([
   'kimg', 'snapshot_kimg', 'sample_kimg', 'save_epoch_freq', 'save_latest_freq', 'display_freq',
   'log_every', 'keep', 'workers', 'n_samples', 'resume', 'force', 'out',
 ]);
+
+/** Trainer options a progressive family's schedule replaces. */
+const PROGRESSIVE_OWNS = ['batch', 'lr_policy', 'n_epochs', 'n_epochs_decay', 'lr_decay_iters', 'plateau_metric'];
+
+/** Whether a family is trained on pairs or domains, for epochs (pix2pix, CycleGAN). */
+export function isTranslation(def: RecipeDef): boolean {
+  return def.data === 'aligned' || def.data === 'unaligned';
+}
+
+/** Both schemas of a family, the trainer's first: every option `train` accepts. */
+export function fullSchema(def: RecipeDef): Schema {
+  const schema: Schema = {};
+  const trainer = isTranslation(def)
+    ? { ...COMMON_SCHEMA, ...TRANSLATION_DATA_SCHEMA, ...EPOCHS_SCHEMA }
+    : { ...COMMON_SCHEMA, ...IMAGE_DATA_SCHEMA, ...KIMG_SCHEMA };
+  if (def.progressive) for (const k of PROGRESSIVE_OWNS) delete trainer[k];
+  for (const k of Object.keys(def.trainerDefaults ?? {})) {
+    if (!(k in trainer)) throw new Error(`internal: recipe ${def.name} sets a default for --${k}, which its trainer does not have`);
+  }
+  for (const [k, s] of Object.entries(trainer)) {
+    schema[k] = def.trainerDefaults && k in def.trainerDefaults ? { ...s, default: def.trainerDefaults[k] } : s;
+  }
+  for (const [k, s] of Object.entries(def.schema)) {
+    if (k in schema) throw new Error(`internal: recipe ${def.name} redefines trainer option --${k}`);
+    schema[k] = s;
+  }
+  return schema;
+}
+
+/** The model's image side: --resolution, or --crop_size for translation families. */
+export function resolutionOf(o: Options): number {
+  return (o.resolution ?? o.crop_size) as number;
+}
+
+/** How the trainer's options select and preprocess the data a family trains on. */
+export function datasetOptions(def: RecipeDef, o: Options): DatasetOptions {
+  const common = { seed: o.seed as number, maxDatasetSize: (o.max_dataset_size as number | null) ?? undefined, noFlip: o.no_flip as boolean };
+  if (!isTranslation(def)) return { ...common, resolution: o.resolution as number, classes: o.classes as boolean, inputNc: o.channels as number };
+  return {
+    ...common, mode: def.data as 'aligned' | 'unaligned', direction: o.direction as 'AtoB' | 'BtoA',
+    inputNc: o.input_nc as number, outputNc: o.output_nc as number, resolution: o.crop_size as number,
+    preprocess: o.preprocess as DatasetOptions['preprocess'], loadSize: o.load_size as number, cropSize: o.crop_size as number,
+    serialBatches: o.serial_batches as boolean,
+  };
+}
+
+/** What a recipe is built for, from a run's options. */
+export function recipeEnv(o: Options, numClasses: number, device: string): RecipeEnv {
+  const translation = o.input_nc !== undefined;
+  const channels = (translation ? o.input_nc : o.channels) as number;
+  return {
+    resolution: resolutionOf(o), channels, outputChannels: translation ? (o.output_nc as number) : channels,
+    numClasses, batchSize: (o.batch as number | undefined) ?? 0, device,
+  };
+}

@@ -3,13 +3,13 @@
 // (weight 100) ties the output to the ground truth at low frequencies. The step follows
 // the reference's pix2pix_model.py: one forward of G, then D on (A, fake B) detached and
 // on (A, real B) with the average of the two losses, then G with D frozen.
-import * as torch from '../torch/index.js';
-import type { Options } from '../config/options.js';
-import type { TensorBatch } from '../data/index.js';
-import { optimizerStep } from './update.js';
-import type { Recipe, RecipeDef, RecipeEnv, SampleInputs } from './recipe.js';
-import { type GanLoss, ganLossTarget, gradientPenalty } from './losses.js';
-import { NETWORK_SCHEMA, TRANSLATION_TRAINER_DEFAULTS, buildD, buildG, checkImageSize, gridRows, realSampleInputs, translateImages, type Generator, type Network } from './translation.js';
+import * as torch from '../../torch/index.js';
+import type { Options } from '../../config/options.js';
+import type { TensorBatch } from '../../data/index.js';
+import { optimizerStep } from '../../train/update.js';
+import type { Recipe, RecipeDef, RecipeEnv, SampleInputs } from '../../train/recipe.js';
+import { type GanLoss, ganLossTarget, gradientPenalty } from '../../losses/index.js';
+import { NETWORK_SCHEMA, TRANSLATION_TRAINER_DEFAULTS, buildD, buildG, checkImageSize, gridRows, realSampleInputs, translateImages, type Generator, type Network } from './networks.js';
 
 class Pix2PixRecipe implements Recipe {
   readonly G: Generator;
