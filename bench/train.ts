@@ -38,6 +38,7 @@ import { RECIPES } from '../src/families/registry.js';
 import { fullSchema, recipeEnv } from '../src/train/options.js';
 import { translateImages, type Generator } from '../src/families/translation/networks.js';
 import { emaBeta, initEma, updateEma } from '../src/train/ema.js';
+import { PhaseRunner } from '../src/train/phase.js';
 import type { Options } from '../src/config/options.js';
 
 interface Rates {
@@ -190,6 +191,7 @@ function runOurs(c: Case): Rates {
   Object.assign(o, { model: c.model, batch: c.batch }, c.translation ? { crop_size: c.resolution, load_size: c.resolution } : { resolution: c.resolution }, c.options);
   torch.manualSeed(0);
   const recipe = def.create(o, recipeEnv(o, 0, 'cpu'));
+  const runner = new PhaseRunner(recipe);
   const nets = recipe.networks();
   // The trainer's generator average, when the case times it: β per step as the trainer computes it.
   const G = nets.G, ema = c.ema ? nets.G_ema : undefined;
@@ -207,7 +209,7 @@ function runOurs(c: Case): Rates {
     // Progressive recipes evaluate their schedule here; the case's options pin it to lod 0, minibatch `batch`.
     const mb = recipe.nextBatchSize?.(imagesSeen);
     if (mb !== undefined && mb !== c.batch) throw new Error(`${c.model}: the schedule asks for minibatch ${mb}, not ${c.batch}`);
-    const m = recipe.step({ a: real, b: realB, labels: null }, { step, imagesSeen });
+    const m = runner.run({ a: real, b: realB, labels: null }, { step, imagesSeen });
     if (mb !== undefined && m.lod !== 0) throw new Error(`${c.model}: the step ran at lod ${m.lod}, not 0 (full resolution)`);
     if (ema) updateEma(ema, G!, emaBeta(emaOpts, c.batch, imagesSeen), recipe.emaBuffers);
     step++;

@@ -14,6 +14,7 @@ import { openDataset, Loader, toTensorBatch } from '../src/data/index.js';
 import { emaBeta } from '../src/train/ema.js';
 import { cli, tempDir } from './train-helpers.js';
 import { fromRoot, assertClose } from './helpers.js';
+import { trainStep } from './train-helpers.js';
 import * as io from '../src/io/index.js';
 
 test('DCGAN at 64×64 has pytorch/examples\' layer keys and shapes', () => {
@@ -170,7 +171,7 @@ test('three DCGAN training steps equal PyTorch\'s (same weights, data and seeds)
   const losses = tensors.losses.toArray() as number[][];
   for (let i = 0; i < 3; i++) {
     torch.manualSeed(100 + i);
-    const m = torch.scope(() => recipe.step({ a: tensors.real, b: null, labels: null }, { step: i, imagesSeen: 6 * i }));
+    const m = torch.scope(() => trainStep(recipe, { a: tensors.real, b: null, labels: null }, { step: i, imagesSeen: 6 * i }));
     assert.ok(Math.abs(m.loss_G - losses[i][0]) < 1e-5 && Math.abs(m.loss_D - losses[i][1]) < 1e-5, `step ${i} losses ${m.loss_G}, ${m.loss_D} vs ${losses[i]}`);
   }
   for (const [name, net] of [['G', G], ['D', D]] as const) {

@@ -7,6 +7,9 @@ import assert from 'node:assert/strict';
 import { scope } from '../src/torch/index.js';
 import { loadCheckpoint } from '../src/io/checkpoint.js';
 import { fromRoot } from './helpers.js';
+import { PhaseRunner, type StepContext } from '../src/train/phase.js';
+import type { Recipe } from '../src/train/recipe.js';
+import type { TensorBatch } from '../src/data/index.js';
 
 export const BIN = fromRoot('bin/ganforge.js');
 
@@ -99,4 +102,13 @@ export function assertSameCheckpoint(a: string, b: string): void {
       assert.deepEqual(x.state[k], y.state[k], `state.${k}`);
     }
   });
+}
+
+const runners = new WeakMap<Recipe, PhaseRunner>();
+
+/** One training iteration of `recipe` as the trainer runs it (its phases, in order). */
+export function trainStep(recipe: Recipe, batch: TensorBatch, ctx: StepContext): Record<string, number> {
+  let runner = runners.get(recipe);
+  if (!runner) runners.set(recipe, (runner = new PhaseRunner(recipe)));
+  return runner.run(batch, ctx);
 }

@@ -16,7 +16,7 @@ import { pgganSchedule } from '../src/families/progressive/schedule.js';
 import { parseArgs, type Options } from '../src/config/options.js';
 import { decodeImage, type RawImage } from '../src/data/index.js';
 import { listCheckpoints, loadCheckpoint } from '../src/io/checkpoint.js';
-import { cli, cliErrorInProcess, tempDir, assertSameCheckpoint } from './train-helpers.js';
+import { cli, cliErrorInProcess, tempDir, assertSameCheckpoint, trainStep } from './train-helpers.js';
 
 const def = RECIPES.pggan;
 const quiet = { log: (): void => {} };
@@ -396,7 +396,7 @@ test('a progressive step inside torch.scope leaves liveTensors() unchanged, at l
       const a = torch.rand([n, 3, 16, 16]).mul(2).sub(1).keep();
       const labels = torch.randint(0, 3, [n], { dtype: 'int64' }).keep();
       const before = torch.liveTensors();
-      const m = torch.scope(() => recipe.step({ a, b: null, labels }, { step: i, imagesSeen }));
+      const m = torch.scope(() => trainStep(recipe, { a, b: null, labels }, { step: i, imagesSeen }));
       assert.equal(torch.liveTensors(), before, `step ${i} leaked ${torch.liveTensors() - before} tensor(s)`);
       assert.ok(Math.abs(m.lod - (imagesSeen ? 0.6 : 1)) < 1e-12, `lod ${m.lod}`);
       assert.ok(Number.isFinite(m.loss_D_labels) && Number.isFinite(m.loss_G), JSON.stringify(m));

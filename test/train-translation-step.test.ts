@@ -11,6 +11,7 @@ import type { Options } from '../src/config/options.js';
 import { RECIPES } from '../src/families/registry.js';
 import { fullSchema, recipeEnv } from '../src/train/options.js';
 import { assertClose, fromRoot, loadJson } from './helpers.js';
+import { trainStep } from './train-helpers.js';
 
 interface StepCase {
   name: string;
@@ -76,7 +77,7 @@ for (const c of index.cases) {
       const n = tensors.a.shape[0];
       const aBefore = tensors.a.toTypedArray().slice(), bBefore = tensors.b.toTypedArray().slice();
       for (let i = 0; i < c.steps; i++) {
-        const m = torch.scope(() => recipe.step(batch, { step: i, imagesSeen: n * i }));
+        const m = torch.scope(() => trainStep(recipe, batch, { step: i, imagesSeen: n * i }));
         for (const [k, want] of wantLosses) {
           assert.ok(k in m, `step ${i}: the recipe reports ${k}`);
           assertClose([m[k]], [want[i]], 1e-5, 1e-6, `step ${i} ${k}`);

@@ -3,18 +3,23 @@
 import * as torch from '../torch/index.js';
 import { DCGANGenerator, DCGANDiscriminator, type DCGANConfig } from '../models/dcgan.js';
 import type { Options } from '../config/options.js';
-import type { Recipe, RecipeDef, RecipeEnv, SampleInputs, StepContext } from '../train/recipe.js';
+import type { Phase, Recipe, RecipeDef, RecipeEnv, SampleInputs } from '../train/recipe.js';
 import { type GanLoss, GAN_LOSSES, discriminatorLoss, generatorLoss, gradientPenalty, r1Penalty } from '../losses/index.js';
 import type { TensorBatch } from '../data/index.js';
-import { optimizerStep } from '../train/update.js';
 
-class DCGANRecipe implements Recipe {
+/** What D's and G's phases share in an iteration: G's output for the batch. */
+interface Shared {
+  fake: torch.Tensor;
+}
+
+class DCGANRecipe implements Recipe<Shared> {
   readonly G: DCGANGenerator;
   readonly G_ema: DCGANGenerator;
   readonly D: DCGANDiscriminator;
   readonly optG: torch.optim.Adam;
   readonly optD: torch.optim.Adam;
   readonly mode: GanLoss;
+  readonly phases: readonly Phase<Shared>[];
   // Batch-norm statistics must match the averaged weights they normalise.
   readonly emaBuffers = 'average' as const;
 
@@ -30,6 +35,7 @@ class DCGANRecipe implements Recipe {
     const betas: [number, number] = [o.beta1 as number, o.beta2 as number];
     this.optG = new torch.optim.Adam(this.G.parameters(), { lr: o.lr as number, betas });
     this.optD = new torch.optim.Adam(this.D.parameters(), { lr: (o.lr_D as number | null) ?? (o.lr as number), betas });
+    this.phases = this.#definePhases();
   }
 
   networks() {
@@ -40,40 +46,49 @@ class DCGANRecipe implements Recipe {
     return { G: this.optG, D: this.optD };
   }
 
-  step(batch: TensorBatch, ctx: StepContext): Record<string, number> {
-    const real = batch.a;
-    const labels = batch.labels;
-    const n = real.shape[0];
-    const z = torch.randn([n, this.o.nz as number], { device: this.env.device });
-    // One fake batch serves both steps (detached for D), as pytorch/examples does.
-    const fake = this.G.forward(z, labels);
+  /** One fake batch serves both phases (detached for D), as pytorch/examples does. */
+  prepare(batch: TensorBatch): Shared {
+    const z = torch.randn([batch.a.shape[0], this.o.nz as number], { device: this.env.device });
+    return { fake: this.G.forward(z, batch.labels) };
+  }
 
-    this.optD.zeroGrad();
-    const r1Every = this.o.r1_interval as number;
-    const doR1 = (this.o.r1_gamma as number) > 0 && ctx.step % r1Every === 0;
-    const realIn = doR1 ? real.detach().requiresGrad_(true) : real;
-    const dReal = this.D.forward(realIn, labels);
-    const dFake = this.D.forward(fake.detach(), labels);
-    const d = discriminatorLoss(this.mode, dReal, dFake);
-    let lossD = d.loss;
-    const out: Record<string, number> = {};
-    if (this.mode === 'wgangp') {
-      const gp = gradientPenalty((x) => this.D.forward(x, labels), real, fake.detach());
-      lossD = lossD.add(gp.mul(this.o.lambda_gp as number));
-      out.gp = gp.item();
-    }
-    if (doR1) {
-      // Lazy R1 (StyleGAN2): every r1_interval steps, scaled up by the interval.
-      const r1 = r1Penalty(realIn, dReal);
-      lossD = lossD.add(r1.mul(((this.o.r1_gamma as number) / 2) * r1Every));
-      out.r1 = r1.item();
-    }
-    lossD.backward();
-    this.optD.step();
-
-    const { loss: lossG } = optimizerStep(this.optG, [this.D], () => ({ loss: generatorLoss(this.mode, this.D.forward(fake, labels)) }));
-
-    return { loss_G: lossG.item(), loss_D: d.loss.item(), loss_D_real: d.real.item(), loss_D_fake: d.fake.item(), ...out };
+  #definePhases(): Phase<Shared>[] {
+    return [
+      {
+        name: 'D', nets: [this.D], optimizer: this.optD,
+        loss: (batch, { step, shared }) => {
+          const { labels } = batch;
+          const fake = shared.fake.detach();
+          // Lazy R1 (StyleGAN2's rule folded into D's own step, as before): every
+          // r1_interval steps, scaled up by the interval.
+          const r1Every = this.o.r1_interval as number;
+          const doR1 = (this.o.r1_gamma as number) > 0 && step % r1Every === 0;
+          const real = doR1 ? batch.a.detach().requiresGrad_(true) : batch.a;
+          const dReal = this.D.forward(real, labels);
+          const d = discriminatorLoss(this.mode, dReal, this.D.forward(fake, labels));
+          let loss = d.loss;
+          const log: Record<string, torch.Tensor> = { loss_D: d.loss, loss_D_real: d.real, loss_D_fake: d.fake };
+          if (this.mode === 'wgangp') {
+            const gp = gradientPenalty((x) => this.D.forward(x, labels), batch.a, fake);
+            loss = loss.add(gp.mul(this.o.lambda_gp as number));
+            log.gp = gp;
+          }
+          if (doR1) {
+            const r1 = r1Penalty(real, dReal);
+            loss = loss.add(r1.mul(((this.o.r1_gamma as number) / 2) * r1Every));
+            log.r1 = r1;
+          }
+          return { loss, log };
+        },
+      },
+      {
+        name: 'G', nets: [this.G], optimizer: this.optG,
+        loss: (batch, { shared }) => {
+          const loss = generatorLoss(this.mode, this.D.forward(shared.fake, batch.labels));
+          return { loss, log: { loss_G: loss } };
+        },
+      },
+    ];
   }
 
   sampleInputs(n: number, labels: number[] | null): SampleInputs {

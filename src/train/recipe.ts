@@ -1,10 +1,14 @@
 // The contract between the trainer and a model family. A recipe owns its networks, its
-// optimisers and what one training step does; the trainer owns the loop around it
-// (progress, EMA, logging, samples, checkpoints, resume, Ctrl-C).
+// optimisers and the phases of a training iteration (what each loss is); the trainer owns
+// the loop around them (running the phases, progress, EMA, logging, samples,
+// checkpoints, resume, interrupts).
 import type { Tensor, Device, optim } from '../torch/index.js';
 import type { Module } from '../nn/index.js';
 import type { Schema, Options } from '../config/options.js';
 import type { TensorBatch } from '../data/index.js';
+import type { Phase, StepContext } from './phase.js';
+
+export type { Phase, PhaseContext, PhaseLoss, StepContext } from './phase.js';
 
 /** What the trainer learns from the data before building a recipe. */
 export interface RecipeEnv {
@@ -17,13 +21,6 @@ export interface RecipeEnv {
   numClasses: number;
   batchSize: number;
   device: Device;
-}
-
-export interface StepContext {
-  /** Training steps done before this one. */
-  step: number;
-  /** Real images shown before this step. */
-  imagesSeen: number;
 }
 
 /** Fixed inputs of the sample grid: latents and labels, or real images for translation. */
@@ -52,14 +49,22 @@ export interface StyleAccess {
   synthesize(w: Tensor, randomizeNoise?: boolean): Tensor;
 }
 
-export interface Recipe {
+export interface Recipe<S = unknown> {
   /** Networks by name. 'G' with 'G_ema' enables the trainer's generator moving average. */
   networks(): Record<string, Module>;
   /** How the moving average treats G's buffers (see updateEma); default 'copy'. */
   readonly emaBuffers?: 'copy' | 'average';
   optimizers(): Record<string, optim.Optimizer>;
-  /** One training step on a batch of real data; returns the scalars to log. */
-  step(batch: TensorBatch, ctx: StepContext): Record<string, number>;
+  /** The phases of one training iteration, in order (run by the trainer's PhaseRunner). */
+  readonly phases: readonly Phase<S>[];
+  /**
+   * Work the phases of an iteration share, done once before the first, with every network
+   * trainable: e.g. the one generator forward whose output D judges detached and G is
+   * trained through. Its result reaches each phase as `ctx.shared`.
+   */
+  prepare?(batch: TensorBatch, ctx: StepContext): S;
+  /** Scalars to log after each iteration besides the phases' (the level of detail, learning rates). */
+  stepLog?(): Record<string, number>;
   /**
    * The fixed inputs of the sample grid (the caller seeds and isolates the generator).
    * Translation families get `real`: the first images of the dataset.

@@ -9,6 +9,7 @@ import { openDataset, Loader, toTensorBatch, saveGrid, collate, type LoaderState
 import { checkpointName, saveCheckpoint, listCheckpoints, loadCheckpoint, removePartialCheckpoints, EMA_NETWORK } from '../io/checkpoint.js';
 import { VERSION } from '../version.js';
 import type { Recipe, RecipeDef, RecipeEnv, SampleInputs } from './recipe.js';
+import { PhaseRunner, type GradientHook } from './phase.js';
 import { RESUMABLE_CHANGES, fullSchema, isTranslation, datasetOptions, recipeEnv, resolutionOf } from './options.js';
 import { emaBeta, updateEma, initEma, type EmaOptions } from './ema.js';
 import { LrSchedule, type ScheduleState } from './lr_schedule.js';
@@ -33,6 +34,8 @@ export interface TrainHooks {
   progress?: (p: Progress) => void;
   /** Called after every step; return true to stop (tests use it to stop mid-run). */
   afterStep?: (step: number) => boolean;
+  /** Called with each phase's parameters once their gradients are complete, before the optimiser steps (data parallelism all-reduces here). */
+  gradientHook?: GradientHook;
 }
 
 export interface TrainResult {
@@ -169,6 +172,8 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   torch.manualSeed(o.seed as number);
   const env = recipeEnv(o, o.classes ? classNames!.length : 0, device);
   const recipe: Recipe = def.create(o, env);
+  // Before the optimisers' rates are read (lazy regularisation corrects them) or restored.
+  const runner = new PhaseRunner(recipe, { gradientHook: hooks.gradientHook });
   const largest = Math.max(0, ...(recipe.batchSizes?.() ?? []));
   if (largest > dataset.length) {
     throw new UsageError(`the schedule asks for minibatches of up to ${largest} images, more than the ${dataset.length} of ${o.data}: lower --minibatch_base/--minibatch_dict or use more data`);
@@ -304,7 +309,7 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
       schedule?.beforeStep(batch.epoch);
       const metrics = torch.scope(() => {
         const tb = toTensorBatch(batch, { device });
-        const m = recipe.step(tb, { step, imagesSeen });
+        const m = runner.run(tb, { step, imagesSeen });
         if (emaOpts) updateEma(ema, G, emaBeta(emaOpts, batch.size, imagesSeen), recipe.emaBuffers);
         return m;
       });

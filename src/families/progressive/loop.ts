@@ -9,7 +9,7 @@ import type { Module } from '../../nn/index.js';
 import type { Options, Schema } from '../../config/options.js';
 import { UsageError } from '../../config/errors.js';
 import type { TensorBatch } from '../../data/index.js';
-import type { Recipe, RecipeEnv, SampleInputs, StepContext } from '../../train/recipe.js';
+import type { Phase, PhaseLoss, PhaseContext, Recipe, RecipeEnv, SampleInputs } from '../../train/recipe.js';
 import { type ScheduleOptions, type SchedulePoint, type ResolutionDict, growthPlan, shouldResetOptimizer } from './schedule.js';
 
 export interface ProgressState {
@@ -158,8 +158,8 @@ export class ProgressiveController {
     return this.#s.point!.minibatch;
   }
 
-  /** After a D step: whether a G step follows it now. */
-  afterDStep(): boolean {
+  /** Counts the D step about to run; returns whether a G step follows it. */
+  countDStep(): boolean {
     if (!this.#s.point) throw new Error('internal: a progressive step ran before nextBatchSize()');
     this.#s.groupLeft--;
     this.#s.dSteps++;
@@ -185,10 +185,16 @@ export class ProgressiveController {
  * each, the progressive loop rules, latents and random labels, and the resumable state.
  * A family adds its step (losses) and how it draws samples.
  */
-export abstract class ProgressiveRecipe<Gen extends Module, Dis extends Module> implements Recipe {
+/** What an iteration's phases share: whether G steps after this D step (every D_repeats D steps). */
+export interface ProgressiveShared {
+  gStep: boolean;
+}
+
+export abstract class ProgressiveRecipe<Gen extends Module, Dis extends Module> implements Recipe<ProgressiveShared> {
   readonly optG: torch.optim.Adam;
   readonly optD: torch.optim.Adam;
   readonly progress: ProgressiveController;
+  readonly phases: readonly Phase<ProgressiveShared>[];
 
   constructor(
     readonly o: Options, readonly env: RecipeEnv, readonly G: Gen, readonly G_ema: Gen, readonly D: Dis,
@@ -201,6 +207,24 @@ export abstract class ProgressiveRecipe<Gen extends Module, Dis extends Module> 
       minibatchRepeats: o.minibatch_repeats as number, dRepeats: o.D_repeats as number, resetOptForNewLod: o.reset_opt_for_new_lod as boolean,
     }, this.optG, this.optD);
     this.progress.checkGroups(o.mbstd_group_size as number);
+    this.phases = [
+      { name: 'D', nets: [D], optimizer: this.optD, loss: (batch, ctx) => this.lossD(batch, ctx) },
+      { name: 'G', nets: [G], optimizer: this.optG, runs: ({ shared }) => shared.gStep, loss: (batch, ctx) => this.lossG(batch, ctx) },
+    ];
+  }
+
+  prepare(): ProgressiveShared {
+    return { gStep: this.progress.countDStep() };
+  }
+
+  /** D's loss at the current level of detail (D_wgangp_acgan, D_logistic_simplegp). */
+  protected abstract lossD(batch: TensorBatch, ctx: PhaseContext<ProgressiveShared>): PhaseLoss;
+  /** G's loss, on the batch's size of fresh latents (D frozen). */
+  protected abstract lossG(batch: TensorBatch, ctx: PhaseContext<ProgressiveShared>): PhaseLoss;
+
+  stepLog(): Record<string, number> {
+    const { lod, minibatch } = this.progress.point!;
+    return { lod, minibatch, lr_G: this.optG.lr, lr_D: this.optD.lr };
   }
 
   networks(): Record<string, Module> {
@@ -229,7 +253,6 @@ export abstract class ProgressiveRecipe<Gen extends Module, Dis extends Module> 
     return k > 0 ? torch.randint(0, k, [n], { dtype: 'int64', device: this.env.device }) : null;
   }
 
-  abstract step(batch: TensorBatch, ctx: StepContext): Record<string, number>;
   abstract generate(inputs: SampleInputs): torch.Tensor;
 
   sampleInputs(n: number, labels: number[] | null): SampleInputs {

@@ -9,10 +9,9 @@ import { downscale2d } from '../../nn/index.js';
 import type { Options } from '../../config/options.js';
 import type { TensorBatch } from '../../data/index.js';
 import { PGGANGenerator, PGGANDiscriminator, type PGGANConfig } from '../../models/pggan.js';
-import type { RecipeDef, RecipeEnv, SampleInputs, StepContext } from '../../train/recipe.js';
+import type { PhaseLoss, RecipeDef, RecipeEnv, SampleInputs } from '../../train/recipe.js';
 import { discriminatorLoss, generatorLoss, gradientPenalty } from '../../losses/index.js';
 import { processReals } from './reals.js';
-import { optimizerStep } from '../../train/update.js';
 import { pgganDefaults, pgganLoopDefaults, pgganSchedule } from './schedule.js';
 import { ProgressiveRecipe, PROGRESSIVE_NETWORK_SCHEMA, scheduleSchema } from './loop.js';
 
@@ -37,46 +36,36 @@ class PGGANRecipe extends ProgressiveRecipe<PGGANGenerator, PGGANDiscriminator> 
     super(o, env, make(), make(), new PGGANDiscriminator(cfg).to(env.device), pgganSchedule);
   }
 
-  step(batch: TensorBatch, _ctx: StepContext): Record<string, number> {
-    const { lod, minibatch } = this.progress.point!;
-    const n = batch.a.shape[0];
+  protected lossD(batch: TensorBatch): PhaseLoss {
+    const { lod } = this.progress.point!;
     const o = this.o;
-    const latents = () => this.latents(n);
     const reals = realsAtLod(batch.a, lod, false);
     const labels = oneHotLabels(batch.labels, this.env.numClasses);
-    const out: Record<string, number> = { lod, minibatch };
-
     // D_wgangp_acgan: fakes conditioned on the reals' labels.
-    this.optD.zeroGrad();
-    const fakes = torch.noGrad(() => this.G.forward(latents(), labels, lod));
+    const fakes = torch.noGrad(() => this.G.forward(this.latents(batch.a.shape[0]), labels, lod));
     const dReal = this.D.forward(reals, lod);
     const dFake = this.D.forward(fakes, lod);
     const d = discriminatorLoss('wgangp', dReal.scores, dFake.scores, { drift: o.wgan_epsilon as number });
-    const target = o.wgan_target as number;
-    const gp = gradientPenalty((x) => this.D.forward(x, lod).scores, reals, fakes, { target });
-    let lossD = d.loss.add(gp.mul(o.wgan_lambda as number));
+    const gp = gradientPenalty((x) => this.D.forward(x, lod).scores, reals, fakes, { target: o.wgan_target as number });
+    let loss = d.loss.add(gp.mul(o.wgan_lambda as number));
+    const log: Record<string, torch.Tensor> = {};
     if (labels && dReal.labels && dFake.labels) {
       const ce = labelLoss(dReal.labels, labels).add(labelLoss(dFake.labels, labels));
-      lossD = lossD.add(ce.mul(o.cond_weight as number));
-      out.loss_D_labels = ce.item();
+      loss = loss.add(ce.mul(o.cond_weight as number));
+      log.loss_D_labels = ce;
     }
-    lossD.backward();
-    this.optD.step();
-    Object.assign(out, { loss_D: lossD.item(), loss_D_real: d.real.item(), loss_D_fake: d.fake.item(), gp: gp.item() });
+    return { loss, log: { ...log, loss_D: loss, loss_D_real: d.real, loss_D_fake: d.fake, gp } };
+  }
 
-    if (this.progress.afterDStep()) {
-      // G_wgan_acgan, with D frozen.
-      const g = optimizerStep(this.optG, [this.D], () => {
-        const gLabels = oneHotLabels(this.randomClasses(n), this.env.numClasses);
-        const score = this.D.forward(this.G.forward(latents(), gLabels, lod), lod);
-        const loss = generatorLoss('wgangp', score.scores);
-        return { loss: gLabels && score.labels ? loss.add(labelLoss(score.labels, gLabels).mul(o.cond_weight as number)) : loss };
-      });
-      out.loss_G = g.loss.item();
-    }
-    out.lr_G = this.optG.lr;
-    out.lr_D = this.optD.lr;
-    return out;
+  /** G_wgan_acgan. */
+  protected lossG(batch: TensorBatch): PhaseLoss {
+    const { lod } = this.progress.point!;
+    const n = batch.a.shape[0];
+    const labels = oneHotLabels(this.randomClasses(n), this.env.numClasses);
+    const score = this.D.forward(this.G.forward(this.latents(n), labels, lod), lod);
+    let loss = generatorLoss('wgangp', score.scores);
+    if (labels && score.labels) loss = loss.add(labelLoss(score.labels, labels).mul(this.o.cond_weight as number));
+    return { loss, log: { loss_G: loss } };
   }
 
   generate(inputs: SampleInputs): torch.Tensor {

@@ -10,10 +10,9 @@ import * as torch from '../../torch/index.js';
 import type { Options } from '../../config/options.js';
 import type { TensorBatch } from '../../data/index.js';
 import { StyleGANGenerator, StyleGANDiscriminator, type StyleGANGeneratorConfig } from '../../models/stylegan.js';
-import type { RecipeDef, RecipeEnv, SampleInputs, StepContext, StyleAccess } from '../../train/recipe.js';
+import type { PhaseLoss, RecipeDef, RecipeEnv, SampleInputs, StyleAccess } from '../../train/recipe.js';
 import { discriminatorLoss, generatorLoss, r1Penalty } from '../../losses/index.js';
 import { realsAtLod } from './pggan.js';
-import { optimizerStep } from '../../train/update.js';
 import { styleganDefaults, styleganSchedule, STYLEGAN_LOOP_DEFAULTS } from './schedule.js';
 import { ProgressiveRecipe, PROGRESSIVE_NETWORK_SCHEMA, scheduleSchema } from './loop.js';
 
@@ -44,35 +43,27 @@ class StyleGANRecipe extends ProgressiveRecipe<StyleGANGenerator, StyleGANDiscri
     };
   }
 
-  step(batch: TensorBatch, _ctx: StepContext): Record<string, number> {
-    const { lod, minibatch } = this.progress.point!;
-    const n = batch.a.shape[0];
+  /** D_logistic_simplegp: fakes from G in training mode (mixing, and w's average tracked). */
+  protected lossD(batch: TensorBatch): PhaseLoss {
+    const { lod } = this.progress.point!;
     const labels = batch.labels;
-    const out: Record<string, number> = { lod, minibatch };
-
-    // D_logistic_simplegp: fakes from G in training mode (mixing, and w's average tracked).
-    this.optD.zeroGrad();
     const reals = realsAtLod(batch.a, lod, false).detach().requiresGrad_(true);
-    const fakes = torch.noGrad(() => this.G.forward(this.latents(n), labels, { lod }));
+    const fakes = torch.noGrad(() => this.G.forward(this.latents(batch.a.shape[0]), labels, { lod }));
     const dReal = this.D.forward(reals, labels, { lod });
     const dFake = this.D.forward(fakes, labels, { lod });
     const d = discriminatorLoss('logistic', dReal, dFake);
     const r1 = r1Penalty(reals, dReal);
-    const lossD = d.loss.add(r1.mul((this.o.r1_gamma as number) * 0.5));
-    lossD.backward();
-    this.optD.step();
-    Object.assign(out, { loss_D: lossD.item(), loss_D_real: d.real.item(), loss_D_fake: d.fake.item(), r1: r1.item() });
+    const loss = d.loss.add(r1.mul((this.o.r1_gamma as number) * 0.5));
+    return { loss, log: { loss_D: loss, loss_D_real: d.real, loss_D_fake: d.fake, r1 } };
+  }
 
-    if (this.progress.afterDStep()) {
-      const g = optimizerStep(this.optG, [this.D], () => {
-        const gLabels = this.randomClasses(n);
-        return { loss: generatorLoss('logistic', this.D.forward(this.G.forward(this.latents(n), gLabels, { lod }), gLabels, { lod })) };
-      });
-      out.loss_G = g.loss.item();
-    }
-    out.lr_G = this.optG.lr;
-    out.lr_D = this.optD.lr;
-    return out;
+  /** G_logistic_nonsaturating. */
+  protected lossG(batch: TensorBatch): PhaseLoss {
+    const { lod } = this.progress.point!;
+    const n = batch.a.shape[0];
+    const labels = this.randomClasses(n);
+    const loss = generatorLoss('logistic', this.D.forward(this.G.forward(this.latents(n), labels, { lod }), labels, { lod }));
+    return { loss, log: { loss_G: loss } };
   }
 
   /** Untruncated unless asked (the original's snapshot grids are drawn with is_validation). */

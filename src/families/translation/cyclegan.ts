@@ -9,13 +9,20 @@ import * as torch from '../../torch/index.js';
 import type { Options } from '../../config/options.js';
 import { UsageError } from '../../config/errors.js';
 import type { TensorBatch } from '../../data/index.js';
-import type { Recipe, RecipeDef, RecipeEnv, SampleInputs } from '../../train/recipe.js';
+import type { Phase, Recipe, RecipeDef, RecipeEnv, SampleInputs } from '../../train/recipe.js';
 import { type GanLoss, ganLossTarget, gradientPenalty } from '../../losses/index.js';
 import { ImagePool } from './image_pool.js';
-import { optimizerStep } from '../../train/update.js';
 import { NETWORK_SCHEMA, TRANSLATION_TRAINER_DEFAULTS, buildD, buildG, checkImageSize, gridRows, realSampleInputs, translateImages, type Generator, type Network } from './networks.js';
 
-class CycleGANRecipe implements Recipe {
+/** What G's and D's phases share in an iteration: each domain's fakes and reconstructions. */
+interface Shared {
+  fakeB: torch.Tensor;
+  recA: torch.Tensor;
+  fakeA: torch.Tensor;
+  recB: torch.Tensor;
+}
+
+class CycleGANRecipe implements Recipe<Shared> {
   readonly G_A: Generator;
   readonly G_B: Generator;
   readonly D_A: Network;
@@ -23,6 +30,7 @@ class CycleGANRecipe implements Recipe {
   readonly optG: torch.optim.Adam;
   readonly optD: torch.optim.Adam;
   readonly mode: GanLoss;
+  readonly phases: readonly Phase<Shared>[];
   /** Fakes of each domain as D sees them: fake_A for D_B, fake_B for D_A. */
   readonly poolA: ImagePool;
   readonly poolB: ImagePool;
@@ -45,6 +53,7 @@ class CycleGANRecipe implements Recipe {
     this.optD = new torch.optim.Adam([...this.D_A.parameters(), ...this.D_B.parameters()], { lr: o.lr as number, betas });
     this.poolA = new ImagePool(o.pool_size as number);
     this.poolB = new ImagePool(o.pool_size as number);
+    this.phases = this.#definePhases();
   }
 
   networks() {
@@ -55,62 +64,68 @@ class CycleGANRecipe implements Recipe {
     return { G: this.optG, D: this.optD };
   }
 
-  /** D's loss on real images and (detached) fakes, averaged, as the reference's backward_D_basic. */
-  #lossD(D: Network, real: torch.Tensor, fake: torch.Tensor, gpOut: number[]): [torch.Tensor, torch.Tensor] {
+  /** The four translations both phases use: fakes and reconstructions of each domain. */
+  prepare(batch: TensorBatch): Shared {
+    const fakeB = this.G_A.forward(batch.a);
+    const recA = this.G_B.forward(fakeB);
+    const fakeA = this.G_B.forward(batch.b!);
+    const recB = this.G_A.forward(fakeA);
+    return { fakeB, recA, fakeA, recB };
+  }
+
+  /**
+   * D's loss on real images and (detached) fakes, averaged, as the reference's
+   * backward_D_basic; the gradient penalty (wgangp) is added to the first and returned apart.
+   */
+  #lossD(D: Network, real: torch.Tensor, fake: torch.Tensor): { loss: torch.Tensor; plain: torch.Tensor; gp: torch.Tensor | null } {
     const lossReal = ganLossTarget(this.mode, D.forward(real), true);
     const lossFake = ganLossTarget(this.mode, D.forward(fake.detach()), false);
     const plain = lossReal.add(lossFake).mul(0.5);
     if (this.mode === 'wgangp' && (this.o.lambda_gp as number) > 0) {
       const gp = gradientPenalty((x) => D.forward(x), real, fake.detach());
-      gpOut.push(gp.item());
-      return [plain.add(gp.mul(this.o.lambda_gp as number)), plain];
+      return { loss: plain.add(gp.mul(this.o.lambda_gp as number)), plain, gp };
     }
-    return [plain, plain];
+    return { loss: plain, plain, gp: null };
   }
 
-  step(batch: TensorBatch): Record<string, number> {
-    const realA = batch.a;
-    const realB = batch.b!;
+  #definePhases(): Phase<Shared>[] {
     const lambdaA = this.o.lambda_A as number;
     const lambdaB = this.o.lambda_B as number;
     const lambdaIdt = this.o.lambda_identity as number;
-
-    const fakeB = this.G_A.forward(realA);
-    const recA = this.G_B.forward(fakeB);
-    const fakeA = this.G_B.forward(realB);
-    const recB = this.G_A.forward(fakeA);
-
-    const m: Record<string, number> = {};
-    const g = optimizerStep(this.optG, [this.D_A, this.D_B], () => {
-      let loss = torch.zeros([], { device: this.env.device });
-      if (lambdaIdt > 0) {
-        // G_A should leave a B-domain image alone (and G_B an A-domain one).
-        const idtA = torch.F.l1Loss(this.G_A.forward(realB), realB).mul(lambdaB * lambdaIdt);
-        const idtB = torch.F.l1Loss(this.G_B.forward(realA), realA).mul(lambdaA * lambdaIdt);
-        loss = loss.add(idtA).add(idtB);
-        m.loss_idt_A = idtA.item();
-        m.loss_idt_B = idtB.item();
-      }
-      const ganA = ganLossTarget(this.mode, this.D_A.forward(fakeB), true, { role: 'generator' });
-      const ganB = ganLossTarget(this.mode, this.D_B.forward(fakeA), true, { role: 'generator' });
-      const cycleA = torch.F.l1Loss(recA, realA).mul(lambdaA);
-      const cycleB = torch.F.l1Loss(recB, realB).mul(lambdaB);
-      return { loss: loss.add(ganA).add(ganB).add(cycleA).add(cycleB), ganA, ganB, cycleA, cycleB };
-    });
-
-    this.optD.zeroGrad();
-    const gp: number[] = [];
-    const [lossDA, plainDA] = this.#lossD(this.D_A, realB, this.poolB.query(fakeB), gp);
-    const [lossDB, plainDB] = this.#lossD(this.D_B, realA, this.poolA.query(fakeA), gp);
-    lossDA.add(lossDB).backward();
-    this.optD.step();
-
-    Object.assign(m, {
-      loss_G: g.loss.item(), loss_G_A: g.ganA.item(), loss_G_B: g.ganB.item(), loss_cycle_A: g.cycleA.item(), loss_cycle_B: g.cycleB.item(),
-      loss_D: plainDA.item() + plainDB.item(), loss_D_A: plainDA.item(), loss_D_B: plainDB.item(),
-    });
-    if (gp.length) m.gp = (gp[0] + gp[1]) / 2;
-    return m;
+    return [
+      {
+        // Both generators first, the discriminators frozen.
+        name: 'G', nets: [this.G_A, this.G_B], optimizer: this.optG,
+        loss: (batch, { shared: f }) => {
+          const realA = batch.a, realB = batch.b!;
+          const log: Record<string, torch.Tensor> = {};
+          let loss = torch.zeros([], { device: this.env.device });
+          if (lambdaIdt > 0) {
+            // G_A should leave a B-domain image alone (and G_B an A-domain one).
+            log.loss_idt_A = torch.F.l1Loss(this.G_A.forward(realB), realB).mul(lambdaB * lambdaIdt);
+            log.loss_idt_B = torch.F.l1Loss(this.G_B.forward(realA), realA).mul(lambdaA * lambdaIdt);
+            loss = loss.add(log.loss_idt_A).add(log.loss_idt_B);
+          }
+          log.loss_G_A = ganLossTarget(this.mode, this.D_A.forward(f.fakeB), true, { role: 'generator' });
+          log.loss_G_B = ganLossTarget(this.mode, this.D_B.forward(f.fakeA), true, { role: 'generator' });
+          log.loss_cycle_A = torch.F.l1Loss(f.recA, realA).mul(lambdaA);
+          log.loss_cycle_B = torch.F.l1Loss(f.recB, realB).mul(lambdaB);
+          loss = loss.add(log.loss_G_A).add(log.loss_G_B).add(log.loss_cycle_A).add(log.loss_cycle_B);
+          return { loss, log: { loss_G: loss, ...log } };
+        },
+      },
+      {
+        // Then both discriminators, on fakes drawn from the pools.
+        name: 'D', nets: [this.D_A, this.D_B], optimizer: this.optD,
+        loss: (batch, { shared: f }) => {
+          const dA = this.#lossD(this.D_A, batch.b!, this.poolB.query(f.fakeB));
+          const dB = this.#lossD(this.D_B, batch.a, this.poolA.query(f.fakeA));
+          const log: Record<string, torch.Tensor> = { loss_D: dA.plain.add(dB.plain), loss_D_A: dA.plain, loss_D_B: dB.plain };
+          if (dA.gp && dB.gp) log.gp = dA.gp.add(dB.gp).div(2);
+          return { loss: dA.loss.add(dB.loss), log };
+        },
+      },
+    ];
   }
 
   sampleInputs(_n: number, _labels: number[] | null, real?: TensorBatch): SampleInputs {

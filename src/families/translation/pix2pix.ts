@@ -6,17 +6,22 @@
 import * as torch from '../../torch/index.js';
 import type { Options } from '../../config/options.js';
 import type { TensorBatch } from '../../data/index.js';
-import { optimizerStep } from '../../train/update.js';
-import type { Recipe, RecipeDef, RecipeEnv, SampleInputs } from '../../train/recipe.js';
+import type { Phase, Recipe, RecipeDef, RecipeEnv, SampleInputs } from '../../train/recipe.js';
 import { type GanLoss, ganLossTarget, gradientPenalty } from '../../losses/index.js';
 import { NETWORK_SCHEMA, TRANSLATION_TRAINER_DEFAULTS, buildD, buildG, checkImageSize, gridRows, realSampleInputs, translateImages, type Generator, type Network } from './networks.js';
 
-class Pix2PixRecipe implements Recipe {
+/** What D's and G's phases share in an iteration. */
+interface Shared {
+  fakeB: torch.Tensor;
+}
+
+class Pix2PixRecipe implements Recipe<Shared> {
   readonly G: Generator;
   readonly D: Network;
   readonly optG: torch.optim.Adam;
   readonly optD: torch.optim.Adam;
   readonly mode: GanLoss;
+  readonly phases: readonly Phase<Shared>[];
   /** Each grid row: input A, generated B, real B. */
   readonly gridColumns = 3;
 
@@ -29,6 +34,7 @@ class Pix2PixRecipe implements Recipe {
     const betas: [number, number] = [o.beta1 as number, 0.999];
     this.optG = new torch.optim.Adam(this.G.parameters(), { lr: o.lr as number, betas });
     this.optD = new torch.optim.Adam(this.D.parameters(), { lr: o.lr as number, betas });
+    this.phases = this.#definePhases();
   }
 
   networks() {
@@ -39,36 +45,45 @@ class Pix2PixRecipe implements Recipe {
     return { G: this.optG, D: this.optD };
   }
 
-  step(batch: TensorBatch): Record<string, number> {
-    const realA = batch.a;
-    const realB = batch.b!;
-    const fakeB = this.G.forward(realA);
-    const judge = (b: torch.Tensor) => this.D.forward(torch.cat([realA, b], 1));
+  /** G's output for the batch: judged detached in D's phase, trained through in G's. */
+  prepare(batch: TensorBatch): Shared {
+    return { fakeB: this.G.forward(batch.a) };
+  }
 
-    this.optD.zeroGrad();
-    const lossDFake = ganLossTarget(this.mode, judge(fakeB.detach()), false);
-    const lossDReal = ganLossTarget(this.mode, judge(realB), true);
-    let lossD = lossDFake.add(lossDReal).mul(0.5);
-    const out: Record<string, number> = {};
-    if (this.mode === 'wgangp' && (this.o.lambda_gp as number) > 0) {
-      const gp = gradientPenalty(judge, realB, fakeB.detach());
-      lossD = lossD.add(gp.mul(this.o.lambda_gp as number));
-      out.gp = gp.item();
-    }
-    lossD.backward();
-    this.optD.step();
+  /** D sees the input and the (real or fake) output stacked on channels. */
+  #judge(realA: torch.Tensor, b: torch.Tensor): torch.Tensor {
+    return this.D.forward(torch.cat([realA, b], 1));
+  }
 
-    const g = optimizerStep(this.optG, [this.D], () => {
-      const gan = ganLossTarget(this.mode, judge(fakeB), true, { role: 'generator' });
-      const l1 = torch.F.l1Loss(fakeB, realB);
-      return { loss: gan.add(l1.mul(this.o.lambda_L1 as number)), gan, l1 };
-    });
-
-    const l1 = g.l1.item();
-    return {
-      loss_G: g.loss.item(), loss_G_GAN: g.gan.item(), loss_G_L1: l1 * (this.o.lambda_L1 as number),
-      loss_D: lossD.item(), loss_D_real: lossDReal.item(), loss_D_fake: lossDFake.item(), l1, ...out,
-    };
+  #definePhases(): Phase<Shared>[] {
+    return [
+      {
+        name: 'D', nets: [this.D], optimizer: this.optD,
+        loss: (batch, { shared }) => {
+          const realA = batch.a, realB = batch.b!, fakeB = shared.fakeB.detach();
+          const lossDFake = ganLossTarget(this.mode, this.#judge(realA, fakeB), false);
+          const lossDReal = ganLossTarget(this.mode, this.#judge(realA, realB), true);
+          let loss = lossDFake.add(lossDReal).mul(0.5);
+          const log: Record<string, torch.Tensor> = { loss_D_real: lossDReal, loss_D_fake: lossDFake };
+          if (this.mode === 'wgangp' && (this.o.lambda_gp as number) > 0) {
+            const gp = gradientPenalty((b) => this.#judge(realA, b), realB, fakeB);
+            loss = loss.add(gp.mul(this.o.lambda_gp as number));
+            log.gp = gp;
+          }
+          return { loss, log: { ...log, loss_D: loss } };
+        },
+      },
+      {
+        name: 'G', nets: [this.G], optimizer: this.optG,
+        loss: (batch, { shared }) => {
+          const lambda = this.o.lambda_L1 as number;
+          const gan = ganLossTarget(this.mode, this.#judge(batch.a, shared.fakeB), true, { role: 'generator' });
+          const l1 = torch.F.l1Loss(shared.fakeB, batch.b!);
+          const loss = gan.add(l1.mul(lambda));
+          return { loss, log: { loss_G: loss, loss_G_GAN: gan, loss_G_L1: l1.mul(lambda), l1 } };
+        },
+      },
+    ];
   }
 
   sampleInputs(_n: number, _labels: number[] | null, real?: TensorBatch): SampleInputs {
