@@ -10,6 +10,9 @@ import { fromRoot } from './helpers.js';
 import { PhaseRunner, type StepContext } from '../src/train/phase.js';
 import type { Recipe } from '../src/train/recipe.js';
 import type { TensorBatch } from '../src/data/index.js';
+import type { Options } from '../src/config/options.js';
+import { scheduleOptions, type ProgressiveOptions } from '../src/families/progressive/loop.js';
+import type { ScheduleOptions } from '../src/families/progressive/schedule.js';
 
 export const BIN = fromRoot('bin/ganforge.js');
 
@@ -111,4 +114,9 @@ export function trainStep(recipe: Recipe, batch: TensorBatch, ctx: StepContext):
   let runner = runners.get(recipe);
   if (!runner) runners.set(recipe, (runner = new PhaseRunner(recipe)));
   return runner.run(batch, ctx);
+}
+
+/** A progressive family's schedule from a whole run's options (untyped, as tests build them). */
+export function scheduleOptionsOf(o: Options): ScheduleOptions {
+  return scheduleOptions(o as unknown as ProgressiveOptions, Number(o.resolution));
 }

@@ -11,7 +11,7 @@ import { RECIPES } from '../src/families/registry.js';
 import { train, type TrainResult } from '../src/train/trainer.js';
 import { fullSchema, recipeEnv } from '../src/train/options.js';
 import { loadRun } from '../src/families/load.js';
-import { scheduleOptions } from '../src/families/progressive/loop.js';
+import { scheduleOptionsOf } from './train-helpers.js';
 import { pgganSchedule } from '../src/families/progressive/schedule.js';
 import { parseArgs, type Options } from '../src/config/options.js';
 import { decodeImage, type RawImage } from '../src/data/index.js';
@@ -157,7 +157,7 @@ test('a progressive run 8 → 16 px: lod, minibatch and learning rates follow th
   assert.deepEqual(rows.map((r) => r.step), want.map((_, i) => i + 1));
   // 1 at 8 px, then the fade (first evaluated at 32 images, though the fade begins at 20), then 0.
   const lods = [1, 1, 1, 1, 0.7, 0.7, 0.5, 0.5, 0.3, 0.3, 0.1, 0.1, 0, 0, 0, 0];
-  const sched = scheduleOptions(mainOptions(dir));
+  const sched = scheduleOptionsOf(mainOptions(dir));
   rows.forEach((r, i) => {
     const w = want[i];
     assert.ok(Math.abs(r.lod - lods[i]) < 1e-12, `step ${r.step}: lod ${r.lod}, want ${lods[i]}`);

@@ -15,7 +15,7 @@ import { RECIPES } from '../src/families/registry.js';
 import { train } from '../src/train/trainer.js';
 import { fullSchema, recipeEnv } from '../src/train/options.js';
 import { styleganSchedule } from '../src/families/progressive/schedule.js';
-import { scheduleOptions } from '../src/families/progressive/loop.js';
+import { scheduleOptionsOf } from './train-helpers.js';
 import type { Recipe } from '../src/train/recipe.js';
 import type { Options } from '../src/config/options.js';
 import { StyleGANGenerator, StyleGANDiscriminator } from '../src/models/stylegan.js';
@@ -88,7 +88,7 @@ test('one step: D loss = mean softplus(D(fake)) + mean softplus(−D(real)) + 5�
   torch.scope(() => {
     // 150 images shown: half-way through the fade from 8×8 to 16×16.
     const n = r.nextBatchSize!(150);
-    const lod = styleganSchedule(0.15, scheduleOptions(o)).lod;
+    const lod = styleganSchedule(0.15, scheduleOptionsOf(o)).lod;
     assert.equal(n, 4);
     assert.ok(lod > 0.4 && lod < 0.6, `lod ${lod}`);
     const x = torch.withSeed(7, () => torch.rand([n, 3, 16, 16]).mul(2).sub(1));
@@ -252,7 +252,7 @@ test('progressive 8 → 16: lod goes 1 → fractional → 0, the minibatch switc
   const rows = metrics(run);
   assert.deepEqual(rows.map((r) => r.step), Array.from({ length: 11 }, (_, i) => i + 1));
   // Evaluated at each group's start (0, 8, 16, 24, 40, 56 images): 1 up to 16, then the fade to 0 at 48.
-  const sched = scheduleOptions(options(GROW));
+  const sched = scheduleOptionsOf(options(GROW));
   const starts = groupStarts(rows);
   assert.deepEqual(starts.map((s) => s.before), [0, 4, 8, 12, 16, 20, 24, 32, 40, 48, 56]);
   assert.deepEqual(rows.map((r) => r.lod), starts.map((s) => styleganSchedule(s.groupStart / 1000, sched).lod));

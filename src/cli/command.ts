@@ -7,7 +7,7 @@ import { parseArgs, type Parsed, type Schema } from '../config/options.js';
  * null when --help/-h was asked for (the help is printed: the command returns 0), else the
  * parsed options. `positionalHint` is added to the error for a positional argument.
  */
-export function parseCommand(argv: readonly string[], schema: Schema, command: string, help: string, positionalHint = ''): Parsed | null {
+export function parseCommand<S extends Schema>(argv: readonly string[], schema: S, command: string, help: string, positionalHint = ''): Parsed<S> | null {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(help);
     return null;

@@ -6,14 +6,14 @@ import { prepareCache } from '../data/cache.js';
 import { DataError } from '../data/errors.js';
 import { formatInfo, inspectDataset } from '../data/info.js';
 import { UsageError } from '../config/errors.js';
-import { type Schema, formatOptions, parseArgs } from '../config/options.js';
+import { defineSchema, formatOptions, parseArgs } from '../config/options.js';
 
-const INFO_SCHEMA: Schema = {
+const INFO_SCHEMA = defineSchema({
   json: { type: 'bool', default: false, help: 'print the report as JSON' },
   help: { type: 'bool', default: false, help: 'show this help' },
-};
+});
 
-const PREPARE_SCHEMA: Schema = {
+const PREPARE_SCHEMA = defineSchema({
   resolution: { type: 'int', default: null, help: 'side of the square cache images; a power of two (required)', metavar: 'R', min: 1 },
   out: { type: 'string', default: null, help: 'the cache file to write (required)', metavar: 'FILE' },
   classes: { type: 'bool', default: false, help: 'store class labels: one first-level sub-folder per class' },
@@ -21,7 +21,7 @@ const PREPARE_SCHEMA: Schema = {
   max_dataset_size: { type: 'int', default: null, help: 'keep only the first N images (sorted by path)', metavar: 'N', min: 1 },
   force: { type: 'bool', default: false, help: 'replace FILE if it exists' },
   help: { type: 'bool', default: false, help: 'show this help' },
-};
+});
 
 const HELP = `Usage: ganforge dataset <info|prepare> PATH [options]
 
@@ -80,12 +80,12 @@ async function prepare(argv: string[]): Promise<number> {
     throw new DataError(`${src} is a file: dataset prepare expects a folder of images`, src);
   }
   const summary = await prepareCache(source, {
-    resolution: options.resolution as number,
-    out: options.out as string,
-    classes: options.classes as boolean,
+    resolution: options.resolution,
+    out: options.out,
+    classes: options.classes,
     channels: options.channels as 1 | 3,
-    force: options.force as boolean,
-    maxDatasetSize: (options.max_dataset_size as number | null) ?? undefined,
+    force: options.force,
+    maxDatasetSize: options.max_dataset_size ?? undefined,
     onProgress: progress('preparing'),
     onWarning: (m) => {
       process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}warning: ${m}\n`);

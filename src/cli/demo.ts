@@ -3,18 +3,18 @@
 // everything is.
 import { existsSync } from 'node:fs';
 import { UsageError } from '../config/errors.js';
-import { parseArgs, formatOptions, type Schema } from '../config/options.js';
+import { defineSchema, formatOptions, parseArgs } from '../config/options.js';
 import { RECIPES } from '../families/registry.js';
 import { train } from '../train/trainer.js';
 import { fullSchema } from '../train/options.js';
 import { progressPrinter } from './progress.js';
 import { selfcheck } from './selfcheck.js';
 
-const SCHEMA: Schema = {
+const SCHEMA = defineSchema({
   kimg: { type: 'float', default: 48, help: 'training length in thousands of images', min: 0.064 },
   out: { type: 'string', default: null, help: 'run folder (default: runs/demo, or runs/demo-N when that exists)', metavar: 'DIR' },
   seed: { type: 'int', default: 0, help: 'seed', min: 0 },
-};
+});
 
 export const DEMO_HELP = `Usage: ganforge demo [options]\n\nChecks the engine, then trains a DCGAN on the built-in 'shapes' images (32×32, batch 32)\nand writes a sample grid every 4 kimg to the run's samples/ folder. Takes a few minutes on\ntwo CPU cores. Nothing is downloaded; an existing run folder is never overwritten.\n\nOptions:\n${formatOptions(SCHEMA)}\n`;
 
@@ -31,7 +31,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const { options: d, positional } = parseArgs(argv, SCHEMA, 'demo');
   if (positional.length) throw new UsageError(`demo takes no positional arguments, got '${positional[0]}'`);
   if (!selfcheck()) return 1;
-  const out = (d.out as string | null) ?? freshOut();
+  const out = d.out ?? freshOut();
   const def = RECIPES.dcgan;
   const schema = fullSchema(def);
   const options = Object.fromEntries(Object.entries(schema).map(([k, s]) => [k, s.default]));

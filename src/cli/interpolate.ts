@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import * as torch from '../torch/index.js';
 import { UsageError } from '../config/errors.js';
 import { parseCommand } from './command.js';
-import { formatOptions, type Schema } from '../config/options.js';
+import { defineSchema, formatOptions } from '../config/options.js';
 import { gridFromBytes, tensorToImages, writeImage, type ImageBytes } from '../data/index.js';
 import { loadRun, readRunOptions } from '../families/load.js';
 import type { StyleAccess } from '../train/recipe.js';
@@ -17,7 +17,7 @@ import {
   renderDlatents, renderLatents, seedLatents, seedsTag, truncationOf,
 } from './latents.js';
 
-const SCHEMA: Schema = {
+const SCHEMA = defineSchema({
   run: RUN_OPTIONS.run,
   checkpoint: RUN_OPTIONS.checkpoint,
   seeds: { type: 'string', default: null, help: 'the seeds to walk through, in order (at least two): 1,2,3 or 10-14', metavar: 'SEEDS' },
@@ -30,7 +30,7 @@ const SCHEMA: Schema = {
   fps: { type: 'float', default: 12, help: 'frames per second of a .gif/.webp animation', min: 0.02, max: 100 },
   device: RUN_OPTIONS.device,
   force: { type: 'bool', default: false, help: 'overwrite --out if it exists' },
-};
+});
 
 export const INTERPOLATE_HELP = `Usage: ganforge interpolate --run DIR --seeds 1,2,3 [options]
 
@@ -128,27 +128,27 @@ export async function interpolateCommand(argv: string[]): Promise<number> {
   const { options: o, given } = parsed;
   if (!o.run) throw new UsageError('interpolate needs --run DIR (a folder written by ganforge train)');
   if (!o.seeds) throw new UsageError('interpolate needs --seeds, at least two of them (e.g. --seeds 1,2,3)');
-  const seeds = parseSeeds(o.seeds as string, 'seeds', { min: 2, max: 256 });
-  const run = o.run as string;
-  const space = o.space as 'z' | 'w';
+  const seeds = parseSeeds(o.seeds, 'seeds', { min: 2, max: 256 });
+  const run = o.run;
+  const space = o.space;
   const { def } = readRunOptions(run);
   rejectTranslationRun(def, run, 'interpolate');
-  const out = (o.out as string | null) ?? join(run, 'samples', `interpolate-${space}-seeds${seedsTag(seeds)}.png`);
+  const out = o.out ?? join(run, 'samples', `interpolate-${space}-seeds${seedsTag(seeds)}.png`);
   const ext = extname(out).toLowerCase();
   if (!['.png', '.jpg', '.jpeg', '.gif', '.webp'].includes(ext)) throw new UsageError(`--out ${out}: expected a .png or .jpg strip, or a .gif or .webp animation`);
   const animated = ext === '.gif' || ext === '.webp';
   if (!animated && given.has('fps')) throw new UsageError(`--fps applies to animations: name a .gif or .webp --out (${out} is a still strip)`);
-  refuseExisting(out, o.force as boolean);
-  const loaded = loadRun(run, { checkpoint: o.checkpoint as string | null, device: o.device as string });
+  refuseExisting(out, o.force);
+  const loaded = loadRun(run, { checkpoint: o.checkpoint, device: o.device });
   try {
     const recipe = loaded.recipe;
     const style: StyleAccess | undefined = recipe.style;
     if (space === 'w' && !style) throw new UsageError(`--space w needs a style-based model (stylegan): a ${def.name} generator has no w; use --space z`);
-    const trunc = truncationOf(recipe, def.name, o.truncation_psi as number, o.truncation_cutoff as number | null, given.has('truncation_cutoff'));
-    const label = loaded.classes ? (classIndex(loaded, o.class as string | null) ?? 0) : classIndex(loaded, o.class as string | null);
+    const trunc = truncationOf(recipe, def.name, o.truncation_psi, o.truncation_cutoff, given.has('truncation_cutoff'));
+    const label = loaded.classes ? (classIndex(loaded, o.class) ?? 0) : classIndex(loaded, o.class);
     const segments = o.loop ? seeds.length : seeds.length - 1;
-    const steps = o.steps as number;
-    const points = walkPoints(segments, steps, !animated, o.loop as boolean);
+    const steps = o.steps;
+    const points = walkPoints(segments, steps, !animated, o.loop);
     if (points.length > 4096) throw new UsageError(`${points.length} images is more than one walk holds (4096): fewer --seeds or --steps`);
     const started = Date.now();
     const images = torch.scope(() => {
@@ -162,7 +162,7 @@ export async function interpolateCommand(argv: string[]): Promise<number> {
     });
     const bytes = tensorToImages(images);
     images.dispose();
-    if (animated) await writeAnimation(bytes, out, o.fps as number);
+    if (animated) await writeAnimation(bytes, out, o.fps);
     else await writeImage(gridFromBytes(bytes, { nrow: steps + 1 }), out);
     const what = animated ? `a ${points.length}-frame animation` : `a ${segments} × ${steps + 1} strip`;
     process.stdout.write(`wrote ${what} (${space}, seeds ${seeds.join(',')}${o.loop ? ', looped' : ''}) from ${loaded.checkpoint} to ${out} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);

@@ -3,23 +3,23 @@
 import { existsSync } from 'node:fs';
 import * as torch from '../torch/index.js';
 import { UsageError } from '../config/errors.js';
-import type { Schema } from '../config/options.js';
+import { defineSchema } from '../config/options.js';
 import type { RecipeDef, Recipe, StyleAccess } from '../train/recipe.js';
 import type { LoadedRun } from '../families/load.js';
 
 export type NoiseMode = 'fixed' | 'random';
 
 /** Options `sample`, `interpolate` and `mix` all take. */
-export const RUN_OPTIONS: Schema = {
+export const RUN_OPTIONS = defineSchema({
   run: { type: 'string', default: null, help: 'run folder written by ganforge train', metavar: 'DIR' },
   checkpoint: { type: 'string', default: null, help: 'checkpoint name under checkpoints/ (default: the latest)', metavar: 'NAME' },
   device: { type: 'string', default: 'cpu', help: "'cpu' or 'cuda[:N]'" },
-};
+});
 
-export const TRUNCATION_OPTIONS: Schema = {
+export const TRUNCATION_OPTIONS = defineSchema({
   truncation_psi: { type: 'float', default: 1, help: 'truncation ψ (style-based models): w ← avg + ψ·(w − avg); 1 = none, 0 = the average w', metavar: 'PSI' },
   truncation_cutoff: { type: 'int', default: null, help: 'truncate only the first N synthesis layers (the paper uses 8; default: all layers)', min: 1, metavar: 'N' },
-};
+});
 
 /** Run folders of translation families cannot draw images from latents. */
 export function rejectTranslationRun(def: RecipeDef, run: string, command: string): void {

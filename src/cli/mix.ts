@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import * as torch from '../torch/index.js';
 import { UsageError } from '../config/errors.js';
 import { parseCommand } from './command.js';
-import { formatOptions, type Schema } from '../config/options.js';
+import { defineSchema, formatOptions } from '../config/options.js';
 import { gridFromBytes, tensorToImages, writeImage } from '../data/index.js';
 import { formatOf } from '../data/image.js';
 import { loadRun, readRunOptions } from '../families/load.js';
@@ -25,7 +25,7 @@ export const STYLE_RANGES: Readonly<Record<string, readonly [number, number]>> =
   fine: [8, Infinity], // 64² and up: colour scheme, microstructure
 };
 
-const SCHEMA: Schema = {
+const SCHEMA = defineSchema({
   run: RUN_OPTIONS.run,
   checkpoint: RUN_OPTIONS.checkpoint,
   rows: { type: 'string', default: null, help: 'seeds of the rows: source A, whose w the cells keep outside the style range', metavar: 'SEEDS' },
@@ -36,7 +36,7 @@ const SCHEMA: Schema = {
   out: { type: 'string', default: null, help: 'image file, .png/.jpg/.webp (default: <run>/samples/mix-<styles>-rows<seeds>-cols<seeds>.png)', metavar: 'FILE' },
   device: RUN_OPTIONS.device,
   force: { type: 'bool', default: false, help: 'overwrite --out if it exists' },
-};
+});
 
 export const MIX_HELP = `Usage: ganforge mix --run DIR --rows SEEDS --cols SEEDS [--styles coarse|middle|fine|A-B] [options]
 
@@ -96,27 +96,27 @@ export async function mixCommand(argv: string[]): Promise<number> {
   const { options: o, given } = parsed;
   if (!o.run) throw new UsageError('mix needs --run DIR (a folder written by ganforge train --model stylegan)');
   if (!o.rows || !o.cols) throw new UsageError('mix needs --rows SEEDS and --cols SEEDS (e.g. --rows 1,2,3 --cols 4,5,6)');
-  const rowSeeds = parseSeeds(o.rows as string, 'rows', { min: 1, max: 64 });
-  const colSeeds = parseSeeds(o.cols as string, 'cols', { min: 1, max: 64 });
-  const spec = o.styles as string;
+  const rowSeeds = parseSeeds(o.rows, 'rows', { min: 1, max: 64 });
+  const colSeeds = parseSeeds(o.cols, 'cols', { min: 1, max: 64 });
+  const spec = o.styles;
   parseStyles(spec); // a bad --styles fails before anything is loaded
-  const run = o.run as string;
+  const run = o.run;
   const { def } = readRunOptions(run);
   rejectTranslationRun(def, run, 'mix');
-  const out = (o.out as string | null) ?? join(run, 'samples', `mix-${spec}-rows${seedsTag(rowSeeds)}-cols${seedsTag(colSeeds)}.png`);
+  const out = o.out ?? join(run, 'samples', `mix-${spec}-rows${seedsTag(rowSeeds)}-cols${seedsTag(colSeeds)}.png`);
   try {
     formatOf(out);
   } catch {
     throw new UsageError(`--out ${out}: expected a .png, .jpg or .webp file name`);
   }
-  refuseExisting(out, o.force as boolean);
-  const loaded = loadRun(run, { checkpoint: o.checkpoint as string | null, device: o.device as string });
+  refuseExisting(out, o.force);
+  const loaded = loadRun(run, { checkpoint: o.checkpoint, device: o.device });
   try {
     const style: StyleAccess | undefined = loaded.recipe.style;
     if (!style) throw new UsageError(`mix needs a style-based model (stylegan): ${run} is a ${def.name} run, whose generator has no per-layer styles to mix`);
     const range = styleRange(spec, style.numLayers);
-    const trunc = truncationOf(loaded.recipe, def.name, o.truncation_psi as number, o.truncation_cutoff as number | null, given.has('truncation_cutoff'));
-    const label = classIndex(loaded, o.class as string | null) ?? (loaded.classes ? 0 : null);
+    const trunc = truncationOf(loaded.recipe, def.name, o.truncation_psi, o.truncation_cutoff, given.has('truncation_cutoff'));
+    const label = classIndex(loaded, o.class) ?? (loaded.classes ? 0 : null);
     const started = Date.now();
     const R = rowSeeds.length, C = colSeeds.length;
     const [rowImgs, colImgs, cellImgs] = torch.scope(() => {

@@ -4,12 +4,12 @@ import { dirname, join } from 'node:path';
 import * as torch from '../torch/index.js';
 import { UsageError } from '../config/errors.js';
 import { parseCommand } from './command.js';
-import { formatOptions, type Schema } from '../config/options.js';
+import { defineSchema, formatOptions } from '../config/options.js';
 import { saveGrid } from '../data/index.js';
 import { loadRun, readRunOptions } from '../families/load.js';
 import { RUN_OPTIONS, TRUNCATION_OPTIONS, classIndex, disposeRun, refuseExisting, rejectTranslationRun, renderLatents, truncationOf, type NoiseMode } from './latents.js';
 
-const SCHEMA: Schema = {
+const SCHEMA = defineSchema({
   run: RUN_OPTIONS.run,
   checkpoint: RUN_OPTIONS.checkpoint,
   n: { type: 'int', default: 64, help: 'number of images', min: 1, max: 4096 },
@@ -21,7 +21,7 @@ const SCHEMA: Schema = {
   nrow: { type: 'int', default: null, help: 'images per row (default: √n)', min: 1 },
   device: RUN_OPTIONS.device,
   force: { type: 'bool', default: false, help: 'overwrite --out if it exists' },
-};
+});
 
 export const SAMPLE_HELP = `Usage: ganforge sample --run DIR [options]
 
@@ -39,30 +39,30 @@ export async function sampleCommand(argv: string[]): Promise<number> {
   if (!parsed) return 0;
   const { options: o, given } = parsed;
   if (!o.run) throw new UsageError('sample needs --run DIR (a folder written by ganforge train)');
-  const run = o.run as string;
+  const run = o.run;
   const { def } = readRunOptions(run);
   rejectTranslationRun(def, run, 'sample');
-  const n = o.n as number;
-  const out = (o.out as string | null) ?? join(run, 'samples', `sample-seed${o.seed}.png`);
-  refuseExisting(out, o.force as boolean);
-  const loaded = loadRun(run, { checkpoint: o.checkpoint as string | null, device: o.device as string });
+  const n = o.n;
+  const out = o.out ?? join(run, 'samples', `sample-seed${o.seed}.png`);
+  refuseExisting(out, o.force);
+  const loaded = loadRun(run, { checkpoint: o.checkpoint, device: o.device });
   try {
     const recipe = loaded.recipe;
-    const trunc = truncationOf(recipe, def.name, o.truncation_psi as number, o.truncation_cutoff as number | null, given.has('truncation_cutoff'));
+    const trunc = truncationOf(recipe, def.name, o.truncation_psi, o.truncation_cutoff, given.has('truncation_cutoff'));
     if (given.has('noise') && !recipe.style) throw new UsageError(`--noise applies to style-based models (stylegan); a ${def.name} generator takes no noise inputs`);
     let labels: number[] | null = null;
-    const cls = classIndex(loaded, o.class as string | null);
+    const cls = classIndex(loaded, o.class);
     if (loaded.classes) {
       const k = loaded.classes.length;
       labels = cls !== null ? Array(n).fill(cls) : Array.from({ length: n }, (_, i) => Math.floor((i * k) / n));
     }
     const images = torch.scope(() => {
-      const inputs = torch.withSeed(o.seed as number, () => recipe.sampleInputs(n, labels));
+      const inputs = torch.withSeed(o.seed, () => recipe.sampleInputs(n, labels));
       // In batches; a style model draws every image with its stored noise maps unless --noise random.
       return renderLatents(recipe, inputs.z!, inputs.labels, trunc, o.noise as NoiseMode, n);
     });
     mkdirSync(dirname(out), { recursive: true });
-    await saveGrid(images, out, { nrow: (o.nrow as number | null) ?? Math.ceil(Math.sqrt(n)) });
+    await saveGrid(images, out, { nrow: o.nrow ?? Math.ceil(Math.sqrt(n)) });
     images.dispose();
     const tr = trunc.psi !== null ? ` (ψ ${trunc.psi} on ${trunc.cutoff} of ${recipe.style!.numLayers} layers)` : '';
     process.stdout.write(`wrote ${n} samples from ${loaded.checkpoint}${tr} to ${out}\n`);

@@ -6,7 +6,7 @@ import { basename, extname, join, relative, resolve } from 'node:path';
 import * as torch from '../torch/index.js';
 import { UsageError } from '../config/errors.js';
 import { parseCommand } from './command.js';
-import { formatOptions, type Options, type Schema } from '../config/options.js';
+import { defineSchema, formatOptions, optionsView, type OptionsOf } from '../config/options.js';
 import {
   Dataset, Loader, PREPROCESS_MODES, checkPreprocess, defaultWorkers, fixedOutputSize, openDataset, tensorToImages, toTensorBatch,
   isImageFile, writeImage, type Direction, type ImageBytes, type PreprocessMode,
@@ -20,7 +20,7 @@ import { countLine, progressPrinter, type CountProgress } from './progress.js';
 
 const GENERATOR_OPTIONS = ['netG', 'norm', 'ngf', 'input_nc', 'output_nc', 'no_dropout', 'key'] as const;
 
-const SCHEMA: Schema = {
+const SCHEMA = defineSchema({
   run: { type: 'string', default: null, help: 'a pix2pix or cyclegan run folder written by ganforge train', metavar: 'DIR' },
   checkpoint: { type: 'string', default: null, help: 'with --run: checkpoint name under checkpoints/ (default: the latest)', metavar: 'NAME' },
   weights: { type: 'string', default: null, help: 'instead of --run: generator weights, .pth (e.g. the reference\'s latest_net_G.pth) or .safetensors', metavar: 'FILE' },
@@ -54,7 +54,14 @@ const SCHEMA: Schema = {
   device: { type: 'string', default: 'cpu', help: "'cpu', 'cuda' or 'cuda:N'", check: (v) => (/^(cpu|cuda(:\d+)?)$/.test(String(v)) ? null : `must be cpu, cuda or cuda:N, got '${v}'`) },
   workers: { type: 'int', default: null, help: 'image-decoding worker threads (default: none for a few images, else cores − 1, at most 4)', min: 0 },
   force: { type: 'bool', default: false, help: 'overwrite output files that exist' },
-};
+});
+
+type TranslateOptions = OptionsOf<typeof SCHEMA>;
+
+/** Image channels as the data layer types them. */
+function channelsOf(n: number): 1 | 3 {
+  return n === 1 ? 1 : 3;
+}
 
 export const TRANSLATE_HELP = `Usage: ganforge translate (--run DIR | --weights FILE [generator options]) --input PATH --out DIR [options]
 
@@ -88,40 +95,39 @@ interface Plan {
   load: () => { G: Generator; dispose: () => void; from: string };
 }
 
-function planFromWeights(o: Options, given: Set<string>): Plan {
+function planFromWeights(o: TranslateOptions, given: Set<string>, file: string): Plan {
   if (given.has('checkpoint')) throw new UsageError('--checkpoint applies to --run; with --weights the file is the checkpoint');
-  const mode = o.dataset_mode as string;
+  const mode = o.dataset_mode;
   if (given.has('direction') && mode !== 'aligned') {
     throw new UsageError("--direction with --weights applies to --dataset_mode aligned only (which half of each pair is the input); the generator maps whatever --input holds");
   }
   const g: GeneratorOptions = {
-    netG: o.netG as GeneratorName, norm: o.norm as NormKind, ngf: o.ngf as number,
-    input_nc: o.input_nc as number, output_nc: o.output_nc as number, no_dropout: given.has('no_dropout') ? (o.no_dropout as boolean) : null,
+    netG: o.netG, norm: o.norm, ngf: o.ngf,
+    input_nc: o.input_nc, output_nc: o.output_nc, no_dropout: given.has('no_dropout') ? o.no_dropout : null,
   };
-  const file = o.weights as string;
   if (!existsSync(file)) throw new UsageError(`weights file ${file} does not exist`);
   return {
-    inputNc: g.input_nc as 1 | 3, outputNc: g.output_nc as 1 | 3, direction: (o.direction as Direction | null) ?? 'AtoB', cropSize: 256, netG: g.netG,
+    inputNc: channelsOf(g.input_nc), outputNc: channelsOf(g.output_nc), direction: o.direction ?? 'AtoB', cropSize: 256, netG: g.netG,
     load: () => {
-      const { G, noDropout } = loadGeneratorWithInfo(file, g, { device: o.device as string, key: o.key as string | null });
+      const { G, noDropout } = loadGeneratorWithInfo(file, g, { device: o.device, key: o.key });
       const inferred = g.no_dropout === null && noDropout ? ' (trained without dropout, as its keys show)' : '';
       return { G, dispose: () => G.dispose(), from: `${file}${inferred}` };
     },
   };
 }
 
-function planFromRun(o: Options, given: Set<string>): Plan {
+function planFromRun(o: TranslateOptions, given: Set<string>, dir: string): Plan {
   const bad = GENERATOR_OPTIONS.find((k) => given.has(k));
   if (bad) throw new UsageError(`--${bad} applies to --weights; a run's generator is built from its config.json`);
-  const dir = o.run as string;
-  const { def, options: r } = readRunOptions(dir);
+  const { def, options } = readRunOptions(dir);
   if (def.data !== 'aligned' && def.data !== 'unaligned') {
     throw new UsageError(`${dir} is a ${def.name} run, which makes images from latents: use 'ganforge sample --run ${dir}' (translate needs a pix2pix or cyclegan run)`);
   }
-  const trained = r.direction as Direction;
-  const direction = (o.direction as Direction | null) ?? trained;
+  const r = { ...optionsView(TRANSLATION_DATA_SCHEMA, options), ...optionsView(NETWORK_SCHEMA, options) };
+  const trained = r.direction;
+  const direction = o.direction ?? trained;
   let net: string;
-  let inputNc = r.input_nc as 1 | 3, outputNc = r.output_nc as 1 | 3;
+  let inputNc = channelsOf(r.input_nc), outputNc = channelsOf(r.output_nc);
   if (def.data === 'aligned') {
     if (direction !== trained) {
       throw new UsageError(`${dir} is a pix2pix run trained --direction ${trained}: its generator only translates that way (train another run for ${direction})`);
@@ -133,9 +139,9 @@ function planFromRun(o: Options, given: Set<string>): Plan {
     if (net === 'G_B') [inputNc, outputNc] = [outputNc, inputNc];
   }
   return {
-    inputNc, outputNc, direction, cropSize: r.crop_size as number, netG: r.netG as GeneratorName,
+    inputNc, outputNc, direction, cropSize: r.crop_size, netG: r.netG,
     load: () => {
-      const loaded = loadRun(dir, { checkpoint: o.checkpoint as string | null, device: o.device as string });
+      const loaded = loadRun(dir, { checkpoint: o.checkpoint, device: o.device });
       const nets = loaded.recipe.networks();
       const dispose = (): void => {
         for (const m of Object.values(nets)) m.dispose();
@@ -152,12 +158,11 @@ function planFromRun(o: Options, given: Set<string>): Plan {
 }
 
 /** Opens the inputs: a folder or one file, read as single images or A|B pairs. */
-async function openInputs(o: Options, plan: Plan): Promise<Dataset> {
-  const input = o.input as string;
+async function openInputs(o: TranslateOptions, plan: Plan, input: string): Promise<Dataset> {
   if (!existsSync(input)) throw new UsageError(`--input ${input}: no such file or folder`);
-  const cropSize = (o.crop_size as number | null) ?? plan.cropSize;
+  const cropSize = o.crop_size ?? plan.cropSize;
   const transform = {
-    preprocess: o.preprocess as PreprocessMode, loadSize: (o.load_size as number | null) ?? cropSize, cropSize, noFlip: true,
+    preprocess: o.preprocess, loadSize: o.load_size ?? cropSize, cropSize, noFlip: true,
   };
   if (o.dataset_mode === 'aligned') {
     if (statSync(input).isFile()) {
@@ -169,7 +174,7 @@ async function openInputs(o: Options, plan: Plan): Promise<Dataset> {
       });
     }
     return openDataset(input, {
-      mode: 'aligned', phase: o.phase as string, direction: plan.direction, inputNc: plan.inputNc, outputNc: plan.outputNc,
+      mode: 'aligned', phase: o.phase, direction: plan.direction, inputNc: plan.inputNc, outputNc: plan.outputNc,
       preprocess: transform.preprocess, loadSize: transform.loadSize, cropSize, noFlip: true,
     });
   }
@@ -202,16 +207,16 @@ export async function translateCommand(argv: string[]): Promise<number> {
   if (o.run !== null && o.weights !== null) throw new UsageError('give --run or --weights, not both');
   if (o.input === null) throw new UsageError('translate needs --input PATH (an image or a folder of images)');
   if (o.out === null) throw new UsageError('translate needs --out DIR (where the translated PNGs go)');
-  const evalMode = o.eval as boolean;
-  const batchSize = o.batch as number;
+  const evalMode = o.eval;
+  const batchSize = o.batch;
   if (batchSize > 1 && !evalMode) {
     throw new UsageError('--batch above 1 needs --eval: in training mode (the default) each image is normalised by itself, one at a time, as the reference\'s test.py does');
   }
-  const out = o.out as string;
+  const out = o.out;
   if (existsSync(out) && !statSync(out).isDirectory()) throw new UsageError(`--out ${out} is a file: give a folder`);
 
-  const plan = o.weights !== null ? planFromWeights(o, given) : planFromRun(o, given);
-  const dataset = await openInputs(o, plan);
+  const plan = o.weights !== null ? planFromWeights(o, given, o.weights) : planFromRun(o, given, o.run!);
+  const dataset = await openInputs(o, plan, o.input);
   const targets = outputPaths(dataset, out);
   if (!o.force) {
     const existing = [...targets.values()].filter((t) => existsSync(t));
@@ -225,9 +230,9 @@ export async function translateCommand(argv: string[]): Promise<number> {
   if (fixed !== null) checkGeneratorSize(plan.netG, fixed);
 
   const { G, dispose, from } = plan.load();
-  const device = o.device as string;
-  const workers = (o.workers as number | null) ?? (dataset.length < 8 ? 0 : defaultWorkers());
-  const loader = new Loader(dataset, { batchSize, shuffle: false, seed: o.seed as number, workers, prefetch: Math.max(1, Math.min(Math.ceil(dataset.length / batchSize), 2 * Math.max(1, workers))) });
+  const device = o.device;
+  const workers = o.workers ?? (dataset.length < 8 ? 0 : defaultWorkers());
+  const loader = new Loader(dataset, { batchSize, shuffle: false, seed: o.seed, workers, prefetch: Math.max(1, Math.min(Math.ceil(dataset.length / batchSize), 2 * Math.max(1, workers))) });
   const bar = progressPrinter<CountProgress>(process.stderr, countLine);
   const total = dataset.length;
   const t0 = performance.now();
@@ -238,7 +243,7 @@ export async function translateCommand(argv: string[]): Promise<number> {
   let writing: Promise<unknown> = Promise.resolve();
   process.stderr.write(`translating ${total} image${total === 1 ? '' : 's'} from ${dataset.source} with ${from}${evalMode ? ', in eval mode' : ''}\n`);
   try {
-    torch.manualSeed(o.seed as number);
+    torch.manualSeed(o.seed);
     for await (const batch of loader.epochBatches()) {
       if (batch.height % stride !== 0 || batch.width % stride !== 0) {
         throw new UsageError(`${batch.pathsA[0]} is ${batch.width}x${batch.height} after --preprocess ${o.preprocess}: --netG ${plan.netG} needs sides that are multiples of ${stride} (use --preprocess resize_and_crop with a --crop_size that is)`);

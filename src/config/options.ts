@@ -22,10 +22,35 @@ export interface OptionSpec {
 }
 
 export type Schema = Record<string, OptionSpec>;
+/** Options of no particular schema (what the trainer and run folders pass around). */
 export type Options = Record<string, OptionValue>;
 
-export interface Parsed {
-  options: Options;
+/** The value an option of `T` holds: its type (a string option with choices: one of them), or null where the default is null. */
+export type OptionValueOf<T extends OptionSpec> = TypeValue<T['type'], T> | (null extends T['default'] ? null : never);
+type TypeValue<Ty, T> = Ty extends 'bool' ? boolean : Ty extends 'string' ? (T extends { choices: readonly (infer C)[] } ? C : string) : number;
+
+/** The options a schema defines, each with its own type: `o.lambda_L1` is a number, a misspelt name does not compile. */
+export type OptionsOf<S extends Schema> = { -readonly [K in keyof S]: OptionValueOf<S[K]> };
+
+/**
+ * Declares a schema keeping each option's literal type, default and choices, so that
+ * OptionsOf<typeof SCHEMA> knows every option's type.
+ */
+export function defineSchema<const S extends Schema>(schema: S): S {
+  return schema;
+}
+
+/**
+ * A typed view of options validated against a larger schema that includes `schema`
+ * (e.g. the trainer's group of a family's full schema). Refuses options that lack one.
+ */
+export function optionsView<S extends Schema>(schema: S, o: Options): OptionsOf<S> {
+  for (const k of Object.keys(schema)) if (!(k in o)) throw new Error(`internal: option --${k} is missing`);
+  return o as OptionsOf<S>;
+}
+
+export interface Parsed<S extends Schema = Schema> {
+  options: OptionsOf<S>;
   /** Names the user actually gave (the rest are defaults). */
   given: Set<string>;
   positional: string[];
@@ -53,9 +78,12 @@ function suggest(name: string, schema: Schema): string {
 }
 
 /** Converts and validates one value; throws a UsageError naming the option. */
-export function coerce(name: string, spec: OptionSpec, raw: string | boolean | number | null): OptionValue {
+export function coerce(name: string, spec: OptionSpec, raw: unknown): OptionValue {
   let v: OptionValue;
   if (raw === null) v = null;
+  else if (typeof raw !== 'string' && typeof raw !== 'number' && typeof raw !== 'boolean') {
+    throw new UsageError(`--${name} expects ${spec.type === 'bool' ? 'true or false' : spec.type === 'string' ? 'a string' : 'a number'}, got ${JSON.stringify(raw)}`);
+  }
   else if (spec.type === 'bool') {
     if (typeof raw === 'boolean') v = raw;
     else if (/^(true|1|yes|on)$/i.test(String(raw))) v = true;
@@ -88,7 +116,7 @@ export function coerce(name: string, spec: OptionSpec, raw: string | boolean | n
  * schema. Anything else that starts with `--` is an error, with a suggestion when a known
  * option is close.
  */
-export function parseArgs(argv: readonly string[], schema: Schema, command: string): Parsed {
+export function parseArgs<S extends Schema>(argv: readonly string[], schema: S, command: string): Parsed<S> {
   const options: Options = {};
   const given = new Set<string>();
   const positional: string[] = [];
@@ -134,20 +162,20 @@ export function parseArgs(argv: readonly string[], schema: Schema, command: stri
     options[name] = coerce(name, spec, raw);
     given.add(name);
   }
-  return { options, given, positional };
+  return { options: options as OptionsOf<S>, given, positional };
 }
 
 /** Validates a whole options object (e.g. a config.json read back), filling defaults. */
-export function validateOptions(values: Record<string, unknown>, schema: Schema, where: string): Options {
+export function validateOptions<S extends Schema>(values: Record<string, unknown>, schema: S, where: string): OptionsOf<S> {
   const out: Options = {};
   for (const k of Object.keys(values)) {
     if (!(k in schema)) throw new UsageError(`${where}: unknown option '${k}'${suggest(k, schema)}`);
   }
   for (const [k, s] of Object.entries(schema)) {
     const v = values[k];
-    out[k] = v === undefined ? s.default : coerce(k, s, v as string | number | boolean | null);
+    out[k] = v === undefined ? s.default : coerce(k, s, v);
   }
-  return out;
+  return out as OptionsOf<S>;
 }
 
 /** The options section of --help, one line per option with its default. */

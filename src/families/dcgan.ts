@@ -2,8 +2,9 @@
 // β1 = 0.5 and lr 2e-4 (Radford et al.), the BCE loss of pytorch/examples by default.
 import * as torch from '../torch/index.js';
 import { DCGANGenerator, DCGANDiscriminator, type DCGANConfig } from '../models/dcgan.js';
-import type { Options } from '../config/options.js';
-import type { Phase, Recipe, RecipeDef, RecipeEnv, SampleInputs } from '../train/recipe.js';
+import { defineSchema, type OptionsOf } from '../config/options.js';
+import { UsageError } from '../config/errors.js';
+import { defineRecipe, type Phase, type Recipe, type RecipeEnv, type SampleInputs } from '../train/recipe.js';
 import { type GanLoss, GAN_LOSSES, discriminatorLoss, generatorLoss, gradientPenalty, r1Penalty } from '../losses/index.js';
 import type { TensorBatch } from '../data/index.js';
 
@@ -11,6 +12,24 @@ import type { TensorBatch } from '../data/index.js';
 interface Shared {
   fake: torch.Tensor;
 }
+
+/** DCGAN's options, named as pytorch/examples' dcgan (plus the losses and R1 the other families use). */
+const DCGAN_SCHEMA = defineSchema({
+  nz: { type: 'int', default: 100, help: 'latent size', min: 1 },
+  ngf: { type: 'int', default: 64, help: 'generator base width', min: 1 },
+  ndf: { type: 'int', default: 64, help: 'discriminator base width', min: 1 },
+  embed_dim: { type: 'int', default: 50, help: 'label embedding size of a conditional G', min: 1 },
+  gan_mode: { type: 'string', default: 'vanilla', choices: GAN_LOSSES, help: 'adversarial loss' },
+  lr: { type: 'float', default: 2e-4, help: 'Adam learning rate of G (and of D unless --lr_D)', min: 0 },
+  lr_D: { type: 'float', default: null, help: 'Adam learning rate of D', min: 0 },
+  beta1: { type: 'float', default: 0.5, help: 'Adam β1', min: 0, max: 0.999999 },
+  beta2: { type: 'float', default: 0.999, help: 'Adam β2', min: 0, max: 0.999999 },
+  lambda_gp: { type: 'float', default: 10, help: 'gradient-penalty weight (gan_mode wgangp)', min: 0 },
+  r1_gamma: { type: 'float', default: 0, help: 'R1 penalty weight γ on real images (0 = off)', min: 0 },
+  r1_interval: { type: 'int', default: 16, help: 'apply R1 every this many steps (lazy regularisation)', min: 1 },
+});
+
+type DCGANOptions = OptionsOf<typeof DCGAN_SCHEMA>;
 
 class DCGANRecipe implements Recipe<Shared> {
   readonly G: DCGANGenerator;
@@ -23,18 +42,18 @@ class DCGANRecipe implements Recipe<Shared> {
   // Batch-norm statistics must match the averaged weights they normalise.
   readonly emaBuffers = 'average' as const;
 
-  constructor(readonly o: Options, readonly env: RecipeEnv) {
+  constructor(readonly o: DCGANOptions, readonly env: RecipeEnv) {
     const cfg: DCGANConfig = {
-      resolution: env.resolution, nz: o.nz as number, ngf: o.ngf as number, ndf: o.ndf as number, nc: env.channels,
-      numClasses: env.numClasses, embedDim: o.embed_dim as number,
+      resolution: env.resolution, nz: o.nz, ngf: o.ngf, ndf: o.ndf, nc: env.channels,
+      numClasses: env.numClasses, embedDim: o.embed_dim,
     };
     this.G = new DCGANGenerator(cfg).to(env.device);
     this.D = new DCGANDiscriminator(cfg).to(env.device);
     this.G_ema = new DCGANGenerator(cfg).to(env.device);
-    this.mode = o.gan_mode as GanLoss;
-    const betas: [number, number] = [o.beta1 as number, o.beta2 as number];
-    this.optG = new torch.optim.Adam(this.G.parameters(), { lr: o.lr as number, betas });
-    this.optD = new torch.optim.Adam(this.D.parameters(), { lr: (o.lr_D as number | null) ?? (o.lr as number), betas });
+    this.mode = o.gan_mode;
+    const betas: [number, number] = [o.beta1, o.beta2];
+    this.optG = new torch.optim.Adam(this.G.parameters(), { lr: o.lr, betas });
+    this.optD = new torch.optim.Adam(this.D.parameters(), { lr: o.lr_D ?? o.lr, betas });
     this.phases = this.#definePhases();
   }
 
@@ -48,7 +67,7 @@ class DCGANRecipe implements Recipe<Shared> {
 
   /** One fake batch serves both phases (detached for D), as pytorch/examples does. */
   prepare(batch: TensorBatch): Shared {
-    const z = torch.randn([batch.a.shape[0], this.o.nz as number], { device: this.env.device });
+    const z = torch.randn([batch.a.shape[0], this.o.nz], { device: this.env.device });
     return { fake: this.G.forward(z, batch.labels) };
   }
 
@@ -61,8 +80,8 @@ class DCGANRecipe implements Recipe<Shared> {
           const fake = shared.fake.detach();
           // Lazy R1 (StyleGAN2's rule folded into D's own step, as before): every
           // r1_interval steps, scaled up by the interval.
-          const r1Every = this.o.r1_interval as number;
-          const doR1 = (this.o.r1_gamma as number) > 0 && step % r1Every === 0;
+          const r1Every = this.o.r1_interval;
+          const doR1 = this.o.r1_gamma > 0 && step % r1Every === 0;
           const real = doR1 ? batch.a.detach().requiresGrad_(true) : batch.a;
           const dReal = this.D.forward(real, labels);
           const d = discriminatorLoss(this.mode, dReal, this.D.forward(fake, labels));
@@ -70,12 +89,12 @@ class DCGANRecipe implements Recipe<Shared> {
           const log: Record<string, torch.Tensor> = { loss_D: d.loss, loss_D_real: d.real, loss_D_fake: d.fake };
           if (this.mode === 'wgangp') {
             const gp = gradientPenalty((x) => this.D.forward(x, labels), batch.a, fake);
-            loss = loss.add(gp.mul(this.o.lambda_gp as number));
+            loss = loss.add(gp.mul(this.o.lambda_gp));
             log.gp = gp;
           }
           if (doR1) {
             const r1 = r1Penalty(real, dReal);
-            loss = loss.add(r1.mul(((this.o.r1_gamma as number) / 2) * r1Every));
+            loss = loss.add(r1.mul((this.o.r1_gamma / 2) * r1Every));
             log.r1 = r1;
           }
           return { loss, log };
@@ -93,7 +112,7 @@ class DCGANRecipe implements Recipe<Shared> {
 
   sampleInputs(n: number, labels: number[] | null): SampleInputs {
     return {
-      z: torch.randn([n, this.o.nz as number], { device: this.env.device }),
+      z: torch.randn([n, this.o.nz], { device: this.env.device }),
       labels: labels ? torch.tensor(labels, { dtype: 'int64', device: this.env.device }) : null,
     };
   }
@@ -109,26 +128,13 @@ class DCGANRecipe implements Recipe<Shared> {
   loadState(): void {}
 }
 
-export const dcgan: RecipeDef = {
+export const dcgan = defineRecipe({
   name: 'dcgan',
   summary: 'DCGAN (Radford et al. 2016): the smallest complete GAN, unconditional or class-conditional',
   trainerDefaults: { resolution: 32, batch: 64 },
-  schema: {
-    nz: { type: 'int', default: 100, help: 'latent size', min: 1 },
-    ngf: { type: 'int', default: 64, help: 'generator base width', min: 1 },
-    ndf: { type: 'int', default: 64, help: 'discriminator base width', min: 1 },
-    embed_dim: { type: 'int', default: 50, help: 'label embedding size of a conditional G', min: 1 },
-    gan_mode: { type: 'string', default: 'vanilla', choices: GAN_LOSSES, help: 'adversarial loss' },
-    lr: { type: 'float', default: 2e-4, help: 'Adam learning rate of G (and of D unless --lr_D)', min: 0 },
-    lr_D: { type: 'float', default: null, help: 'Adam learning rate of D', min: 0 },
-    beta1: { type: 'float', default: 0.5, help: 'Adam β1', min: 0, max: 0.999999 },
-    beta2: { type: 'float', default: 0.999, help: 'Adam β2', min: 0, max: 0.999999 },
-    lambda_gp: { type: 'float', default: 10, help: 'gradient-penalty weight (gan_mode wgangp)', min: 0 },
-    r1_gamma: { type: 'float', default: 0, help: 'R1 penalty weight γ on real images (0 = off)', min: 0 },
-    r1_interval: { type: 'int', default: 16, help: 'apply R1 every this many steps (lazy regularisation)', min: 1 },
-  },
+  schema: DCGAN_SCHEMA,
   create: (o, env) => {
-    if (env.resolution < 16 || env.resolution > 128) throw new Error(`--model dcgan supports --resolution 16 to 128, got ${env.resolution}`);
+    if (env.resolution < 16 || env.resolution > 128) throw new UsageError(`--model dcgan supports --resolution 16 to 128, got ${env.resolution}`);
     return new DCGANRecipe(o, env);
   },
-};
+});

@@ -2,7 +2,7 @@
 // reference's update_learning_rate() does at the end of an epoch: training epoch k runs
 // with the multiplier after k scheduler steps (so the schedule starts at its first value).
 import type { optim } from '../torch/index.js';
-import type { Options } from '../config/options.js';
+import type { LrPolicyOptions } from './options.js';
 import { type LrPolicy, lrMultiplier, PlateauScheduler, type PlateauState } from './lr.js';
 
 export interface ScheduleState {
@@ -22,8 +22,8 @@ export class LrSchedule {
   #count = 0;
 
   /** Takes each optimiser's current lr as its base rate: build it before loading a checkpoint. */
-  constructor(readonly o: Options, optimizers: readonly optim.Optimizer[]) {
-    this.policy = o.lr_policy as LrPolicy;
+  constructor(readonly o: LrPolicyOptions, optimizers: readonly optim.Optimizer[]) {
+    this.policy = o.lr_policy;
     this.#base = new Map(optimizers.map((opt) => [opt, opt.lr]));
     this.#plateau = this.policy === 'plateau' ? new PlateauScheduler({ lr: 1 }) : null;
     this.#apply();
@@ -32,7 +32,7 @@ export class LrSchedule {
   #multiplier(): number {
     if (this.#plateau) return this.#plateau.lr;
     return lrMultiplier(this.policy, this.#epoch, {
-      nEpochs: this.o.n_epochs as number, nEpochsDecay: this.o.n_epochs_decay as number, lrDecayIters: this.o.lr_decay_iters as number,
+      nEpochs: this.o.n_epochs, nEpochsDecay: this.o.n_epochs_decay, lrDecayIters: this.o.lr_decay_iters,
     });
   }
 
@@ -54,7 +54,7 @@ export class LrSchedule {
 
   /** After each step: the scalars it logged (the plateau policy watches one of them). */
   afterStep(metrics: Record<string, number>): void {
-    const v = metrics[this.o.plateau_metric as string];
+    const v = metrics[this.o.plateau_metric];
     if (this.#plateau && Number.isFinite(v)) {
       this.#sum += v;
       this.#count++;

@@ -1,20 +1,21 @@
-// Options the trainer reads, in groups: every family gets COMMON; image families
-// (DCGAN, PGGAN, StyleGAN, BigGAN) get IMAGE_DATA and KIMG (length in thousands of
-// images, with a generator EMA); translation families (pix2pix, CycleGAN) get
-// TRANSLATION_DATA and EPOCHS, spelled and defaulted as pytorch-CycleGAN-and-pix2pix.
-import { type Options, type Schema, isPowerOfTwo } from '../config/options.js';
+// Options the trainer reads, in groups: every family gets COMMON; families with a fixed
+// minibatch and learning rate (all but the progressive ones, whose schedule sets both) get
+// BATCH and LR_POLICY; image families (DCGAN, PGGAN, StyleGAN, BigGAN) get IMAGE_DATA and
+// KIMG (length in thousands of images, with a generator EMA); translation families
+// (pix2pix, CycleGAN) get TRANSLATION_DATA and EPOCHS, spelled and defaulted as
+// pytorch-CycleGAN-and-pix2pix.
+import { type Options, type OptionsOf, type Schema, defineSchema, isPowerOfTwo, optionsView } from '../config/options.js';
 import { PREPROCESS_MODES, type DatasetOptions } from '../data/index.js';
 import type { RecipeDef, RecipeEnv } from './recipe.js';
 import { LR_POLICIES } from './lr.js';
 
-const powerOfTwo = (v: unknown): string | null => (isPowerOfTwo(v as number) ? null : `must be a power of two, got ${v}`);
+const powerOfTwo = (v: unknown): string | null => (typeof v === 'number' && isPowerOfTwo(v) ? null : `must be a power of two, got ${v}`);
 const channels = (v: unknown): string | null => (v === 2 ? 'must be 1 or 3' : null);
 
-export const COMMON_SCHEMA: Schema = {
+export const COMMON_SCHEMA = defineSchema({
   model: { type: 'string', default: null, help: 'model family', metavar: 'NAME' },
   data: { type: 'string', default: 'shapes', help: 'image folder, prepared cache, or a built-in set (shapes, shapes-pairs, shapes-domains)', metavar: 'PATH' },
   out: { type: 'string', default: null, help: 'run folder (default: runs/<model>-<data>-<resolution>)', metavar: 'DIR' },
-  batch: { type: 'int', default: 64, help: 'images per training step', min: 1, aliases: ['batch_size'] },
   seed: { type: 'int', default: 0, help: 'seed of initialisation, data order and noise', min: 0 },
   max_dataset_size: { type: 'int', default: null, help: 'use at most this many images (the first, in sorted order)', min: 1 },
   no_flip: { type: 'bool', default: false, help: 'no random horizontal flips of the training images' },
@@ -22,25 +23,34 @@ export const COMMON_SCHEMA: Schema = {
   log_every: { type: 'int', default: 10, help: 'log metrics every this many steps', min: 1 },
   keep: { type: 'int', default: 3, help: 'checkpoints to keep (0 = all)', min: 0 },
   n_samples: { type: 'int', default: 64, help: 'images in each sample grid', min: 1, max: 1024 },
+  device: { type: 'string', default: 'cpu', help: "'cpu', 'cuda' or 'cuda:N'", check: (v) => (/^(cpu|cuda(:\d+)?)$/.test(String(v)) ? null : `must be cpu, cuda or cuda:N, got '${v}'`) },
+  resume: { type: 'bool', default: false, help: 'continue the run in --out from its latest checkpoint' },
+  force: { type: 'bool', default: false, help: 'replace an existing run folder' },
+});
+
+/** A fixed minibatch (progressive families' schedules set their own). */
+export const BATCH_SCHEMA = defineSchema({
+  batch: { type: 'int', default: 64, help: 'images per training step', min: 1, aliases: ['batch_size'] },
+});
+
+/** Learning-rate policies over data epochs (progressive families' schedules set their own rates). */
+export const LR_POLICY_SCHEMA = defineSchema({
   lr_policy: { type: 'string', default: 'constant', choices: LR_POLICIES, help: 'learning-rate schedule over data epochs (pytorch-CycleGAN-and-pix2pix names)' },
   n_epochs: { type: 'int', default: 100, help: "epochs at the initial rate ('linear'); cosine's half period", min: 1 },
   n_epochs_decay: { type: 'int', default: 100, help: "epochs of linear decay to zero after --n_epochs ('linear')", min: 0 },
   lr_decay_iters: { type: 'int', default: 50, help: "epochs between ×0.1 decays ('step')", min: 1 },
   plateau_metric: { type: 'string', default: 'loss_G', help: "logged scalar whose epoch mean 'plateau' watches (cut ×0.2 after 5 epochs without a 1% improvement)" },
-  device: { type: 'string', default: 'cpu', help: "'cpu', 'cuda' or 'cuda:N'", check: (v) => (/^(cpu|cuda(:\d+)?)$/.test(String(v)) ? null : `must be cpu, cuda or cuda:N, got '${v}'`) },
-  resume: { type: 'bool', default: false, help: 'continue the run in --out from its latest checkpoint' },
-  force: { type: 'bool', default: false, help: 'replace an existing run folder' },
-};
+});
 
 /** Single images at one resolution, optionally with class labels. */
-export const IMAGE_DATA_SCHEMA: Schema = {
+export const IMAGE_DATA_SCHEMA = defineSchema({
   resolution: { type: 'int', default: 32, help: 'image size in pixels (a power of two)', min: 4, max: 4096, check: powerOfTwo },
   classes: { type: 'bool', default: false, help: 'train a class-conditional model (labels from sub-folders, the cache, or the main shape)' },
   channels: { type: 'int', default: 3, help: 'image channels (1 grayscale, 3 RGB)', min: 1, max: 3, check: channels },
-};
+});
 
 /** Image pairs (aligned) or two domains (unaligned), preprocessed as the reference does. */
-export const TRANSLATION_DATA_SCHEMA: Schema = {
+export const TRANSLATION_DATA_SCHEMA = defineSchema({
   direction: { type: 'string', default: 'AtoB', choices: ['AtoB', 'BtoA'], help: 'which side of the data is the input' },
   input_nc: { type: 'int', default: 3, help: 'channels of the input images (1 or 3)', min: 1, max: 3, check: channels },
   output_nc: { type: 'int', default: 3, help: 'channels of the output images (1 or 3)', min: 1, max: 3, check: channels },
@@ -48,10 +58,10 @@ export const TRANSLATION_DATA_SCHEMA: Schema = {
   load_size: { type: 'int', default: 286, help: 'scale images to this size before cropping', min: 4 },
   crop_size: { type: 'int', default: 256, help: 'then crop to this size: the model\'s resolution (a power of two)', min: 4, max: 4096, check: powerOfTwo },
   serial_batches: { type: 'bool', default: false, help: 'unaligned data: take B in order instead of at random' },
-};
+});
 
 /** Length in thousands of real images shown, with a moving average of the generator. */
-export const KIMG_SCHEMA: Schema = {
+export const KIMG_SCHEMA = defineSchema({
   kimg: { type: 'float', default: 50, help: 'training length in thousands of real images shown', min: 0 },
   snapshot_kimg: { type: 'float', default: 10, help: 'write a checkpoint every this many kimg', min: 0 },
   sample_kimg: { type: 'float', default: 5, help: 'write a sample grid every this many kimg', min: 0 },
@@ -59,14 +69,14 @@ export const KIMG_SCHEMA: Schema = {
   ema_beta: { type: 'float', default: null, help: 'fixed EMA decay per step instead of --ema_kimg', min: 0, max: 1 },
   ema_start_kimg: { type: 'float', default: 0, help: 'kimg before which the EMA copies G', min: 0 },
   ema_rampup: { type: 'float', default: null, help: 'limit the EMA half-life to this fraction of the images seen', min: 0 },
-};
+});
 
 /** Length in epochs (--n_epochs + --n_epochs_decay), as the reference counts it. */
-export const EPOCHS_SCHEMA: Schema = {
+export const EPOCHS_SCHEMA = defineSchema({
   save_epoch_freq: { type: 'int', default: 5, help: 'write a checkpoint at the end of every this many epochs', min: 1 },
   save_latest_freq: { type: 'int', default: 5000, help: 'and every this many images within epochs (0 = never)', min: 0 },
   display_freq: { type: 'int', default: 400, help: 'write a sample grid every this many images (0 = only at start and end)', min: 0 },
-};
+});
 
 /** Options that may change when a run is resumed: they do not alter what is learned. */
 export const RESUMABLE_CHANGES = new Set([
@@ -74,27 +84,36 @@ export const RESUMABLE_CHANGES = new Set([
   'log_every', 'keep', 'workers', 'n_samples', 'resume', 'force', 'out',
 ]);
 
-/** Trainer options a progressive family's schedule replaces. */
-const PROGRESSIVE_OWNS = ['batch', 'lr_policy', 'n_epochs', 'n_epochs_decay', 'lr_decay_iters', 'plateau_metric'];
+export type CommonOptions = OptionsOf<typeof COMMON_SCHEMA>;
+export type BatchOptions = OptionsOf<typeof BATCH_SCHEMA>;
+export type LrPolicyOptions = OptionsOf<typeof LR_POLICY_SCHEMA>;
+export type ImageDataOptions = OptionsOf<typeof IMAGE_DATA_SCHEMA>;
+export type TranslationDataOptions = OptionsOf<typeof TRANSLATION_DATA_SCHEMA>;
+export type KimgOptions = OptionsOf<typeof KIMG_SCHEMA>;
+export type EpochsOptions = OptionsOf<typeof EPOCHS_SCHEMA>;
 
 /** Whether a family is trained on pairs or domains, for epochs (pix2pix, CycleGAN). */
 export function isTranslation(def: RecipeDef): boolean {
   return def.data === 'aligned' || def.data === 'unaligned';
 }
 
+/** The trainer's option groups a family has, in --help's order. */
+function trainerSchema(def: RecipeDef): Schema {
+  const fixed = def.progressive ? {} : { ...BATCH_SCHEMA, ...LR_POLICY_SCHEMA };
+  return isTranslation(def)
+    ? { ...COMMON_SCHEMA, ...fixed, ...TRANSLATION_DATA_SCHEMA, ...EPOCHS_SCHEMA }
+    : { ...COMMON_SCHEMA, ...fixed, ...IMAGE_DATA_SCHEMA, ...KIMG_SCHEMA };
+}
+
 /** Both schemas of a family, the trainer's first: every option `train` accepts. */
 export function fullSchema(def: RecipeDef): Schema {
   const schema: Schema = {};
-  const trainer = isTranslation(def)
-    ? { ...COMMON_SCHEMA, ...TRANSLATION_DATA_SCHEMA, ...EPOCHS_SCHEMA }
-    : { ...COMMON_SCHEMA, ...IMAGE_DATA_SCHEMA, ...KIMG_SCHEMA };
-  if (def.progressive) for (const k of PROGRESSIVE_OWNS) delete trainer[k];
-  for (const k of Object.keys(def.trainerDefaults ?? {})) {
+  const trainer = trainerSchema(def);
+  const defaults: Options = def.trainerDefaults ?? {};
+  for (const k of Object.keys(defaults)) {
     if (!(k in trainer)) throw new Error(`internal: recipe ${def.name} sets a default for --${k}, which its trainer does not have`);
   }
-  for (const [k, s] of Object.entries(trainer)) {
-    schema[k] = def.trainerDefaults && k in def.trainerDefaults ? { ...s, default: def.trainerDefaults[k] } : s;
-  }
+  for (const [k, s] of Object.entries(trainer)) schema[k] = k in defaults ? { ...s, default: defaults[k] } : s;
   for (const [k, s] of Object.entries(def.schema)) {
     if (k in schema) throw new Error(`internal: recipe ${def.name} redefines trainer option --${k}`);
     schema[k] = s;
@@ -102,29 +121,57 @@ export function fullSchema(def: RecipeDef): Schema {
   return schema;
 }
 
+/**
+ * A run's trainer options by group, each typed; a group the family does not have is null
+ * (progressive families: batch and lr; image families: translation; and so on).
+ */
+export interface TrainerOptions {
+  common: CommonOptions;
+  batch: BatchOptions | null;
+  lr: LrPolicyOptions | null;
+  /** How long a run is: kimg (image families) or epochs (translation families, whose length is --n_epochs + --n_epochs_decay). */
+  length: { byEpoch: false; image: ImageDataOptions; kimg: KimgOptions } | { byEpoch: true; translation: TranslationDataOptions; epochs: EpochsOptions; lr: LrPolicyOptions };
+}
+
+export function trainerOptions(def: RecipeDef, o: Options): TrainerOptions {
+  return {
+    common: optionsView(COMMON_SCHEMA, o),
+    batch: def.progressive ? null : optionsView(BATCH_SCHEMA, o),
+    lr: def.progressive ? null : optionsView(LR_POLICY_SCHEMA, o),
+    length: isTranslation(def)
+      ? { byEpoch: true, translation: optionsView(TRANSLATION_DATA_SCHEMA, o), epochs: optionsView(EPOCHS_SCHEMA, o), lr: optionsView(LR_POLICY_SCHEMA, o) }
+      : { byEpoch: false, image: optionsView(IMAGE_DATA_SCHEMA, o), kimg: optionsView(KIMG_SCHEMA, o) },
+  };
+}
+
 /** The model's image side: --resolution, or --crop_size for translation families. */
 export function resolutionOf(o: Options): number {
-  return (o.resolution ?? o.crop_size) as number;
+  return 'crop_size' in o ? optionsView(TRANSLATION_DATA_SCHEMA, o).crop_size : optionsView(IMAGE_DATA_SCHEMA, o).resolution;
 }
 
 /** How the trainer's options select and preprocess the data a family trains on. */
 export function datasetOptions(def: RecipeDef, o: Options): DatasetOptions {
-  const common = { seed: o.seed as number, maxDatasetSize: (o.max_dataset_size as number | null) ?? undefined, noFlip: o.no_flip as boolean };
-  if (!isTranslation(def)) return { ...common, resolution: o.resolution as number, classes: o.classes as boolean, inputNc: o.channels as number };
+  const c = optionsView(COMMON_SCHEMA, o);
+  const common = { seed: c.seed, maxDatasetSize: c.max_dataset_size ?? undefined, noFlip: c.no_flip };
+  if (!isTranslation(def)) {
+    const i = optionsView(IMAGE_DATA_SCHEMA, o);
+    return { ...common, resolution: i.resolution, classes: i.classes, inputNc: i.channels };
+  }
+  const t = optionsView(TRANSLATION_DATA_SCHEMA, o);
   return {
-    ...common, mode: def.data as 'aligned' | 'unaligned', direction: o.direction as 'AtoB' | 'BtoA',
-    inputNc: o.input_nc as number, outputNc: o.output_nc as number, resolution: o.crop_size as number,
-    preprocess: o.preprocess as DatasetOptions['preprocess'], loadSize: o.load_size as number, cropSize: o.crop_size as number,
-    serialBatches: o.serial_batches as boolean,
+    ...common, mode: def.data === 'aligned' ? 'aligned' : 'unaligned', direction: t.direction,
+    inputNc: t.input_nc, outputNc: t.output_nc, resolution: t.crop_size,
+    preprocess: t.preprocess, loadSize: t.load_size, cropSize: t.crop_size, serialBatches: t.serial_batches,
   };
 }
 
 /** What a recipe is built for, from a run's options. */
 export function recipeEnv(o: Options, numClasses: number, device: string): RecipeEnv {
-  const translation = o.input_nc !== undefined;
-  const channels = (translation ? o.input_nc : o.channels) as number;
-  return {
-    resolution: resolutionOf(o), channels, outputChannels: translation ? (o.output_nc as number) : channels,
-    numClasses, batchSize: (o.batch as number | undefined) ?? 0, device,
-  };
+  const batchSize = 'batch' in o ? optionsView(BATCH_SCHEMA, o).batch : 0;
+  if ('input_nc' in o) {
+    const t = optionsView(TRANSLATION_DATA_SCHEMA, o);
+    return { resolution: t.crop_size, channels: t.input_nc, outputChannels: t.output_nc, numClasses, batchSize, device };
+  }
+  const i = optionsView(IMAGE_DATA_SCHEMA, o);
+  return { resolution: i.resolution, channels: i.channels, outputChannels: i.channels, numClasses, batchSize, device };
 }

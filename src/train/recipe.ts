@@ -4,7 +4,7 @@
 // checkpoints, resume, interrupts).
 import type { Tensor, Device, optim } from '../torch/index.js';
 import type { Module } from '../nn/index.js';
-import type { Schema, Options } from '../config/options.js';
+import type { Schema, Options, OptionsOf } from '../config/options.js';
 import type { TensorBatch } from '../data/index.js';
 import type { Phase, StepContext } from './phase.js';
 
@@ -101,12 +101,12 @@ export interface Recipe<S = unknown> {
  */
 export type RecipeData = 'image' | 'aligned' | 'unaligned';
 
-export interface RecipeDef {
+export interface RecipeDef<S extends Schema = Schema> {
   /** The --model name. */
   name: string;
   summary: string;
   /** The family's own options, spelled as in its reference implementation. */
-  schema: Schema;
+  schema: S;
   /** Default 'image'. */
   data?: RecipeData;
   /**
@@ -116,5 +116,11 @@ export interface RecipeDef {
   progressive?: boolean;
   /** Defaults this family prefers for the trainer's shared options (e.g. batch size). */
   trainerDefaults?: Options;
-  create(o: Options, env: RecipeEnv): Recipe;
+  /** Builds the family's networks and optimisers from its options (typed by its schema). */
+  create(o: OptionsOf<S>, env: RecipeEnv): Recipe;
+}
+
+/** Declares a family, keeping its schema's option types for create(). */
+export function defineRecipe<const S extends Schema>(def: RecipeDef<S>): RecipeDef<S> {
+  return def;
 }

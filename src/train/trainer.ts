@@ -4,13 +4,13 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import { UsageError } from '../config/errors.js';
-import { type Options, validateOptions, type Schema } from '../config/options.js';
+import { type Options, validateOptions, optionsView } from '../config/options.js';
 import { openDataset, Loader, toTensorBatch, saveGrid, collate, type LoaderState, type Dataset, type DatasetOptions, type TensorBatch } from '../data/index.js';
 import { checkpointName, saveCheckpoint, listCheckpoints, loadCheckpoint, removePartialCheckpoints, EMA_NETWORK } from '../io/checkpoint.js';
 import { VERSION } from '../version.js';
 import type { Recipe, RecipeDef, RecipeEnv, SampleInputs } from './recipe.js';
 import { PhaseRunner, type GradientHook } from './phase.js';
-import { RESUMABLE_CHANGES, fullSchema, isTranslation, datasetOptions, recipeEnv, resolutionOf } from './options.js';
+import { COMMON_SCHEMA, RESUMABLE_CHANGES, fullSchema, datasetOptions, recipeEnv, resolutionOf, trainerOptions, type KimgOptions } from './options.js';
 import { emaBeta, updateEma, initEma, type EmaOptions } from './ema.js';
 import { LrSchedule, type ScheduleState } from './lr_schedule.js';
 import { type RunPaths, createRun, runPaths, readConfig, writeConfig, configHash, appendMetrics, truncateMetrics } from '../run/folder.js';
@@ -49,8 +49,9 @@ export interface TrainResult {
 }
 
 function defaultOut(o: Options): string {
-  const data = String(o.data).replace(/[/\\]+$/, '').split(/[/\\]/).pop() || 'data';
-  return join('runs', `${o.model}-${data.replace(/\.[^.]*$/, '')}-${resolutionOf(o)}`);
+  const c = optionsView(COMMON_SCHEMA, o);
+  const data = c.data.replace(/[/\\]+$/, '').split(/[/\\]/).pop() || 'data';
+  return join('runs', `${c.model}-${data.replace(/\.[^.]*$/, '')}-${resolutionOf(o)}`);
 }
 
 /** Refuses data of the wrong shape for the family, naming what it needs. */
@@ -72,8 +73,8 @@ function checkDataKind(def: RecipeDef, o: Options, dataset: Dataset): void {
  * A_i in order, so each row of a grid shows a different B.
  */
 async function firstSamples(def: RecipeDef, o: Options, n: number, device: string): Promise<TensorBatch> {
-  const dataset = await openDataset(o.data as string, { ...datasetOptions(def, o), serialBatches: true, noFlip: true });
-  const seed = o.seed as number;
+  const { data, seed } = optionsView(COMMON_SCHEMA, o);
+  const dataset = await openDataset(data, { ...datasetOptions(def, o), serialBatches: true, noFlip: true });
   const count = Math.min(n, dataset.length);
   const samples = await Promise.all(Array.from({ length: count }, (_, i) => dataset.get(i, seed)));
   return toTensorBatch(collate(samples, samples.map((_, i) => i), 0, 0, dataset.labeled), { device });
@@ -96,13 +97,8 @@ function resumeOptions(def: RecipeDef, dir: string, given: Options, givenNames: 
   return merged;
 }
 
-function emaOptions(o: Options): EmaOptions {
-  return {
-    emaKimg: o.ema_kimg as number,
-    beta: o.ema_beta as number | null,
-    startKimg: o.ema_start_kimg as number,
-    rampup: o.ema_rampup as number | null,
-  };
+function emaOptions(o: KimgOptions): EmaOptions {
+  return { emaKimg: o.ema_kimg, beta: o.ema_beta, startKimg: o.ema_start_kimg, rampup: o.ema_rampup };
 }
 
 function rngState(device: string): Record<string, string> {
@@ -147,36 +143,39 @@ class Averages {
  */
 export async function train(def: RecipeDef, given: Options, givenNames: Set<string>, hooks: TrainHooks = {}): Promise<TrainResult> {
   const log = hooks.log ?? ((s: string) => process.stderr.write(s + '\n'));
-  const dir = (given.out as string | null) ?? defaultOut(given);
+  const dir = optionsView(COMMON_SCHEMA, given).out ?? defaultOut(given);
   const resuming = given.resume === true;
   const o = resuming ? resumeOptions(def, dir, given, givenNames) : { ...given, out: dir };
-  const device = o.device as string;
+  const t = trainerOptions(def, o);
+  const c = t.common, L = t.length;
+  const device = c.device;
   if (device.startsWith('cuda') && !torch.cuda.isAvailable()) throw new UsageError(`--device ${device}: this libtorch has no CUDA device`);
   const hash = configHash(o, RESUMABLE_CHANGES);
 
   // Open the data first: a bad --data must fail before a run folder is made.
-  const dataset: Dataset = await openDataset(o.data as string, datasetOptions(def, o));
+  const dataset: Dataset = await openDataset(c.data, datasetOptions(def, o));
   checkDataKind(def, o, dataset);
-  const byEpoch = isTranslation(def);
+  const byEpoch = L.byEpoch;
   const classNames = dataset.classes;
-  if (o.classes && (!classNames || classNames.length < 2)) throw new UsageError(`--classes needs at least two classes in ${o.data}`);
-  if (!byEpoch && !def.progressive && dataset.length < (o.batch as number)) {
-    throw new UsageError(`--batch ${o.batch} is larger than the ${dataset.length} images of ${o.data}`);
+  const classes = !L.byEpoch && L.image.classes;
+  if (classes && (!classNames || classNames.length < 2)) throw new UsageError(`--classes needs at least two classes in ${c.data}`);
+  if (!byEpoch && t.batch && dataset.length < t.batch.batch) {
+    throw new UsageError(`--batch ${t.batch.batch} is larger than the ${dataset.length} images of ${c.data}`);
   }
   // Translation grids show the first images of the dataset (with their seed-fixed crops);
   // reading them now also fails early on a bad first image.
-  const nSamples = o.n_samples as number;
+  const nSamples = c.n_samples;
   const real = byEpoch ? await firstSamples(def, o, nSamples, device) : undefined;
 
   // The networks before the run folder: a family's own option checks fail before it is made.
-  torch.manualSeed(o.seed as number);
-  const env = recipeEnv(o, o.classes ? classNames!.length : 0, device);
+  torch.manualSeed(c.seed);
+  const env = recipeEnv(o, classes ? classNames!.length : 0, device);
   const recipe: Recipe = def.create(o, env);
   // Before the optimisers' rates are read (lazy regularisation corrects them) or restored.
   const runner = new PhaseRunner(recipe, { gradientHook: hooks.gradientHook });
   const largest = Math.max(0, ...(recipe.batchSizes?.() ?? []));
   if (largest > dataset.length) {
-    throw new UsageError(`the schedule asks for minibatches of up to ${largest} images, more than the ${dataset.length} of ${o.data}: lower --minibatch_base/--minibatch_dict or use more data`);
+    throw new UsageError(`the schedule asks for minibatches of up to ${largest} images, more than the ${dataset.length} of ${c.data}: lower --minibatch_base/--minibatch_dict or use more data`);
   }
 
   let paths: RunPaths;
@@ -186,7 +185,7 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
     if (removed.length) log(`removed ${removed.length} incomplete checkpoint folder(s) left by a crash`);
     if (listCheckpoints(paths.checkpoints).length === 0) throw new UsageError(`cannot resume ${dir}: it has no complete checkpoint`);
   } else {
-    paths = createRun(dir, o.force === true);
+    paths = createRun(dir, c.force);
   }
   writeConfig(paths, { ganforge: VERSION, options: o, classes: classNames, dataset: { source: dataset.source, kind: dataset.kind, length: dataset.length } });
 
@@ -194,11 +193,11 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   const G = nets.G, ema = nets[EMA_NETWORK];
   if (G && ema) initEma(ema, G);
   // Base learning rates are read now, before a checkpoint could overwrite them.
-  const schedule = def.progressive ? null : new LrSchedule(o, Object.values(recipe.optimizers()));
+  const schedule = t.lr ? new LrSchedule(t.lr, Object.values(recipe.optimizers())) : null;
   // Epoch-based families see every image once per epoch, the last batch possibly short, as
   // the reference's DataLoader; kimg-based ones keep every batch full.
-  const loaderOptions = (batchSize: number) => ({ batchSize, seed: o.seed as number, workers: (o.workers as number | null) ?? undefined, dropLast: !byEpoch });
-  let loader = new Loader(dataset, loaderOptions(def.progressive ? Math.min(dataset.length, 1) : (o.batch as number)));
+  const loaderOptions = (batchSize: number) => ({ batchSize, seed: c.seed, workers: c.workers ?? undefined, dropLast: !byEpoch });
+  let loader = new Loader(dataset, loaderOptions(t.batch ? t.batch.batch : Math.min(dataset.length, 1)));
   // A progressive schedule changes the minibatch between steps: the loader continues from
   // the same place with the new size (batches read ahead are dropped, none is skipped).
   // Every size it can ask for was checked against the data above.
@@ -214,9 +213,9 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   let imagesSeen = 0;
   let lastCheckpoint = '';
   // Epoch-based runs see each image once per epoch, so both lengths count images.
-  const totalEpochs = byEpoch ? (o.n_epochs as number) + (o.n_epochs_decay as number) : 0;
-  const totalImages = byEpoch ? totalEpochs * dataset.length : (o.kimg as number) * 1000;
-  const emaOpts = G && ema ? emaOptions(o) : null;
+  const totalEpochs = L.byEpoch ? L.lr.n_epochs + L.lr.n_epochs_decay : 0;
+  const totalImages = L.byEpoch ? totalEpochs * dataset.length : L.kimg.kimg * 1000;
+  const emaOpts = G && ema && !L.byEpoch ? emaOptions(L.kimg) : null;
   const where = (): string => (byEpoch ? `epoch ${Math.min(loader.epoch + 1, totalEpochs)}/${totalEpochs}, step ${step}` : `step ${step}, ${(imagesSeen / 1000).toFixed(3)} kimg`);
   if (resuming) {
     const name = listCheckpoints(paths.checkpoints).pop()!;
@@ -244,7 +243,7 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   // The same latents (and labels) for every grid of the run, drawn apart from the training stream.
   const sampleLabels = env.numClasses > 0 ? Array.from({ length: nSamples }, (_, i) => Math.floor((i * env.numClasses) / nSamples)) : null;
   const fixed: SampleInputs = torch.scope(() => {
-    const inputs = torch.withSeed((o.seed as number) + 1_000_003, () => recipe.sampleInputs(nSamples, sampleLabels, real));
+    const inputs = torch.withSeed(c.seed + 1_000_003, () => recipe.sampleInputs(nSamples, sampleLabels, real));
     return { z: inputs.z, labels: inputs.labels, a: inputs.a ?? null, b: inputs.b ?? null };
   });
   const fixedTensors = [fixed.z, fixed.labels, fixed.a, fixed.b].filter((t): t is torch.Tensor => t != null);
@@ -270,7 +269,7 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
     const networks = Object.fromEntries(Object.entries(nets).map(([k, m]) => [k, m.stateDict()]));
     const optimizers = Object.fromEntries(Object.entries(recipe.optimizers()).map(([k, opt]) => [k, opt.stateDict().tensors]));
     const extra = recipe.stateTensors?.() ?? {};
-    lastCheckpoint = saveCheckpoint(paths.checkpoints, checkpointName(imagesSeen / 1000), { networks, optimizers, extra, state }, o.keep as number);
+    lastCheckpoint = saveCheckpoint(paths.checkpoints, checkpointName(imagesSeen / 1000), { networks, optimizers, extra, state }, c.keep);
     return lastCheckpoint;
   });
 
@@ -295,8 +294,8 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   const startImages = imagesSeen;
   try {
     if (!resuming) {
-      const length = byEpoch ? `, ${totalEpochs} epochs` : `, ${o.kimg} kimg`;
-      log(`training ${def.name} on ${dataset.source} (${dataset.length} ${dataset.paired ? 'samples' : 'images'}${classNames && o.classes ? `, ${classNames.length} classes` : ''}${length}) into ${dir}`);
+      const length = L.byEpoch ? `, ${totalEpochs} epochs` : `, ${L.kimg.kimg} kimg`;
+      log(`training ${def.name} on ${dataset.source} (${dataset.length} ${dataset.paired ? 'samples' : 'images'}${classNames && classes ? `, ${classNames.length} classes` : ''}${length}) into ${dir}`);
       writeCheckpoint();
       await writeSamples();
     }
@@ -319,7 +318,7 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
       step++;
       schedule?.afterStep(metrics);
       averages.add(metrics);
-      if (step % (o.log_every as number) === 0 || imagesSeen >= totalImages) {
+      if (step % c.log_every === 0 || imagesSeen >= totalImages) {
         const now = performance.now();
         const imgPerSec = intervalImages / ((now - intervalStart) / 1000);
         const m = averages.take();
@@ -333,13 +332,14 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
         intervalStart = now;
         intervalImages = 0;
       }
-      if (byEpoch) {
+      if (L.byEpoch) {
+        const { display_freq, save_epoch_freq, save_latest_freq } = L.epochs;
         const epochEnded = loader.epoch > batch.epoch;
-        if (crossed(before, imagesSeen, o.display_freq as number)) await writeSamples();
-        if ((epochEnded && (batch.epoch + 1) % (o.save_epoch_freq as number) === 0) || crossed(before, imagesSeen, o.save_latest_freq as number)) writeCheckpoint();
+        if (crossed(before, imagesSeen, display_freq)) await writeSamples();
+        if ((epochEnded && (batch.epoch + 1) % save_epoch_freq === 0) || crossed(before, imagesSeen, save_latest_freq)) writeCheckpoint();
       } else {
-        if (crossed(before, imagesSeen, (o.sample_kimg as number) * 1000)) await writeSamples();
-        if (crossed(before, imagesSeen, (o.snapshot_kimg as number) * 1000)) writeCheckpoint();
+        if (crossed(before, imagesSeen, L.kimg.sample_kimg * 1000)) await writeSamples();
+        if (crossed(before, imagesSeen, L.kimg.snapshot_kimg * 1000)) writeCheckpoint();
       }
       if (hooks.afterStep?.(step)) stopRequested = true;
     }

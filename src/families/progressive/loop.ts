@@ -6,7 +6,7 @@
 // being trained change (when a fade starts and when it ends).
 import * as torch from '../../torch/index.js';
 import type { Module } from '../../nn/index.js';
-import type { Options, Schema } from '../../config/options.js';
+import { defineSchema, type OptionsOf } from '../../config/options.js';
 import { UsageError } from '../../config/errors.js';
 import type { TensorBatch } from '../../data/index.js';
 import type { Phase, PhaseLoss, PhaseContext, Recipe, RecipeEnv, SampleInputs } from '../../train/recipe.js';
@@ -50,7 +50,7 @@ const dictCheck = (name: string) => (v: unknown): string | null => {
 };
 
 /** Options both progressive families share (network widths, minibatch stddev, Adam), as the originals name them. */
-export const PROGRESSIVE_NETWORK_SCHEMA: Schema = {
+export const PROGRESSIVE_NETWORK_SCHEMA = defineSchema({
   latent_size: { type: 'int', default: 512, help: 'size of the latent z', min: 1 },
   fmap_base: { type: 'int', default: 8192, help: 'feature maps: min(fmap_base / 2^(stage·fmap_decay), fmap_max)', min: 1 },
   fmap_decay: { type: 'float', default: 1, help: 'see --fmap_base' },
@@ -59,11 +59,11 @@ export const PROGRESSIVE_NETWORK_SCHEMA: Schema = {
   adam_beta1: { type: 'float', default: 0, help: 'Adam β1', min: 0, max: 0.999999 },
   adam_beta2: { type: 'float', default: 0.99, help: 'Adam β2', min: 0, max: 0.999999 },
   adam_epsilon: { type: 'float', default: 1e-8, help: 'Adam ε', min: 0 },
-};
+});
 
-/** The schedule's options, named as in the originals, with a family's defaults. */
-export function scheduleSchema(d: ScheduleOptions & { minibatchRepeats: number; dRepeats: number }, family: 'pggan' | 'stylegan'): Schema {
-  const schema: Schema = {
+/** The schedule's options, named as in the originals, with a family's defaults (PGGAN leaves out lrate_rampup_kimg). */
+export function scheduleSchema(d: ScheduleOptions & { minibatchRepeats: number; dRepeats: number }) {
+  return defineSchema({
     lod_initial_resolution: { type: 'int', default: d.lodInitialResolution, help: 'resolution training starts at', min: 4 },
     lod_training_kimg: { type: 'float', default: d.lodTrainingKimg, help: 'kimg at each resolution before fading in the next', min: 0 },
     lod_transition_kimg: { type: 'float', default: d.lodTransitionKimg, help: 'kimg of each fade-in', min: 0 },
@@ -77,26 +77,29 @@ export function scheduleSchema(d: ScheduleOptions & { minibatchRepeats: number; 
     minibatch_repeats: { type: 'int', default: d.minibatchRepeats, help: 'minibatches between schedule evaluations (each followed by a G step)', min: 1 },
     D_repeats: { type: 'int', default: d.dRepeats, help: 'D steps per G step', min: 1 },
     reset_opt_for_new_lod: { type: 'bool', default: true, help: 'reset both optimisers when the trained resolutions change' },
-  };
-  // PGGAN's schedule has no learning-rate ramp-up.
-  if (family === 'pggan') delete schema.lrate_rampup_kimg;
-  return schema;
+  });
 }
 
-/** ScheduleOptions from a run's options (resolution = the dataset's). */
-export function scheduleOptions(o: Options): ScheduleOptions {
+type ScheduleSchemaOptions = OptionsOf<ReturnType<typeof scheduleSchema>>;
+
+/** What the progressive loop reads of a family's options (PGGAN has no lrate_rampup_kimg). */
+export type ProgressiveOptions = OptionsOf<typeof PROGRESSIVE_NETWORK_SCHEMA> & Omit<ScheduleSchemaOptions, 'lrate_rampup_kimg'> &
+  Partial<Pick<ScheduleSchemaOptions, 'lrate_rampup_kimg'>>;
+
+/** ScheduleOptions from a run's options, for the dataset's resolution. */
+export function scheduleOptions(o: ProgressiveOptions, resolution: number): ScheduleOptions {
   return {
-    resolution: o.resolution as number,
-    lodInitialResolution: o.lod_initial_resolution as number,
-    lodTrainingKimg: o.lod_training_kimg as number,
-    lodTransitionKimg: o.lod_transition_kimg as number,
-    minibatchBase: o.minibatch_base as number,
-    minibatchDict: parseResolutionDict('minibatch_dict', o.minibatch_dict as string),
-    gLrateBase: o.G_lrate_base as number,
-    gLrateDict: parseResolutionDict('G_lrate_dict', o.G_lrate_dict as string),
-    dLrateBase: o.D_lrate_base as number,
-    dLrateDict: parseResolutionDict('D_lrate_dict', o.D_lrate_dict as string),
-    lrateRampupKimg: (o.lrate_rampup_kimg as number | undefined) ?? 0,
+    resolution,
+    lodInitialResolution: o.lod_initial_resolution,
+    lodTrainingKimg: o.lod_training_kimg,
+    lodTransitionKimg: o.lod_transition_kimg,
+    minibatchBase: o.minibatch_base,
+    minibatchDict: parseResolutionDict('minibatch_dict', o.minibatch_dict),
+    gLrateBase: o.G_lrate_base,
+    gLrateDict: parseResolutionDict('G_lrate_dict', o.G_lrate_dict),
+    dLrateBase: o.D_lrate_base,
+    dLrateDict: parseResolutionDict('D_lrate_dict', o.D_lrate_dict),
+    lrateRampupKimg: o.lrate_rampup_kimg ?? 0,
   };
 }
 
@@ -180,33 +183,34 @@ export class ProgressiveController {
   }
 }
 
-/**
- * What PGGAN's and StyleGAN's recipes share: G, its moving average G_ema and D, Adam for
- * each, the progressive loop rules, latents and random labels, and the resumable state.
- * A family adds its step (losses) and how it draws samples.
- */
 /** What an iteration's phases share: whether G steps after this D step (every D_repeats D steps). */
 export interface ProgressiveShared {
   gStep: boolean;
 }
 
-export abstract class ProgressiveRecipe<Gen extends Module, Dis extends Module> implements Recipe<ProgressiveShared> {
+/**
+ * What PGGAN's and StyleGAN's recipes share: G, its moving average G_ema and D, Adam for
+ * each, the progressive loop rules and their two phases (D every iteration, G after every
+ * D_repeats D steps), latents and random labels, and the resumable state. A family adds
+ * its losses and how it draws samples.
+ */
+export abstract class ProgressiveRecipe<Gen extends Module, Dis extends Module, O extends ProgressiveOptions = ProgressiveOptions> implements Recipe<ProgressiveShared> {
   readonly optG: torch.optim.Adam;
   readonly optD: torch.optim.Adam;
   readonly progress: ProgressiveController;
   readonly phases: readonly Phase<ProgressiveShared>[];
 
   constructor(
-    readonly o: Options, readonly env: RecipeEnv, readonly G: Gen, readonly G_ema: Gen, readonly D: Dis,
+    readonly o: O, readonly env: RecipeEnv, readonly G: Gen, readonly G_ema: Gen, readonly D: Dis,
     schedule: (kimg: number, o: ScheduleOptions) => SchedulePoint,
   ) {
-    const adam = { betas: [o.adam_beta1 as number, o.adam_beta2 as number] as [number, number], eps: o.adam_epsilon as number };
+    const adam = { betas: [o.adam_beta1, o.adam_beta2] as [number, number], eps: o.adam_epsilon };
     this.optG = new torch.optim.Adam(G.parameters(), adam);
     this.optD = new torch.optim.Adam(D.parameters(), adam);
-    this.progress = new ProgressiveController(schedule, scheduleOptions(o), {
-      minibatchRepeats: o.minibatch_repeats as number, dRepeats: o.D_repeats as number, resetOptForNewLod: o.reset_opt_for_new_lod as boolean,
+    this.progress = new ProgressiveController(schedule, scheduleOptions(o, env.resolution), {
+      minibatchRepeats: o.minibatch_repeats, dRepeats: o.D_repeats, resetOptForNewLod: o.reset_opt_for_new_lod,
     }, this.optG, this.optD);
-    this.progress.checkGroups(o.mbstd_group_size as number);
+    this.progress.checkGroups(o.mbstd_group_size);
     this.phases = [
       { name: 'D', nets: [D], optimizer: this.optD, loss: (batch, ctx) => this.lossD(batch, ctx) },
       { name: 'G', nets: [G], optimizer: this.optG, runs: ({ shared }) => shared.gStep, loss: (batch, ctx) => this.lossG(batch, ctx) },
@@ -244,7 +248,7 @@ export abstract class ProgressiveRecipe<Gen extends Module, Dis extends Module> 
   }
 
   protected latents(n: number): torch.Tensor {
-    return torch.randn([n, this.o.latent_size as number], { device: this.env.device });
+    return torch.randn([n, this.o.latent_size], { device: this.env.device });
   }
 
   /** Class indices for G's step, drawn uniformly (the originals draw from the dataset's label distribution); null without classes. */

@@ -6,10 +6,10 @@
 // D_wgangp_acgan). Adam β = (0, 0.99), ε 1e-8; Gs is G averaged with β 0.999.
 import * as torch from '../../torch/index.js';
 import { downscale2d } from '../../nn/index.js';
-import type { Options } from '../../config/options.js';
+import { defineSchema, type OptionsOf } from '../../config/options.js';
 import type { TensorBatch } from '../../data/index.js';
 import { PGGANGenerator, PGGANDiscriminator, type PGGANConfig } from '../../models/pggan.js';
-import type { PhaseLoss, RecipeDef, RecipeEnv, SampleInputs } from '../../train/recipe.js';
+import { defineRecipe, type PhaseLoss, type RecipeEnv, type SampleInputs } from '../../train/recipe.js';
 import { discriminatorLoss, generatorLoss, gradientPenalty } from '../../losses/index.js';
 import { processReals } from './reals.js';
 import { pgganDefaults, pgganLoopDefaults, pgganSchedule } from './schedule.js';
@@ -25,12 +25,29 @@ export function oneHotLabels(labels: torch.Tensor | null, numClasses: number): t
   return labels && numClasses > 0 ? torch.F.oneHot(labels, numClasses).to('float32') : null;
 }
 
-class PGGANRecipe extends ProgressiveRecipe<PGGANGenerator, PGGANDiscriminator> {
-  constructor(o: Options, env: RecipeEnv) {
+const LOOP = pgganLoopDefaults();
+// PGGAN's schedule has no learning-rate ramp-up.
+const { lrate_rampup_kimg: _noRampup, ...PGGAN_SCHEDULE_SCHEMA } = scheduleSchema({ ...pgganDefaults(1024), minibatchRepeats: LOOP.minibatchRepeats, dRepeats: LOOP.dRepeats });
+
+/** PGGAN's options, as the original's config.py and loss.py name them. */
+const PGGAN_SCHEMA = defineSchema({
+  ...PROGRESSIVE_NETWORK_SCHEMA,
+  fused_scale: { type: 'bool', default: true, help: 'fused upscale+conv and conv+downscale layers' },
+  wgan_lambda: { type: 'float', default: 10, help: 'gradient-penalty weight', min: 0 },
+  wgan_epsilon: { type: 'float', default: 0.001, help: 'drift penalty on real scores', min: 0 },
+  wgan_target: { type: 'float', default: 1, help: 'gradient norm the penalty pulls towards', min: 0 },
+  cond_weight: { type: 'float', default: 1, help: 'weight of the AC-GAN label loss (--classes)', min: 0 },
+  ...PGGAN_SCHEDULE_SCHEMA,
+});
+
+type PGGANOptions = OptionsOf<typeof PGGAN_SCHEMA>;
+
+class PGGANRecipe extends ProgressiveRecipe<PGGANGenerator, PGGANDiscriminator, PGGANOptions> {
+  constructor(o: PGGANOptions, env: RecipeEnv) {
     const cfg: Partial<PGGANConfig> & { resolution: number } = {
-      resolution: env.resolution, numChannels: env.channels, latentSize: o.latent_size as number, labelSize: env.numClasses,
-      fmapBase: o.fmap_base as number, fmapDecay: o.fmap_decay as number, fmapMax: o.fmap_max as number, fusedScale: o.fused_scale as boolean,
-      mbstdGroupSize: o.mbstd_group_size as number,
+      resolution: env.resolution, numChannels: env.channels, latentSize: o.latent_size, labelSize: env.numClasses,
+      fmapBase: o.fmap_base, fmapDecay: o.fmap_decay, fmapMax: o.fmap_max, fusedScale: o.fused_scale,
+      mbstdGroupSize: o.mbstd_group_size,
     };
     const make = () => new PGGANGenerator(cfg).to(env.device);
     super(o, env, make(), make(), new PGGANDiscriminator(cfg).to(env.device), pgganSchedule);
@@ -45,13 +62,13 @@ class PGGANRecipe extends ProgressiveRecipe<PGGANGenerator, PGGANDiscriminator> 
     const fakes = torch.noGrad(() => this.G.forward(this.latents(batch.a.shape[0]), labels, lod));
     const dReal = this.D.forward(reals, lod);
     const dFake = this.D.forward(fakes, lod);
-    const d = discriminatorLoss('wgangp', dReal.scores, dFake.scores, { drift: o.wgan_epsilon as number });
-    const gp = gradientPenalty((x) => this.D.forward(x, lod).scores, reals, fakes, { target: o.wgan_target as number });
-    let loss = d.loss.add(gp.mul(o.wgan_lambda as number));
+    const d = discriminatorLoss('wgangp', dReal.scores, dFake.scores, { drift: o.wgan_epsilon });
+    const gp = gradientPenalty((x) => this.D.forward(x, lod).scores, reals, fakes, { target: o.wgan_target });
+    let loss = d.loss.add(gp.mul(o.wgan_lambda));
     const log: Record<string, torch.Tensor> = {};
     if (labels && dReal.labels && dFake.labels) {
       const ce = labelLoss(dReal.labels, labels).add(labelLoss(dFake.labels, labels));
-      loss = loss.add(ce.mul(o.cond_weight as number));
+      loss = loss.add(ce.mul(o.cond_weight));
       log.loss_D_labels = ce;
     }
     return { loss, log: { ...log, loss_D: loss, loss_D_real: d.real, loss_D_fake: d.fake, gp } };
@@ -64,7 +81,7 @@ class PGGANRecipe extends ProgressiveRecipe<PGGANGenerator, PGGANDiscriminator> 
     const labels = oneHotLabels(this.randomClasses(n), this.env.numClasses);
     const score = this.D.forward(this.G.forward(this.latents(n), labels, lod), lod);
     let loss = generatorLoss('wgangp', score.scores);
-    if (labels && score.labels) loss = loss.add(labelLoss(score.labels, labels).mul(this.o.cond_weight as number));
+    if (labels && score.labels) loss = loss.add(labelLoss(score.labels, labels).mul(this.o.cond_weight));
     return { loss, log: { loss_G: loss } };
   }
 
@@ -78,21 +95,11 @@ function labelLoss(logits: torch.Tensor, oneHot: torch.Tensor): torch.Tensor {
   return logits.logSoftmax(1).mul(oneHot).sum(1).neg().mean();
 }
 
-const LOOP = pgganLoopDefaults();
-
-export const pggan: RecipeDef = {
+export const pggan = defineRecipe({
   name: 'pggan',
   summary: 'PGGAN (Karras et al. 2018): progressive growing, equalised learning rate, pixel norm, minibatch stddev, WGAN-GP',
   progressive: true,
   trainerDefaults: { resolution: 32, kimg: LOOP.totalKimg, ema_beta: 0.999, n_samples: 64, sample_kimg: 50, snapshot_kimg: 100 },
-  schema: {
-    ...PROGRESSIVE_NETWORK_SCHEMA,
-    fused_scale: { type: 'bool', default: true, help: 'fused upscale+conv and conv+downscale layers' },
-    wgan_lambda: { type: 'float', default: 10, help: 'gradient-penalty weight', min: 0 },
-    wgan_epsilon: { type: 'float', default: 0.001, help: 'drift penalty on real scores', min: 0 },
-    wgan_target: { type: 'float', default: 1, help: 'gradient norm the penalty pulls towards', min: 0 },
-    cond_weight: { type: 'float', default: 1, help: 'weight of the AC-GAN label loss (--classes)', min: 0 },
-    ...scheduleSchema({ ...pgganDefaults(1024), minibatchRepeats: LOOP.minibatchRepeats, dRepeats: LOOP.dRepeats }, 'pggan'),
-  },
+  schema: PGGAN_SCHEMA,
   create: (o, env) => new PGGANRecipe(o, env),
-};
+});

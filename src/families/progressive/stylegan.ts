@@ -7,29 +7,45 @@
 // with each D step, before the group's G step, so its Gs trails G by one update; the
 // trainer averages after the whole step.
 import * as torch from '../../torch/index.js';
-import type { Options } from '../../config/options.js';
+import { defineSchema, type OptionsOf } from '../../config/options.js';
 import type { TensorBatch } from '../../data/index.js';
 import { StyleGANGenerator, StyleGANDiscriminator, type StyleGANGeneratorConfig } from '../../models/stylegan.js';
-import type { PhaseLoss, RecipeDef, RecipeEnv, SampleInputs, StyleAccess } from '../../train/recipe.js';
+import { defineRecipe, type PhaseLoss, type RecipeEnv, type SampleInputs, type StyleAccess } from '../../train/recipe.js';
 import { discriminatorLoss, generatorLoss, r1Penalty } from '../../losses/index.js';
 import { realsAtLod } from './pggan.js';
 import { styleganDefaults, styleganSchedule, STYLEGAN_LOOP_DEFAULTS } from './schedule.js';
 import { ProgressiveRecipe, PROGRESSIVE_NETWORK_SCHEMA, scheduleSchema } from './loop.js';
 
-class StyleGANRecipe extends ProgressiveRecipe<StyleGANGenerator, StyleGANDiscriminator> {
+const SCHED = styleganDefaults(1024, '1gpu');
+
+/** StyleGAN's options, as the original's training_loop.py, networks_stylegan.py and loss.py name them. */
+const STYLEGAN_SCHEMA = defineSchema({
+  ...PROGRESSIVE_NETWORK_SCHEMA,
+  dlatent_size: { type: 'int', default: 512, help: 'size of w (and width of the mapping layers)', min: 1 },
+  mapping_layers: { type: 'int', default: 8, help: 'dense layers of the mapping network', min: 1 },
+  mapping_lrmul: { type: 'float', default: 0.01, help: 'learning-rate multiplier of the mapping network', min: 0 },
+  style_mixing_prob: { type: 'float', default: 0.9, help: 'probability of mixing two latents while training', min: 0, max: 1 },
+  dlatent_avg_beta: { type: 'float', default: 0.995, help: 'decay of the tracked average of w (the truncation centre)', min: 0, max: 1 },
+  r1_gamma: { type: 'float', default: 10, help: 'R1 penalty weight γ on real images', min: 0 },
+  ...scheduleSchema({ ...SCHED, minibatchRepeats: STYLEGAN_LOOP_DEFAULTS.minibatchRepeats, dRepeats: STYLEGAN_LOOP_DEFAULTS.dRepeats }),
+});
+
+type StyleGANOptions = OptionsOf<typeof STYLEGAN_SCHEMA>;
+
+class StyleGANRecipe extends ProgressiveRecipe<StyleGANGenerator, StyleGANDiscriminator, StyleGANOptions> {
   readonly style: StyleAccess;
 
-  constructor(o: Options, env: RecipeEnv) {
-    const maps = { fmapBase: o.fmap_base as number, fmapDecay: o.fmap_decay as number, fmapMax: o.fmap_max as number };
+  constructor(o: StyleGANOptions, env: RecipeEnv) {
+    const maps = { fmapBase: o.fmap_base, fmapDecay: o.fmap_decay, fmapMax: o.fmap_max };
     const gcfg: Partial<StyleGANGeneratorConfig> = {
       ...maps, resolution: env.resolution, numChannels: env.channels, labelSize: env.numClasses,
-      latentSize: o.latent_size as number, dlatentSize: o.dlatent_size as number, mappingLayers: o.mapping_layers as number,
-      mappingFmaps: o.dlatent_size as number, mappingLrmul: o.mapping_lrmul as number,
-      styleMixingProb: o.style_mixing_prob as number, dlatentAvgBeta: o.dlatent_avg_beta as number,
+      latentSize: o.latent_size, dlatentSize: o.dlatent_size, mappingLayers: o.mapping_layers,
+      mappingFmaps: o.dlatent_size, mappingLrmul: o.mapping_lrmul,
+      styleMixingProb: o.style_mixing_prob, dlatentAvgBeta: o.dlatent_avg_beta,
     };
     const make = () => new StyleGANGenerator(gcfg).to(env.device);
     const D = new StyleGANDiscriminator({
-      ...maps, resolution: env.resolution, numChannels: env.channels, labelSize: env.numClasses, mbstdGroupSize: o.mbstd_group_size as number,
+      ...maps, resolution: env.resolution, numChannels: env.channels, labelSize: env.numClasses, mbstdGroupSize: o.mbstd_group_size,
     }).to(env.device);
     super(o, env, make(), make(), D, styleganSchedule);
     const Gs = this.G_ema;
@@ -53,7 +69,7 @@ class StyleGANRecipe extends ProgressiveRecipe<StyleGANGenerator, StyleGANDiscri
     const dFake = this.D.forward(fakes, labels, { lod });
     const d = discriminatorLoss('logistic', dReal, dFake);
     const r1 = r1Penalty(reals, dReal);
-    const loss = d.loss.add(r1.mul((this.o.r1_gamma as number) * 0.5));
+    const loss = d.loss.add(r1.mul(this.o.r1_gamma * 0.5));
     return { loss, log: { loss_D: loss, loss_D_real: d.real, loss_D_fake: d.fake, r1 } };
   }
 
@@ -75,22 +91,11 @@ class StyleGANRecipe extends ProgressiveRecipe<StyleGANGenerator, StyleGANDiscri
   }
 }
 
-const SCHED = styleganDefaults(1024, '1gpu');
-
-export const stylegan: RecipeDef = {
+export const stylegan = defineRecipe({
   name: 'stylegan',
   summary: 'StyleGAN (Karras et al. 2019): mapping network, AdaIN, noise inputs, style mixing, truncation; progressive growing',
   progressive: true,
   trainerDefaults: { resolution: 32, kimg: STYLEGAN_LOOP_DEFAULTS.totalKimg, ema_kimg: 10, n_samples: 64, sample_kimg: 50, snapshot_kimg: 100 },
-  schema: {
-    ...PROGRESSIVE_NETWORK_SCHEMA,
-    dlatent_size: { type: 'int', default: 512, help: 'size of w (and width of the mapping layers)', min: 1 },
-    mapping_layers: { type: 'int', default: 8, help: 'dense layers of the mapping network', min: 1 },
-    mapping_lrmul: { type: 'float', default: 0.01, help: 'learning-rate multiplier of the mapping network', min: 0 },
-    style_mixing_prob: { type: 'float', default: 0.9, help: 'probability of mixing two latents while training', min: 0, max: 1 },
-    dlatent_avg_beta: { type: 'float', default: 0.995, help: 'decay of the tracked average of w (the truncation centre)', min: 0, max: 1 },
-    r1_gamma: { type: 'float', default: 10, help: 'R1 penalty weight γ on real images', min: 0 },
-    ...scheduleSchema({ ...SCHED, minibatchRepeats: STYLEGAN_LOOP_DEFAULTS.minibatchRepeats, dRepeats: STYLEGAN_LOOP_DEFAULTS.dRepeats }, 'stylegan'),
-  },
+  schema: STYLEGAN_SCHEMA,
   create: (o, env) => new StyleGANRecipe(o, env),
-};
+});

@@ -6,13 +6,28 @@
 // generators first with the discriminators frozen, then both discriminators on real
 // images and on fakes drawn from the image pools, each D loss averaged ×0.5.
 import * as torch from '../../torch/index.js';
-import type { Options } from '../../config/options.js';
+import { defineSchema, type OptionsOf } from '../../config/options.js';
 import { UsageError } from '../../config/errors.js';
 import type { TensorBatch } from '../../data/index.js';
-import type { Phase, Recipe, RecipeDef, RecipeEnv, SampleInputs } from '../../train/recipe.js';
+import { defineRecipe, type Phase, type Recipe, type RecipeEnv, type SampleInputs } from '../../train/recipe.js';
 import { type GanLoss, ganLossTarget, gradientPenalty } from '../../losses/index.js';
 import { ImagePool } from './image_pool.js';
 import { NETWORK_SCHEMA, TRANSLATION_TRAINER_DEFAULTS, buildD, buildG, checkImageSize, gridRows, realSampleInputs, translateImages, type Generator, type Network } from './networks.js';
+
+/** CycleGAN's options: the shared network options (dropout off by default), the cycle and identity weights, the image pool. */
+const CYCLEGAN_SCHEMA = defineSchema({
+  ...NETWORK_SCHEMA,
+  no_dropout: { ...NETWORK_SCHEMA.no_dropout, default: true },
+  lambda_A: { type: 'float', default: 10, help: 'weight of the cycle loss A → B → A', min: 0 },
+  lambda_B: { type: 'float', default: 10, help: 'weight of the cycle loss B → A → B', min: 0 },
+  lambda_identity: {
+    type: 'float', default: 0.5, min: 0,
+    help: 'weight of the identity loss, relative to --lambda_A/--lambda_B (0.5: half the cycle weight)',
+  },
+  pool_size: { type: 'int', default: 50, help: 'generated images kept for the discriminators (0 = none)', min: 0 },
+});
+
+type CycleGANOptions = OptionsOf<typeof CYCLEGAN_SCHEMA>;
 
 /** What G's and D's phases share in an iteration: each domain's fakes and reconstructions. */
 interface Shared {
@@ -37,22 +52,22 @@ class CycleGANRecipe implements Recipe<Shared> {
   /** Each grid row: real A, G_A(A), its reconstruction, real B, G_B(B), its reconstruction. */
   readonly gridColumns = 6;
 
-  constructor(readonly o: Options, readonly env: RecipeEnv) {
+  constructor(readonly o: CycleGANOptions, readonly env: RecipeEnv) {
     checkImageSize(o, env.resolution);
     const ncA = env.channels, ncB = env.outputChannels;
-    if ((o.lambda_identity as number) > 0 && ncA !== ncB) {
+    if (o.lambda_identity > 0 && ncA !== ncB) {
       throw new UsageError(`--lambda_identity needs --input_nc equal to --output_nc (G_A(B) must be comparable with B), got ${ncA} and ${ncB}; pass --lambda_identity 0`);
     }
     this.G_A = buildG(o, ncA, ncB, env.device);
     this.G_B = buildG(o, ncB, ncA, env.device);
     this.D_A = buildD(o, ncB, env.device);
     this.D_B = buildD(o, ncA, env.device);
-    this.mode = o.gan_mode as GanLoss;
-    const betas: [number, number] = [o.beta1 as number, 0.999];
-    this.optG = new torch.optim.Adam([...this.G_A.parameters(), ...this.G_B.parameters()], { lr: o.lr as number, betas });
-    this.optD = new torch.optim.Adam([...this.D_A.parameters(), ...this.D_B.parameters()], { lr: o.lr as number, betas });
-    this.poolA = new ImagePool(o.pool_size as number);
-    this.poolB = new ImagePool(o.pool_size as number);
+    this.mode = o.gan_mode;
+    const betas: [number, number] = [o.beta1, 0.999];
+    this.optG = new torch.optim.Adam([...this.G_A.parameters(), ...this.G_B.parameters()], { lr: o.lr, betas });
+    this.optD = new torch.optim.Adam([...this.D_A.parameters(), ...this.D_B.parameters()], { lr: o.lr, betas });
+    this.poolA = new ImagePool(o.pool_size);
+    this.poolB = new ImagePool(o.pool_size);
     this.phases = this.#definePhases();
   }
 
@@ -81,17 +96,17 @@ class CycleGANRecipe implements Recipe<Shared> {
     const lossReal = ganLossTarget(this.mode, D.forward(real), true);
     const lossFake = ganLossTarget(this.mode, D.forward(fake.detach()), false);
     const plain = lossReal.add(lossFake).mul(0.5);
-    if (this.mode === 'wgangp' && (this.o.lambda_gp as number) > 0) {
+    if (this.mode === 'wgangp' && this.o.lambda_gp > 0) {
       const gp = gradientPenalty((x) => D.forward(x), real, fake.detach());
-      return { loss: plain.add(gp.mul(this.o.lambda_gp as number)), plain, gp };
+      return { loss: plain.add(gp.mul(this.o.lambda_gp)), plain, gp };
     }
     return { loss: plain, plain, gp: null };
   }
 
   #definePhases(): Phase<Shared>[] {
-    const lambdaA = this.o.lambda_A as number;
-    const lambdaB = this.o.lambda_B as number;
-    const lambdaIdt = this.o.lambda_identity as number;
+    const lambdaA = this.o.lambda_A;
+    const lambdaB = this.o.lambda_B;
+    const lambdaIdt = this.o.lambda_identity;
     return [
       {
         // Both generators first, the discriminators frozen.
@@ -158,21 +173,11 @@ class CycleGANRecipe implements Recipe<Shared> {
   }
 }
 
-export const cyclegan: RecipeDef = {
+export const cyclegan = defineRecipe({
   name: 'cyclegan',
   summary: 'CycleGAN (Zhu et al. 2017): unpaired translation between two domains with cycle-consistency and identity losses',
   data: 'unaligned',
   trainerDefaults: { ...TRANSLATION_TRAINER_DEFAULTS, data: 'shapes-domains' },
-  schema: {
-    ...NETWORK_SCHEMA,
-    no_dropout: { ...NETWORK_SCHEMA.no_dropout, default: true },
-    lambda_A: { type: 'float', default: 10, help: 'weight of the cycle loss A → B → A', min: 0 },
-    lambda_B: { type: 'float', default: 10, help: 'weight of the cycle loss B → A → B', min: 0 },
-    lambda_identity: {
-      type: 'float', default: 0.5, min: 0,
-      help: 'weight of the identity loss, relative to --lambda_A/--lambda_B (0.5: half the cycle weight)',
-    },
-    pool_size: { type: 'int', default: 50, help: 'generated images kept for the discriminators (0 = none)', min: 0 },
-  },
+  schema: CYCLEGAN_SCHEMA,
   create: (o, env) => new CycleGANRecipe(o, env),
-};
+});

@@ -3,7 +3,7 @@
 // way the reference's test.py does.
 import * as torch from '../../torch/index.js';
 import type * as nn from '../../nn/index.js';
-import type { Options, Schema } from '../../config/options.js';
+import { defineSchema, type OptionsOf } from '../../config/options.js';
 import type { TensorBatch } from '../../data/index.js';
 import type { SampleInputs } from '../../train/recipe.js';
 import { UsageError } from '../../config/errors.js';
@@ -17,7 +17,7 @@ export type Network = nn.Module & nn.UnaryModule;
 export type Generator = Network;
 
 /** Network and optimiser options of both families; each recipe overrides a few defaults. */
-export const NETWORK_SCHEMA: Schema = {
+export const NETWORK_SCHEMA = defineSchema({
   netG: { type: 'string', default: 'resnet_9blocks', choices: GENERATORS, help: 'generator architecture (unet_32/unet_64: ganforge additions for small images)' },
   netD: { type: 'string', default: 'basic', choices: DISCRIMINATORS, help: "discriminator: 'basic' 70×70 PatchGAN, 'n_layers' (--n_layers_D), 'pixel' 1×1" },
   n_layers_D: { type: 'int', default: 3, help: "stride-2 layers of an 'n_layers' discriminator", min: 1, max: 10 },
@@ -34,7 +34,10 @@ export const NETWORK_SCHEMA: Schema = {
   },
   lr: { type: 'float', default: 2e-4, help: 'initial Adam learning rate', min: 0 },
   beta1: { type: 'float', default: 0.5, help: 'Adam β1', min: 0, max: 0.999999 },
-};
+});
+
+/** What building a family's networks reads of its options. */
+export type NetworkOptions = OptionsOf<typeof NETWORK_SCHEMA>;
 
 /** Trainer defaults of both families: the reference trains one image at a time, with the lr decaying linearly to zero. */
 export const TRANSLATION_TRAINER_DEFAULTS = { batch: 1, lr_policy: 'linear', n_samples: 8 } as const;
@@ -49,11 +52,11 @@ export function checkGeneratorSize(netG: GeneratorName, side: number): void {
 }
 
 /** Refuses an image size the generator or the discriminator cannot take. */
-export function checkImageSize(o: Options, side: number): void {
-  checkGeneratorSize(o.netG as GeneratorName, side);
+export function checkImageSize(o: Pick<NetworkOptions, 'netG' | 'netD' | 'n_layers_D'>, side: number): void {
+  checkGeneratorSize(o.netG, side);
   // A PatchGAN halves the image n times, then two 4×4 convolutions (padding 1) shrink it
   // by one pixel each, so at least 3 pixels must remain.
-  const n = o.netD === 'pixel' ? 0 : o.netD === 'basic' ? 3 : (o.n_layers_D as number);
+  const n = o.netD === 'pixel' ? 0 : o.netD === 'basic' ? 3 : o.n_layers_D;
   let left = side;
   for (let i = 0; i < n; i++) left = Math.floor(left / 2);
   if (o.netD !== 'pixel' && left < 3) {
@@ -61,17 +64,17 @@ export function checkImageSize(o: Options, side: number): void {
   }
 }
 
-export function buildG(o: Options, inputNc: number, outputNc: number, device: string): Generator {
+export function buildG(o: Pick<NetworkOptions, 'netG' | 'ngf' | 'norm' | 'no_dropout' | 'init_type' | 'init_gain'>, inputNc: number, outputNc: number, device: string): Generator {
   return defineG({
-    inputNc, outputNc, ngf: o.ngf as number, netG: o.netG as GeneratorName, norm: o.norm as NormKind,
-    useDropout: !o.no_dropout, initType: o.init_type as InitType, initGain: o.init_gain as number,
+    inputNc, outputNc, ngf: o.ngf, netG: o.netG, norm: o.norm,
+    useDropout: !o.no_dropout, initType: o.init_type, initGain: o.init_gain,
   }).to(device);
 }
 
-export function buildD(o: Options, inputNc: number, device: string): Network {
+export function buildD(o: Pick<NetworkOptions, 'netD' | 'ndf' | 'n_layers_D' | 'norm' | 'init_type' | 'init_gain'>, inputNc: number, device: string): Network {
   return defineD({
-    inputNc, ndf: o.ndf as number, netD: o.netD as DiscriminatorName, nLayersD: o.n_layers_D as number, norm: o.norm as NormKind,
-    initType: o.init_type as InitType, initGain: o.init_gain as number,
+    inputNc, ndf: o.ndf, netD: o.netD, nLayersD: o.n_layers_D, norm: o.norm,
+    initType: o.init_type, initGain: o.init_gain,
   }).to(device);
 }
 

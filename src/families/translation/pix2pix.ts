@@ -4,11 +4,22 @@
 // the reference's pix2pix_model.py: one forward of G, then D on (A, fake B) detached and
 // on (A, real B) with the average of the two losses, then G with D frozen.
 import * as torch from '../../torch/index.js';
-import type { Options } from '../../config/options.js';
+import { defineSchema, type OptionsOf } from '../../config/options.js';
 import type { TensorBatch } from '../../data/index.js';
-import type { Phase, Recipe, RecipeDef, RecipeEnv, SampleInputs } from '../../train/recipe.js';
+import { defineRecipe, type Phase, type Recipe, type RecipeEnv, type SampleInputs } from '../../train/recipe.js';
 import { type GanLoss, ganLossTarget, gradientPenalty } from '../../losses/index.js';
 import { NETWORK_SCHEMA, TRANSLATION_TRAINER_DEFAULTS, buildD, buildG, checkImageSize, gridRows, realSampleInputs, translateImages, type Generator, type Network } from './networks.js';
+
+/** pix2pix's options: the shared network options and the L1 weight. */
+const PIX2PIX_SCHEMA = defineSchema({
+  ...NETWORK_SCHEMA,
+  netG: { ...NETWORK_SCHEMA.netG, default: 'unet_256' },
+  norm: { ...NETWORK_SCHEMA.norm, default: 'batch' },
+  gan_mode: { ...NETWORK_SCHEMA.gan_mode, default: 'vanilla' },
+  lambda_L1: { type: 'float', default: 100, help: 'weight of the L1 loss between generated and real B', min: 0 },
+});
+
+type Pix2PixOptions = OptionsOf<typeof PIX2PIX_SCHEMA>;
 
 /** What D's and G's phases share in an iteration. */
 interface Shared {
@@ -25,15 +36,15 @@ class Pix2PixRecipe implements Recipe<Shared> {
   /** Each grid row: input A, generated B, real B. */
   readonly gridColumns = 3;
 
-  constructor(readonly o: Options, readonly env: RecipeEnv) {
+  constructor(readonly o: Pix2PixOptions, readonly env: RecipeEnv) {
     checkImageSize(o, env.resolution);
     this.G = buildG(o, env.channels, env.outputChannels, env.device);
     // Conditional D: it sees the input and the (real or fake) output stacked on channels.
     this.D = buildD(o, env.channels + env.outputChannels, env.device);
-    this.mode = o.gan_mode as GanLoss;
-    const betas: [number, number] = [o.beta1 as number, 0.999];
-    this.optG = new torch.optim.Adam(this.G.parameters(), { lr: o.lr as number, betas });
-    this.optD = new torch.optim.Adam(this.D.parameters(), { lr: o.lr as number, betas });
+    this.mode = o.gan_mode;
+    const betas: [number, number] = [o.beta1, 0.999];
+    this.optG = new torch.optim.Adam(this.G.parameters(), { lr: o.lr, betas });
+    this.optD = new torch.optim.Adam(this.D.parameters(), { lr: o.lr, betas });
     this.phases = this.#definePhases();
   }
 
@@ -65,9 +76,9 @@ class Pix2PixRecipe implements Recipe<Shared> {
           const lossDReal = ganLossTarget(this.mode, this.#judge(realA, realB), true);
           let loss = lossDFake.add(lossDReal).mul(0.5);
           const log: Record<string, torch.Tensor> = { loss_D_real: lossDReal, loss_D_fake: lossDFake };
-          if (this.mode === 'wgangp' && (this.o.lambda_gp as number) > 0) {
+          if (this.mode === 'wgangp' && this.o.lambda_gp > 0) {
             const gp = gradientPenalty((b) => this.#judge(realA, b), realB, fakeB);
-            loss = loss.add(gp.mul(this.o.lambda_gp as number));
+            loss = loss.add(gp.mul(this.o.lambda_gp));
             log.gp = gp;
           }
           return { loss, log: { ...log, loss_D: loss } };
@@ -76,7 +87,7 @@ class Pix2PixRecipe implements Recipe<Shared> {
       {
         name: 'G', nets: [this.G], optimizer: this.optG,
         loss: (batch, { shared }) => {
-          const lambda = this.o.lambda_L1 as number;
+          const lambda = this.o.lambda_L1;
           const gan = ganLossTarget(this.mode, this.#judge(batch.a, shared.fakeB), true, { role: 'generator' });
           const l1 = torch.F.l1Loss(shared.fakeB, batch.b!);
           const loss = gan.add(l1.mul(lambda));
@@ -101,17 +112,11 @@ class Pix2PixRecipe implements Recipe<Shared> {
   loadState(): void {}
 }
 
-export const pix2pix: RecipeDef = {
+export const pix2pix = defineRecipe({
   name: 'pix2pix',
   summary: 'pix2pix (Isola et al. 2017): paired image-to-image translation, U-Net G + conditional PatchGAN, L1 + GAN loss',
   data: 'aligned',
   trainerDefaults: { ...TRANSLATION_TRAINER_DEFAULTS, data: 'shapes-pairs' },
-  schema: {
-    ...NETWORK_SCHEMA,
-    netG: { ...NETWORK_SCHEMA.netG, default: 'unet_256' },
-    norm: { ...NETWORK_SCHEMA.norm, default: 'batch' },
-    gan_mode: { ...NETWORK_SCHEMA.gan_mode, default: 'vanilla' },
-    lambda_L1: { type: 'float', default: 100, help: 'weight of the L1 loss between generated and real B', min: 0 },
-  },
+  schema: PIX2PIX_SCHEMA,
   create: (o, env) => new Pix2PixRecipe(o, env),
-};
+});
