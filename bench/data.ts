@@ -13,6 +13,9 @@ import { encodeImage } from '../src/data/image.js';
 import { Loader } from '../src/data/loader.js';
 import { makeScene, renderFilled } from '../src/data/procedural.js';
 import { packageRoot } from '../src/root.js';
+import * as torch from '../src/torch/index.js';
+// The allocator settings the CLI trains with (bench figures are the CLI's).
+if (!process.env.GANFORGE_SYSTEM_MALLOC || process.env.GANFORGE_SYSTEM_MALLOC === '0') torch.tuneMalloc();
 
 const COUNT = Number(process.env.BENCH_IMAGES ?? 5000);
 const RES = 64;

@@ -6,6 +6,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../src/torch/index.js';
 import { packageRoot } from '../src/root.js';
+// The allocator settings the CLI trains with (bench figures are the CLI's).
+if (!process.env.GANFORGE_SYSTEM_MALLOC || process.env.GANFORGE_SYSTEM_MALLOC === '0') torch.tuneMalloc();
 
 const ITERS = Number(process.env.BENCH_ITERS ?? 20);
 const threads = torch.getNumThreads();

@@ -40,6 +40,8 @@ import { translateImages, type Generator } from '../src/families/translation/net
 import { emaBeta, initEma, updateEma } from '../src/train/ema.js';
 import { PhaseRunner } from '../src/train/phase.js';
 import type { Options } from '../src/config/options.js';
+// The allocator settings the CLI trains with (bench figures are the CLI's).
+if (!process.env.GANFORGE_SYSTEM_MALLOC || process.env.GANFORGE_SYSTEM_MALLOC === '0') torch.tuneMalloc();
 
 interface Rates {
   train: number;

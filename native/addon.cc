@@ -219,18 +219,20 @@ static Napi::Value buildInfo(const Napi::CallbackInfo& info) {
 // glibc serves large blocks with fresh mmap()s and returns freed heap tops to the kernel,
 // so every activation of a training step is page-faulted in anew. Keeping blocks up to
 // 32 MiB on the heap and trimming only past 1 GiB cut a conv step's system time by about
-// two thirds here. GANFORGE_SYSTEM_MALLOC=1 keeps glibc's defaults.
-static void TuneMalloc() {
+// two thirds here. It changes the whole process's allocator, so it is the program's choice
+// (the CLI and the benchmarks make it), never a side effect of loading the library.
+// Returns whether the settings were applied (false where glibc's mallopt is missing).
+static Napi::Value tuneMalloc(const Napi::CallbackInfo& info) {
 #ifdef M_MMAP_THRESHOLD
-  const char* keep = std::getenv("GANFORGE_SYSTEM_MALLOC");
-  if (keep && *keep && *keep != '0') return;
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  bool ok = mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1;
+  return Napi::Boolean::New(info.Env(), ok);
+#else
+  return Napi::Boolean::New(info.Env(), false);
 #endif
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  TuneMalloc();
+  GF_EXPORT(exports, tuneMalloc);
   GF_EXPORT(exports, liveTensors);
   GF_EXPORT(exports, dispose);
   GF_EXPORT(exports, isLive);

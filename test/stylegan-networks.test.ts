@@ -178,7 +178,7 @@ describe('G_style', () => {
     });
   });
 
-  test('truncation: ψ = 0 gives the average w below the cutoff, ψ = 1 the untruncated image, eval default ψ 0.7', () => {
+  test('truncation: ψ = 0 gives the average w below the cutoff, ψ = 1 the untruncated image, ψ 0.7 only when asked (never by mode)', () => {
     using(new StyleGANGenerator({ ...TINY, resolution: 32 }), (G) => {
       perturb(G);
       G.eval();
@@ -200,10 +200,12 @@ describe('G_style', () => {
         assertClose(arr(G.forward(torch.randn([2, 16]), null, { ...opts, truncationPsi: 0, truncationCutoff: 20 })), arr(avgImage), 1e-5, 1e-6);
         // ψ 1: untruncated.
         assert.ok(G.forward(z, null, { ...opts, truncationPsi: 1 }).equal(synth(w)));
-        // Default in eval mode: ψ 0.7 at layers < 8, i.e. all eight here.
+        // ψ 0.7 asked for: layers < 8 (the default cutoff), i.e. all eight here.
         const t07 = avg.add(w.sub(avg).mul(0.7));
-        assertClose(arr(G.forward(z, null, opts)), arr(synth(t07)), 1e-5, 1e-6);
+        assertClose(arr(G.forward(z, null, { ...opts, truncationPsi: 0.7 })), arr(synth(t07)), 1e-5, 1e-6);
         assertClose(arr(truncateDlatents(w, G.dlatentAvg, 0.7, 8)), arr(t07), 1e-6, 1e-6);
+        // Eval mode without a ψ: untruncated (the original truncated silently here).
+        assert.ok(G.forward(z, null, opts).equal(synth(w)), 'eval mode does not truncate unless asked');
         // Training mode: no truncation unless asked.
         G.train();
         assert.ok(G.dlatents(z, null, { styleMixingProb: null, updateDlatentAvg: false }).equal(w));
@@ -463,8 +465,8 @@ describe('against a transliteration of the original TF graph (test/fixtures/styl
           const scores = D.forward(t.real, t.d_labels, { lod });
           assertClose(arr(scores), arr(t[`scores_lod${name}`]), 1e-4, 5e-5, `D at lod ${lod}`);
         }
-        // The whole G_style path in eval mode: ψ 0.7 and cutoff 8 are the defaults.
-        assertClose(arr(G.forward(t.z, t.g_labels, { randomizeNoise: false })), arr(t.images_lod0), 1e-4, 5e-5, 'G_style');
+        // The whole G_style path as the original's eval mode runs it: ψ 0.7 (asked for explicitly here) at layers < 8.
+        assertClose(arr(G.forward(t.z, t.g_labels, { randomizeNoise: false, truncationPsi: 0.7 })), arr(t.images_lod0), 1e-4, 5e-5, 'G_style');
       });
     } finally {
       G.dispose();

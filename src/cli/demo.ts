@@ -8,6 +8,7 @@ import { RECIPES } from '../families/registry.js';
 import { train } from '../train/trainer.js';
 import { fullSchema } from '../train/options.js';
 import { progressPrinter } from './progress.js';
+import { withStopSignals } from './stop.js';
 import { selfcheck } from './selfcheck.js';
 
 const SCHEMA = defineSchema({
@@ -42,13 +43,11 @@ export async function demoCommand(argv: string[]): Promise<number> {
   process.stdout.write(`\ntraining DCGAN on the built-in shapes (32×32) for ${d.kimg} kimg...\n`);
   const bar = progressPrinter();
   const t0 = performance.now();
-  const result = await train(def, options, new Set(['model', 'data', 'out']), {
-    progress: bar.update,
-    log: (line) => {
-      bar.done();
-      process.stderr.write(line + '\n');
-    },
-  });
+  const say = (line: string): void => {
+    bar.done();
+    process.stderr.write(line + '\n');
+  };
+  const result = await withStopSignals((signal) => train(def, options, new Set(['model', 'data', 'out']), { progress: bar.update, log: say, signal }), say);
   bar.done();
   const min = (performance.now() - t0) / 60000;
   process.stdout.write(`\ndemo ${result.interrupted ? 'interrupted' : 'finished'} in ${min.toFixed(1)} min: ${result.steps} steps, ${result.kimg.toFixed(1)} kimg\n`);

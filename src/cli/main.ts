@@ -44,55 +44,68 @@ export async function run(argv: string[]): Promise<number> {
       case '--version':
         process.stdout.write(`${VERSION}\n`);
         return 0;
-      case 'selfcheck': {
-        if (rest.includes('--help') || rest.includes('-h')) {
-          process.stdout.write(`Usage: ganforge selfcheck\n\nRuns the engine self-check: libtorch version, threads, CUDA, and a tiny\nconvolutional model trained for 100 Adam steps (its loss must halve, nothing may leak).\n`);
-          return 0;
-        }
-        if (rest.length) throw new UsageError(`selfcheck takes no arguments, got '${rest[0]}'`);
-        const { selfcheck } = await import('./selfcheck.js');
-        return selfcheck() ? 0 : 1;
-      }
-      case 'train': {
-        const { trainCommand } = await import('./train.js');
-        return await trainCommand(rest);
-      }
-      case 'sample': {
-        const { sampleCommand } = await import('./sample.js');
-        return await sampleCommand(rest);
-      }
-      case 'interpolate': {
-        const { interpolateCommand } = await import('./interpolate.js');
-        return await interpolateCommand(rest);
-      }
-      case 'mix': {
-        const { mixCommand } = await import('./mix.js');
-        return await mixCommand(rest);
-      }
-      case 'translate': {
-        const { translateCommand } = await import('./translate.js');
-        return await translateCommand(rest);
-      }
-      case 'demo': {
-        const { demoCommand } = await import('./demo.js');
-        return await demoCommand(rest);
-      }
-      case 'dataset': {
-        const { datasetCommand } = await import('./dataset.js');
-        return await datasetCommand(rest);
-      }
-      default:
-        throw new UsageError(`unknown command '${cmd}' (see 'ganforge --help')`);
     }
+    if (rest.includes('--help') || rest.includes('-h')) return await dispatch(cmd, rest);
+    // The allocator settings training wants (the program's choice, not the library's).
+    if (!process.env.GANFORGE_SYSTEM_MALLOC || process.env.GANFORGE_SYSTEM_MALLOC === '0') (await import('../torch/index.js')).tuneMalloc();
+    return await dispatch(cmd, rest);
   } catch (e) {
-    if (e instanceof UsageError || (e instanceof Error && (e.name === 'DataError' || e.name === 'StateDictError'))) {
-      process.stderr.write(`ganforge: ${e.message}\n`);
-      return 2;
-    }
-    // Anything else is ours to fix or the machine's (disk full, a corrupt checkpoint): one
-    // line by default, the stack with GANFORGE_DEBUG=1.
-    if (process.env.GANFORGE_DEBUG) throw e;
-    process.stderr.write(`ganforge: ${e instanceof Error ? e.message.split('\n')[0] : String(e)} (GANFORGE_DEBUG=1 shows where)\n`);
-    return 1;
+    return reportError(e);
   }
+}
+
+async function dispatch(cmd: string, rest: string[]): Promise<number> {
+  switch (cmd) {
+    case 'selfcheck': {
+      if (rest.includes('--help') || rest.includes('-h')) {
+        process.stdout.write(`Usage: ganforge selfcheck\n\nRuns the engine self-check: libtorch version, threads, CUDA, and a tiny\nconvolutional model trained for 100 Adam steps (its loss must halve, nothing may leak).\n`);
+        return 0;
+      }
+      if (rest.length) throw new UsageError(`selfcheck takes no arguments, got '${rest[0]}'`);
+      const { selfcheck } = await import('./selfcheck.js');
+      return selfcheck() ? 0 : 1;
+    }
+    case 'train': {
+      const { trainCommand } = await import('./train.js');
+      return await trainCommand(rest);
+    }
+    case 'sample': {
+      const { sampleCommand } = await import('./sample.js');
+      return await sampleCommand(rest);
+    }
+    case 'interpolate': {
+      const { interpolateCommand } = await import('./interpolate.js');
+      return await interpolateCommand(rest);
+    }
+    case 'mix': {
+      const { mixCommand } = await import('./mix.js');
+      return await mixCommand(rest);
+    }
+    case 'translate': {
+      const { translateCommand } = await import('./translate.js');
+      return await translateCommand(rest);
+    }
+    case 'demo': {
+      const { demoCommand } = await import('./demo.js');
+      return await demoCommand(rest);
+    }
+    case 'dataset': {
+      const { datasetCommand } = await import('./dataset.js');
+      return await datasetCommand(rest);
+    }
+    default:
+      throw new UsageError(`unknown command '${cmd}' (see 'ganforge --help')`);
+  }
+}
+
+function reportError(e: unknown): number {
+  if (e instanceof UsageError || (e instanceof Error && (e.name === 'DataError' || e.name === 'StateDictError'))) {
+    process.stderr.write(`ganforge: ${e.message}\n`);
+    return 2;
+  }
+  // Anything else is ours to fix or the machine's (disk full, a corrupt checkpoint): one
+  // line by default, the stack with GANFORGE_DEBUG=1.
+  if (process.env.GANFORGE_DEBUG) throw e;
+  process.stderr.write(`ganforge: ${e instanceof Error ? e.message.split('\n')[0] : String(e)} (GANFORGE_DEBUG=1 shows where)\n`);
+  return 1;
 }

@@ -6,6 +6,7 @@ import { train } from '../train/trainer.js';
 import { fullSchema } from '../train/options.js';
 import type { RecipeDef } from '../train/recipe.js';
 import { progressPrinter } from './progress.js';
+import { withStopSignals } from './stop.js';
 
 function modelOf(argv: readonly string[]): string | null {
   for (let i = 0; i < argv.length; i++) {
@@ -40,13 +41,11 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const { options, given, positional } = parseArgs(argv, fullSchema(def), 'train');
   if (positional.length) throw new UsageError(`train takes no positional arguments, got '${positional[0]}'`);
   const bar = progressPrinter();
-  const result = await train(def, options, given, {
-    progress: bar.update,
-    log: (line) => {
-      bar.done();
-      process.stderr.write(line + '\n');
-    },
-  });
+  const say = (line: string): void => {
+    bar.done();
+    process.stderr.write(line + '\n');
+  };
+  const result = await withStopSignals((signal) => train(def, options, given, { progress: bar.update, log: say, signal }), say);
   bar.done();
   process.stdout.write(`${result.interrupted ? 'interrupted' : 'done'}: ${result.steps} steps, ${result.kimg.toFixed(3)} kimg in ${result.runDir}\n`);
   return 0;

@@ -28,9 +28,7 @@ export {
 // Generator (G_style)
 
 export interface StyleGANGeneratorConfig extends Omit<StyleGANMappingConfig, 'dlatentBroadcast'>, StyleGANSynthesisConfig {
-  /** ψ applied by default outside training (the original's 0.7); null or 1 = none. */
-  truncationPsi: number | null;
-  /** Layers below this index are truncated (default 8); null or ≤ 0 = none. */
+  /** Layers below this index are truncated when a ψ is given (default 8); null or ≤ 0 = none. */
   truncationCutoff: number | null;
   /** Decay of the running average of w while training (default 0.995); null = not tracked. */
   dlatentAvgBeta: number | null;
@@ -41,16 +39,16 @@ export interface StyleGANGeneratorConfig extends Omit<StyleGANMappingConfig, 'dl
 export const STYLEGAN_G_DEFAULTS: StyleGANGeneratorConfig = {
   ...(({ dlatentBroadcast: _, ...m }) => m)(STYLEGAN_MAPPING_DEFAULTS),
   ...STYLEGAN_SYNTHESIS_DEFAULTS,
-  truncationPsi: 0.7, truncationCutoff: 8, dlatentAvgBeta: 0.995, styleMixingProb: 0.9,
+  truncationCutoff: 8, dlatentAvgBeta: 0.995, styleMixingProb: 0.9,
 };
 
 export interface StyleGANForwardOptions {
   /** Level of detail (default 0: full resolution). */
   lod?: number;
   /**
-   * Truncation ψ. Default: none in training mode, the config's (0.7) in eval mode, as the
-   * original's is_training switch; pass 1 or null for untruncated samples (e.g. for FID,
-   * as the original's validation mode).
+   * Truncation ψ (the original's 0.7 for its figures); default none, in either mode. The
+   * original switched it on in eval mode; here it is always the caller's explicit choice,
+   * so a metric computed on an averaged G never measures truncated samples by accident.
    */
   truncationPsi?: number | null;
   truncationCutoff?: number | null;
@@ -140,7 +138,7 @@ export class StyleGANGenerator extends nn.Module {
   dlatents(z: Tensor, labels: Tensor | null = null, opts: StyleGANForwardOptions = {}): Tensor {
     const c = this.cfg;
     const lod = opts.lod ?? 0;
-    const psi = opts.truncationPsi !== undefined ? opts.truncationPsi : this.training ? null : c.truncationPsi;
+    const psi = opts.truncationPsi ?? null;
     const cutoff = opts.truncationCutoff !== undefined ? opts.truncationCutoff : c.truncationCutoff;
     const mixProb = opts.styleMixingProb !== undefined ? opts.styleMixingProb : this.training ? c.styleMixingProb : null;
     const update = opts.updateDlatentAvg ?? (this.training && c.dlatentAvgBeta !== null);

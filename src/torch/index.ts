@@ -8,7 +8,7 @@ export {
 export { scope, scopeDepth } from './scope.js';
 export { grad, noGrad, enableGrad, isGradEnabled, type GradOptions } from './autograd.js';
 export { manualSeed, getRngState, setRngState, withSeed } from './random.js';
-export { liveTensors, setNumThreads, getNumThreads, buildInfo, cuda, type BuildInfo } from './runtime.js';
+export { liveTensors, setNumThreads, getNumThreads, buildInfo, cuda, tuneMalloc, type BuildInfo } from './runtime.js';
 export * as F from './functional.js';
 export * as linalg from './linalg.js';
 export * as optim from './optim/index.js';

@@ -34,6 +34,8 @@ export interface TrainHooks {
   progress?: (p: Progress) => void;
   /** Called after every step; return true to stop (tests use it to stop mid-run). */
   afterStep?: (step: number) => boolean;
+  /** Aborting it stops the run after the step in progress: a checkpoint is written and train() returns, interrupted. */
+  signal?: AbortSignal;
   /** Called with each phase's parameters once their gradients are complete, before the optimiser steps (data parallelism all-reduces here). */
   gradientHook?: GradientHook;
 }
@@ -273,19 +275,13 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
     return lastCheckpoint;
   });
 
-  // First Ctrl-C: finish the step, checkpoint, exit cleanly. Second: leave at once (the
-  // last checkpoint is complete: snapshots are renamed into place only when whole).
-  let stopRequested = false;
-  const onSignal = (sig: NodeJS.Signals): void => {
-    if (stopRequested) {
-      log(`${sig} again: exiting now; the last complete checkpoint is ${lastCheckpoint || 'none'}`);
-      process.exit(130);
-    }
+  // A stop request (the CLI's Ctrl-C) finishes the step in progress, then checkpoints and
+  // returns like the end of the run.
+  let stopRequested = hooks.signal?.aborted ?? false;
+  const onAbort = (): void => {
     stopRequested = true;
-    log(`${sig}: finishing this step and writing a checkpoint (press Ctrl-C again to exit at once)`);
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  hooks.signal?.addEventListener('abort', onAbort, { once: true });
 
   const averages = new Averages();
   const t0 = performance.now();
@@ -350,8 +346,7 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
     log(`samples:    ${grid}`);
     return { runDir: dir, steps: step, kimg: imagesSeen / 1000, checkpoint: final, interrupted: stopRequested };
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    hooks.signal?.removeEventListener('abort', onAbort);
     await loader.close();
     for (const t of fixedTensors) t.dispose();
     for (const net of Object.values(nets)) net.dispose();
