@@ -10,6 +10,7 @@ import { RECIPES } from './registry.js';
 import { fullSchema, recipeEnv } from '../train/options.js';
 import type { Recipe, RecipeDef } from '../train/recipe.js';
 import { readConfig, runPaths } from '../run/folder.js';
+import { standEma } from '../train/standing_stats.js';
 
 export interface LoadedRun {
   def: RecipeDef;
@@ -45,9 +46,16 @@ export function loadRun(dir: string, opts: { checkpoint?: string | null; device?
       if (ck.networks[k]) net.loadStateDict(ck.networks[k]);
       net.eval();
     }
+    const state = ck.state as { recipe?: Record<string, unknown>; emaStanding?: boolean };
     // What sampling needs of the training state (a progressive run's level of detail); not
     // the tensors only training uses (CycleGAN's image pools).
-    recipe.loadState(((ck.state as { recipe?: Record<string, unknown> }).recipe) ?? {});
+    recipe.loadState(state.recipe ?? {});
+    // A checkpoint written before standing statistics holds G's batch-norm statistics (or
+    // their average) in G_ema: estimate G_ema's own, as training now does before saving.
+    const ema = recipe.networks().G_ema;
+    if (recipe.emaBuffers === 'standing' && ema && !state.emaStanding) {
+      standEma(recipe, ema, { batch: (options.batch as number | undefined) ?? 64, numClasses: options.classes && classes ? classes.length : 0, runSeed: options.seed as number });
+    }
   });
   return { def, recipe, options, classes: options.classes ? classes : null, checkpoint };
 }

@@ -44,15 +44,17 @@ export function emaBeta(o: EmaOptions, batch: number, imagesSeen: number): numbe
 /**
  * ema ← lerp(ema, G, 1 − β) for parameters. Buffers are copied from G (StyleGAN2's rule,
  * right for its non-trainable constants) or, with 'average', floating-point buffers are
- * averaged like the weights (BigGAN's rule: batch-norm statistics that match averaged
- * weights); integer counters are copied either way.
+ * averaged like the weights (BigGAN's ema, which averages its whole state dict; integer
+ * counters are copied). 'standing' copies them too: the trainer re-estimates G_ema's
+ * batch-norm statistics itself when it samples or saves (standing_stats.ts), and copying
+ * keeps what training does independent of when that was.
  */
-export function updateEma(ema: Module, g: Module, beta: number, buffers: 'copy' | 'average' = 'copy'): void {
+export function updateEma(ema: Module, g: Module, beta: number, buffers: 'copy' | 'average' | 'standing' = 'copy'): void {
   const ep = ema.parameters(), gp = g.parameters();
   if (ep.length !== gp.length) throw new Error('EMA generator and generator have different parameter lists');
   optim.lerpAll(ep, gp, 1 - beta);
   const eb = ema.buffers(), gb = g.buffers();
-  if (buffers === 'copy') {
+  if (buffers !== 'average') {
     optim.copyAll(eb, gb);
     return;
   }
