@@ -136,6 +136,12 @@ test('standing statistics: the running statistics become the mean over batches o
     G.dispose();
   });
   assert.equal(torch.liveTensors(), live, 'no tensor leaked');
+  // Outside any scope of the caller's, the routine frees what its passes make.
+  const G = new DCGANGenerator({ ...DCGAN_DEFAULTS, resolution: 16, nz: 6, ngf: 4, nc: 1 });
+  const withG = torch.liveTensors();
+  accumulateStandingStats(G, () => G.forward(torch.randn([5, 6])), { batches: 3, seed: 1 });
+  assert.equal(torch.liveTensors(), withG, 'the standing passes leaked no tensor');
+  G.dispose();
 });
 
 /** Per-image pixel std and the spread between images (per-pixel std across the batch), in /255 units. */
@@ -151,9 +157,11 @@ test('after a short DCGAN run, eval-mode G_ema samples (as sample and the grids 
   const o = Object.fromEntries(Object.entries(fullSchema(def)).map(([k, s]) => [k, s.default]));
   // The trainer's EMA defaults (ema_kimg 10): a run of 1.6 kimg is a short run for them.
   Object.assign(o, { model: 'dcgan', data: 'shapes', resolution: 16, channels: 1, batch: 16, kimg: 1.6, ngf: 16, ndf: 16, nz: 16,
-    out: join(tempDir(), 'run'), workers: 1, log_every: 50, sample_kimg: 0, snapshot_kimg: 0, n_samples: 16 });
+    out: join(tempDir(), 'run'), workers: 1, log_every: 50, sample_kimg: 0.4, snapshot_kimg: 0.8, n_samples: 16 });
+  const live = torch.liveTensors();
   const res = await train(def, o, new Set(), { log: () => {} });
   assert.equal(res.steps, 100);
+  assert.equal(torch.liveTensors(), live, 'the run (standing statistics at each grid and checkpoint included) leaked no tensor');
   const run = loadRun(res.runDir);
   try {
     const { G, G_ema } = run.recipe.networks();
