@@ -287,7 +287,7 @@ test('--lrate_rampup_kimg: lr_G = lr_D = min(kimg / rampup, 1)·0.001 at each gr
   assert.deepEqual(rows.map((r) => +(r.lr_G * 1e4).toFixed(6)), [0, 0, 2, 2, 4, 4, 6, 6, 10, 10, 10]);
 });
 
-test('dlatent_avg moves while training and G_ema copies it; G_ema averages the weights with β = 0.5^(minibatch / 10 000)', async () => {
+test('dlatent_avg moves while training and G_ema copies it; G_ema averages the weights with β = 0.5^(minibatch / min(10 000, 0.05 · images seen))', async () => {
   const run = await straight();
   const names = listCheckpoints(join(run, 'checkpoints'));
   assert.equal(names.length, 12, 'a checkpoint before and after every step');
@@ -302,10 +302,12 @@ test('dlatent_avg moves while training and G_ema copies it; G_ema averages the w
       const buffers = Object.keys(G).filter((k) => k === 'dlatent_avg' || /^synthesis\.noise\d+$/.test(k));
       assert.equal(buffers.length, 7, 'dlatent_avg and 6 noise inputs');
       for (const k of buffers) assert.ok(E[k].equal(G[k]), `${name}: G_ema.${k} is a copy of G's`);
-      // Gs ← lerp(G, Gs, β) for the weights, β = 0.5^(minibatch / (10 kimg · 1000)).
-      const minibatch = Math.round((Number(name) - Number(names[names.indexOf(name) - 1])) * 1000);
+      // Gs ← lerp(G, Gs, β) for the weights, β = 0.5^(minibatch / half-life), the half-life
+      // 10 kimg capped at 5 % of the images seen before the step (StyleGAN2's ema_rampup, on by default).
+      const seenBefore = Math.round(Number(names[names.indexOf(name) - 1]) * 1000);
+      const minibatch = Math.round(Number(name) * 1000) - seenBefore;
       seenBatches.add(minibatch);
-      const beta = 0.5 ** (minibatch / 10_000);
+      const beta = seenBefore === 0 ? 0 : 0.5 ** (minibatch / Math.min(10_000, 0.05 * seenBefore));
       for (const [k, p] of Object.entries(G)) {
         if (buffers.includes(k)) continue;
         // Within float rounding of the values, and within 10 % of this step's move.

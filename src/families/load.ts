@@ -4,12 +4,13 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import { UsageError } from '../config/errors.js';
-import { type Options, validateOptions } from '../config/options.js';
+import { type Options, optionsView, validateOptions } from '../config/options.js';
 import { listCheckpoints, loadCheckpoint } from '../io/checkpoint.js';
 import { RECIPES } from './registry.js';
-import { fullSchema, recipeEnv } from '../train/options.js';
+import { COMMON_SCHEMA, fullSchema, recipeEnv } from '../train/options.js';
 import type { Recipe, RecipeDef } from '../train/recipe.js';
 import { readConfig, runPaths } from '../run/folder.js';
+import { standEma } from '../train/standing_stats.js';
 
 export interface LoadedRun {
   def: RecipeDef;
@@ -37,7 +38,8 @@ export function loadRun(dir: string, opts: { checkpoint?: string | null; device?
   const name = opts.checkpoint ?? names[names.length - 1];
   if (!names.includes(name)) throw new UsageError(`${dir} has no checkpoint '${name}' (it has: ${names.join(', ')})`);
   const device = opts.device ?? 'cpu';
-  const recipe = def.create(options, recipeEnv(options, options.classes && classes ? classes.length : 0, device));
+  const env = recipeEnv(options, options.classes && classes ? classes.length : 0, device);
+  const recipe = def.create(options, env);
   const checkpoint = join(paths.checkpoints, name);
   torch.scope(() => {
     const ck = loadCheckpoint(checkpoint);
@@ -45,9 +47,16 @@ export function loadRun(dir: string, opts: { checkpoint?: string | null; device?
       if (ck.networks[k]) net.loadStateDict(ck.networks[k]);
       net.eval();
     }
+    const state = ck.state as { recipe?: Record<string, unknown>; emaStanding?: boolean };
     // What sampling needs of the training state (a progressive run's level of detail); not
     // the tensors only training uses (CycleGAN's image pools).
-    recipe.loadState(((ck.state as { recipe?: Record<string, unknown> }).recipe) ?? {});
+    recipe.loadState(state.recipe ?? {});
+    // A checkpoint written before standing statistics holds G's batch-norm statistics (or
+    // their average) in G_ema: estimate G_ema's own, as training now does before saving.
+    const ema = recipe.networks().G_ema;
+    if (recipe.emaBuffers === 'standing' && ema && !state.emaStanding) {
+      standEma(recipe, ema, { batch: env.batchSize || 64, numClasses: env.numClasses, runSeed: optionsView(COMMON_SCHEMA, options).seed });
+    }
   });
   return { def, recipe, options, classes: options.classes ? classes : null, checkpoint };
 }

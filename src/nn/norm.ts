@@ -19,7 +19,8 @@ abstract class NormBase extends Module {
   readonly runningVar: Tensor | null;
   readonly numBatchesTracked: Tensor | null;
   readonly eps: number;
-  readonly momentum: number | null;
+  /** Mutable, as PyTorch's: standing statistics set it to null (a cumulative average) for a while. */
+  momentum: number | null;
   readonly affine: boolean;
   readonly trackRunningStats: boolean;
 

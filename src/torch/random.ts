@@ -1,6 +1,7 @@
 // The global random generators: seeding, and state capture for bit-exact resume.
 import { N } from './native.js';
 import { type Device } from './dtype.js';
+import { cuda } from './runtime.js';
 
 /** Seeds the CPU generator and every CUDA generator. */
 export function manualSeed(seed: number): void {
@@ -19,15 +20,17 @@ export function setRngState(state: Uint8Array, device: Device = 'cpu'): void {
 }
 
 /**
- * Runs `fn` with the CPU generator seeded to `seed`, then puts the generator back as it
- * was: fixed sample latents never disturb the training stream (and so exact resume).
+ * Runs `fn` with the generators seeded to `seed` (manualSeed's: the CPU one and every CUDA
+ * one), then puts each back as it was: fixed sample latents and standing statistics never
+ * disturb the training stream (and so exact resume), on a CUDA device too.
  */
 export function withSeed<T>(seed: number, fn: () => T): T {
-  const saved = getRngState();
+  const devices: Device[] = ['cpu', ...Array.from({ length: cuda.isAvailable() ? cuda.deviceCount() : 0 }, (_, i) => `cuda:${i}` as Device)];
+  const saved = devices.map((d) => getRngState(d));
   manualSeed(seed);
   try {
     return fn();
   } finally {
-    setRngState(saved);
+    devices.forEach((d, i) => setRngState(saved[i], d));
   }
 }

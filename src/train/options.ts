@@ -68,7 +68,9 @@ export const KIMG_SCHEMA = defineSchema({
   ema_kimg: { type: 'float', default: 10, help: 'half-life of the generator EMA in kimg', min: 0 },
   ema_beta: { type: 'float', default: null, help: 'fixed EMA decay per step instead of --ema_kimg', min: 0, max: 1 },
   ema_start_kimg: { type: 'float', default: 0, help: 'kimg before which the EMA copies G', min: 0 },
-  ema_rampup: { type: 'float', default: null, help: 'limit the EMA half-life to this fraction of the images seen', min: 0 },
+  // On for every family: a short run's average forgets the initial weights; a long one
+  // (past ema_kimg / ema_rampup, 200 kimg for 10) is untouched. 0 restores the originals.
+  ema_rampup: { type: 'float', default: 0.05, help: "limit the EMA half-life (or the one --ema_beta implies) to this fraction of the images seen, as StyleGAN2's ema_rampup; 0 = off (the original rules)", min: 0 },
 });
 
 /** Length in epochs (--n_epochs + --n_epochs_decay), as the reference counts it. */

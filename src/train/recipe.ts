@@ -52,8 +52,13 @@ export interface StyleAccess {
 export interface Recipe<S = unknown> {
   /** Networks by name. 'G' with 'G_ema' enables the trainer's generator moving average. */
   networks(): Record<string, Module>;
-  /** How the moving average treats G's buffers (see updateEma); default 'copy'. */
-  readonly emaBuffers?: 'copy' | 'average';
+  /**
+   * How G_ema's buffers are made: copied from G or averaged like the weights (see
+   * updateEma), or 'standing': copied while training, and batch-norm statistics
+   * re-estimated for G_ema's own weights before each sample grid and checkpoint
+   * (BigGAN's standing statistics, see standing_stats.ts). Default 'copy'.
+   */
+  readonly emaBuffers?: 'copy' | 'average' | 'standing';
   optimizers(): Record<string, optim.Optimizer>;
   /** The phases of one training iteration, in order (run by the trainer's PhaseRunner). */
   readonly phases: readonly Phase<S>[];

@@ -12,6 +12,7 @@ import type { Recipe, RecipeDef, RecipeEnv, SampleInputs } from './recipe.js';
 import { PhaseRunner, type GradientHook } from './phase.js';
 import { COMMON_SCHEMA, RESUMABLE_CHANGES, fullSchema, datasetOptions, recipeEnv, resolutionOf, trainerOptions, type KimgOptions } from './options.js';
 import { emaBeta, updateEma, initEma, type EmaOptions } from './ema.js';
+import { standEma } from './standing_stats.js';
 import { LrSchedule, type ScheduleState } from './lr_schedule.js';
 import { type RunPaths, createRun, runPaths, readConfig, writeConfig, configHash, appendMetrics, truncateMetrics } from '../run/folder.js';
 
@@ -251,8 +252,18 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   const fixedTensors = [fixed.z, fixed.labels, fixed.a, fixed.b].filter((t): t is torch.Tensor => t != null);
   for (const t of [real?.a, real?.b, real?.labels]) if (t && !fixedTensors.includes(t)) t.dispose();
 
+  // Standing statistics: G_ema's batch norms re-estimated for its own weights before it is
+  // sampled or saved, from latents of their own seed (nothing training reads depends on them).
+  let stoodAt = -1;
+  const stand = (): void => {
+    if (recipe.emaBuffers !== 'standing' || !ema || stoodAt === step) return;
+    standEma(recipe, ema, { batch: env.batchSize || 64, numClasses: env.numClasses, runSeed: c.seed });
+    stoodAt = step;
+  };
+
   const writeSamples = async (): Promise<string> => {
     const file = join(paths.samples, `${checkpointName(imagesSeen / 1000)}.png`);
+    stand();
     const images = torch.scope(() => torch.withSeed(0, () => torch.noGrad(() => recipe.generate(fixed))));
     try {
       await saveGrid(images, file, { nrow: recipe.gridColumns ?? Math.ceil(Math.sqrt(nSamples)) });
@@ -263,10 +274,12 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   };
 
   const writeCheckpoint = (): string => torch.scope(() => {
+    stand();
     const state = {
       ganforge: VERSION, configHash: hash, step, imagesSeen, kimg: imagesSeen / 1000, epoch: loader.epoch,
       loader: loader.state(), rng: rngState(device), recipe: recipe.state(), schedule: schedule?.state() ?? null,
       optimizers: Object.fromEntries(Object.entries(recipe.optimizers()).map(([k, opt]) => [k, opt.stateDict().hyper])),
+      ...(stoodAt === step ? { emaStanding: true } : {}),
     };
     const networks = Object.fromEntries(Object.entries(nets).map(([k, m]) => [k, m.stateDict()]));
     const optimizers = Object.fromEntries(Object.entries(recipe.optimizers()).map(([k, opt]) => [k, opt.stateDict().tensors]));
