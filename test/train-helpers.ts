@@ -6,12 +6,22 @@ import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { scope } from '../src/torch/index.js';
 import { loadCheckpoint } from '../src/io/checkpoint.js';
+import type { Recipe, StepContext } from '../src/recipes/recipe.js';
+import type { TensorBatch } from '../src/data/index.js';
 import { fromRoot } from './helpers.js';
 
 export const BIN = fromRoot('bin/ganforge.js');
 
 /** A tiny DCGAN that trains in well under a second per step on 2 cores. */
 export const TINY = ['train', '--model', 'dcgan', '--data', 'shapes', '--resolution', '16', '--batch', '8', '--nz', '16', '--ngf', '8', '--ndf', '8', '--workers', '1', '--log_every', '1', '--sample_kimg', '0', '--n_samples', '4'];
+
+/**
+ * One training step of a recipe, as the trainer takes it: the one place tests step a
+ * recipe, so that they follow when the step moves to trainer-run phases.
+ */
+export function trainStep(recipe: Recipe, batch: TensorBatch, ctx: StepContext): Record<string, number> {
+  return recipe.step(batch, ctx);
+}
 
 export function tempDir(prefix = 'gf-train-'): string {
   return mkdtempSync(join(tmpdir(), prefix));

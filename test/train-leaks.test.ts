@@ -10,6 +10,7 @@ import { fullSchema, recipeEnv } from '../src/recipes/trainer.js';
 import type { Recipe } from '../src/recipes/recipe.js';
 import type { Options } from '../src/config/options.js';
 import type { TensorBatch } from '../src/data/index.js';
+import { trainStep } from './train-helpers.js';
 
 function build(model: string, overrides: Options): Recipe {
   const def = RECIPES[model];
@@ -28,10 +29,10 @@ function dispose(r: Recipe): void {
 /** Runs `warm` steps (optimiser moments get allocated), then checks `steps` more one by one. */
 function assertStepsLeakNothing(r: Recipe, batch: TensorBatch, warm: number, steps: number, held: () => number = () => 0): void {
   let step = 0;
-  for (; step < warm; step++) torch.scope(() => r.step(batch, { step, imagesSeen: step * batch.a.shape[0] }));
+  for (; step < warm; step++) torch.scope(() => trainStep(r, batch, { step, imagesSeen: step * batch.a.shape[0] }));
   for (; step < warm + steps; step++) {
     const before = torch.liveTensors() - held();
-    torch.scope(() => r.step(batch, { step, imagesSeen: step * batch.a.shape[0] }));
+    torch.scope(() => trainStep(r, batch, { step, imagesSeen: step * batch.a.shape[0] }));
     const after = torch.liveTensors() - held();
     assert.equal(after, before, `step ${step} leaked ${after - before} tensor(s)`);
   }

@@ -20,7 +20,7 @@ import type { Options } from '../src/config/options.js';
 import { StyleGANGenerator, StyleGANDiscriminator } from '../src/models/stylegan.js';
 import { listCheckpoints, loadCheckpoint } from '../src/io/checkpoint.js';
 import { trainHelp } from '../src/cli/train.js';
-import { cli, tempDir, assertSameCheckpoint } from './train-helpers.js';
+import { cli, tempDir, assertSameCheckpoint, trainStep } from './train-helpers.js';
 
 const def = RECIPES.stylegan;
 const quiet = { log: (): void => {} };
@@ -96,7 +96,7 @@ test('one step: D loss = mean softplus(D(fake)) + mean softplus(âˆ’D(real)) + 5Â
     // ---- the D-only step
     const G0 = copyG(G), D0 = copyD(D);
     const g0 = values(G.parameters()), d0 = values(D.parameters());
-    const outA = torch.withSeed(11, () => r.step(batch, { step: 0, imagesSeen: 150 }));
+    const outA = torch.withSeed(11, () => trainStep(r, batch, { step: 0, imagesSeen: 150 }));
     assert.equal(outA.lod, lod);
     assert.equal(outA.minibatch, 4);
     assert.equal(outA.lr_D, 0.001);
@@ -145,7 +145,7 @@ test('one step: D loss = mean softplus(D(fake)) + mean softplus(âˆ’D(real)) + 5Â
     // ---- the D + G step: G's loss is D's (just updated) verdict on fresh fakes.
     const G1 = copyG(G);
     const g1 = values(G.parameters());
-    const outB = torch.withSeed(12, () => r.step(batch, { step: 1, imagesSeen: 154 }));
+    const outB = torch.withSeed(12, () => trainStep(r, batch, { step: 1, imagesSeen: 154 }));
     assert.ok(Number.isFinite(outB.loss_G));
     assert.equal(outB.lr_G, 0.001);
     const D1 = copyD(D);
@@ -185,11 +185,11 @@ test('a step inside torch.scope leaves torch.liveTensors() unchanged (D-only and
   const batch = { a: x, b: null, labels: null };
   r.nextBatchSize!(150);
   // Two steps first: both optimisers allocate their moments.
-  torch.scope(() => r.step(batch, { step: 0, imagesSeen: 150 }));
-  torch.scope(() => r.step(batch, { step: 1, imagesSeen: 154 }));
+  torch.scope(() => trainStep(r, batch, { step: 0, imagesSeen: 150 }));
+  torch.scope(() => trainStep(r, batch, { step: 1, imagesSeen: 154 }));
   for (const step of [2, 3]) {
     const before = torch.liveTensors();
-    const out = torch.scope(() => r.step(batch, { step, imagesSeen: 150 + 4 * step }));
+    const out = torch.scope(() => trainStep(r, batch, { step, imagesSeen: 150 + 4 * step }));
     assert.equal('loss_G' in out, step === 3);
     assert.equal(torch.liveTensors(), before, `step ${step} leaked ${torch.liveTensors() - before} tensor(s)`);
   }
