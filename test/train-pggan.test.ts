@@ -15,7 +15,7 @@ import { pgganSchedule } from '../src/recipes/progressive_schedule.js';
 import { parseArgs, type Options } from '../src/config/options.js';
 import { decodeImage, type RawImage } from '../src/data/index.js';
 import { listCheckpoints, loadCheckpoint } from '../src/io/checkpoint.js';
-import { cli, cliErrorInProcess, tempDir, assertSameCheckpoint } from './train-helpers.js';
+import { cli, cliErrorInProcess, tempDir, assertSameCheckpoint, trainStep } from './train-helpers.js';
 
 const def = RECIPES.pggan;
 const quiet = { log: (): void => {} };
@@ -262,8 +262,9 @@ test('D_repeats 2: a G step after every second D step; the schedule holds for mi
   assert.deepEqual([want[5].gCount, want[5].dCount], [1, 2]);
 });
 
-// Fails until the trainer averages each metric over the steps that reported it (its
-// Averages divides every sum by all the interval's steps, halving loss_G here).
+// A logged metric is the mean over the steps of the interval that reported it: with
+// D_repeats 2 only every second step has a loss_G, and dividing its sum by all the
+// interval's steps would halve it.
 test('D_repeats 2 with log_every 2: loss_G is the mean of the G steps in the interval, not halved', async () => {
   const dir = tempDir('gf-pggan-');
   const o = (log_every: number): Options => options({
@@ -395,7 +396,7 @@ test('a progressive step inside torch.scope leaves liveTensors() unchanged, at l
       const a = torch.rand([n, 3, 16, 16]).mul(2).sub(1).keep();
       const labels = torch.randint(0, 3, [n], { dtype: 'int64' }).keep();
       const before = torch.liveTensors();
-      const m = torch.scope(() => recipe.step({ a, b: null, labels }, { step: i, imagesSeen }));
+      const m = torch.scope(() => trainStep(recipe, { a, b: null, labels }, { step: i, imagesSeen }));
       assert.equal(torch.liveTensors(), before, `step ${i} leaked ${torch.liveTensors() - before} tensor(s)`);
       assert.ok(Math.abs(m.lod - (imagesSeen ? 0.6 : 1)) < 1e-12, `lod ${m.lod}`);
       assert.ok(Number.isFinite(m.loss_D_labels) && Number.isFinite(m.loss_G), JSON.stringify(m));
