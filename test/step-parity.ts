@@ -69,9 +69,10 @@ export const GRAD_TOL = 1e-4;
 /**
  * A tensor whose largest reference gradient is below NOISE_GRAD has no gradient in exact
  * arithmetic (the bias of a convolution followed by instance norm, which subtracts the
- * per-channel mean): what the reference stored is rounding noise (at most 2e-6 in these
- * fixtures, where every other tensor's scale is above 0.004). Ours must be noise too, and
- * Adam may move each element anywhere within its reach.
+ * per-channel mean): what the reference stored is rounding noise (2e-6 at most in
+ * float32, 2e-15 in float64), where every other tensor's scale in the step fixtures is
+ * above 0.004. Ours must be noise too, and Adam may move each element anywhere within
+ * its reach.
  */
 export const NOISE_GRAD = 1e-4;
 
