@@ -184,10 +184,14 @@ test('three DCGAN training steps equal PyTorch\'s (same weights, data and seeds)
     torch.manualSeed(100 + i);
     return torch.scope(() => trainStep(r, batch, { step: i, imagesSeen: 6 * i }));
   };
+  // Compared as test/step-parity.ts explains, so that it holds on any CPU.
   try {
+    // 1. The recipe's optimisers, fed the reference's gradients, give its weights.
     const before = replayOptimizers(make(), ref);
+    // 2. Each step from the reference's weights: losses, gradients, batch-norm statistics.
     const forced = make();
     assertTeacherForcedSteps(forced, ref, before, (i) => step(forced, i));
+    // 3. The steps as training runs them: losses, and updates in units of lr.
     const free = make();
     const nets = loadPre(free, ref);
     for (let i = 0; i < 3; i++) assertLosses(step(free, i), ref.losses, i, `step ${i + 1}`);
