@@ -120,3 +120,21 @@ export function maxAbsDiff(a: ArrayLike<Num>, b: ArrayLike<Num>): number {
   for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i] - y[i]));
   return m;
 }
+
+/**
+ * Random draws against PyTorch's for the same seed. The generator's bits are the same on
+ * every CPU, but the float32 transforms built on them are vectorised per CPU (ATen's
+ * default, AVX2 and AVX-512 kernels) and round differently: normal_ (Box–Muller) by up
+ * to 2.3e-6 of N(0, 1) between the default and AVX2 kernels over a million draws,
+ * uniform_ by an ulp of its bound; in this suite's fixtures by at most 5.1e-7 of the
+ * tensor's largest |value|. A different seed, generator or draw order differs by the
+ * distribution's whole scale, so draws are compared within DRAW_TOL × the largest
+ * |expected| (rand's [0, 1) draws, exact in every kernel, stay compared bit for bit).
+ */
+export const DRAW_TOL = 1e-5;
+
+export function assertSameDraws(actual: ArrayLike<Num> | Iterable<Num>, expected: ArrayLike<Num> | Iterable<Num>, msg = ''): void {
+  const e = toNumbers(expected);
+  const scale = e.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  assertClose(actual, e, 0, DRAW_TOL * scale, msg);
+}

