@@ -3,6 +3,8 @@
 // The arithmetic follows PyTorch 1.13's single-tensor Adam and SGD exactly.
 #include "common.h"
 
+#include <c10/core/GradMode.h>
+
 #include <cmath>
 
 namespace gf {
@@ -35,7 +37,7 @@ static Napi::Value adamStep(INFO) {
   SameLength(ENV, m.size(), params.size(), "exp_avg");
   SameLength(ENV, v.size(), params.size(), "exp_avg_sq");
   if (!vmax.empty()) SameLength(ENV, vmax.size(), params.size(), "max_exp_avg_sq");
-  at::NoGradGuard ng;
+  c10::NoGradGuard ng;
   for (size_t i = 0; i < params.size(); i++) {
     auto& p = params[i];
     at::Tensor g = p.grad();
@@ -68,7 +70,7 @@ static Napi::Value sgdStep(INFO) {
   double lr = Num(info[3]), mom = Num(info[4]), damp = Num(info[5]), wd = Num(info[6]);
   bool nesterov = Bool(info[7]);
   if (mom != 0) SameLength(ENV, bufs.size(), params.size(), "momentum buffer");
-  at::NoGradGuard ng;
+  c10::NoGradGuard ng;
   for (size_t i = 0; i < params.size(); i++) {
     auto& p = params[i];
     at::Tensor d = p.grad();
@@ -92,7 +94,7 @@ static Napi::Value lerpAll_(INFO) {
   auto src = TList(info[1]);
   SameLength(ENV, src.size(), dst.size(), "source");
   auto w = Scl(info[2]);
-  at::NoGradGuard ng;
+  c10::NoGradGuard ng;
   for (size_t i = 0; i < dst.size(); i++) dst[i].lerp_(src[i], w);
   return ENV.Undefined();
 }
@@ -101,7 +103,7 @@ static Napi::Value copyAll_(INFO) {
   auto dst = TList(info[0]);
   auto src = TList(info[1]);
   SameLength(ENV, src.size(), dst.size(), "source");
-  at::NoGradGuard ng;
+  c10::NoGradGuard ng;
   for (size_t i = 0; i < dst.size(); i++) dst[i].copy_(src[i]);
   return ENV.Undefined();
 }
@@ -116,7 +118,7 @@ static Napi::Value zeroGrads(INFO) {
 static Napi::Value clipGradNorm(INFO) {
   auto params = TList(info[0]);
   double maxNorm = Num(info[1]), p = Num(info[2]);
-  at::NoGradGuard ng;
+  c10::NoGradGuard ng;
   std::vector<at::Tensor> norms;
   for (auto& t : params)
     if (t.grad().defined()) norms.push_back(t.grad().norm(p));
