@@ -11,6 +11,7 @@ import { VERSION } from '../version.js';
 import type { Recipe, RecipeDef, RecipeEnv, SampleInputs } from './recipe.js';
 import { PhaseRunner, type GradientHook } from './phase.js';
 import { COMMON_SCHEMA, RESUMABLE_CHANGES, fullSchema, datasetOptions, recipeEnv, resolutionOf, trainerOptions, type KimgOptions } from './options.js';
+import { openTrainingData } from './data.js';
 import { emaBeta, updateEma, initEma, type EmaOptions } from './ema.js';
 import { LrSchedule, type ScheduleState } from './lr_schedule.js';
 import { type RunPaths, checkRunFolder, createRun, lockRunFolder, resumeCheckpoint, runProtection, runPaths, readConfig, writeConfig, configHash, appendMetrics, truncateMetrics } from '../run/folder.js';
@@ -159,7 +160,7 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   const hash = configHash(o, RESUMABLE_CHANGES);
 
   // Open the data first: a bad --data must fail before a run folder is made.
-  const dataset: Dataset = await openDataset(c.data, datasetOptions(def, o));
+  const { dataset, unreadable } = await openTrainingData(def, o, log);
   checkDataKind(def, o, dataset);
   const byEpoch = L.byEpoch;
   const classNames = dataset.classes;
@@ -217,11 +218,18 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   const rebatch = async (batchSize: number): Promise<void> => {
     if (batchSize === loader.batchSize) return;
     const st = loader.state();
+    for (const f of loader.skipped) skipped.add(f);
     await loader.close();
     loader = new Loader(dataset, loaderOptions(batchSize));
     loader.restore({ ...st, batchSize });
   };
 
+  // Unreadable files: those found before training, and those the loaders meet.
+  const skipped = new Set(unreadable);
+  const skippedCount = (): number => {
+    for (const f of loader.skipped) skipped.add(f);
+    return skipped.size;
+  };
   let step = 0;
   let imagesSeen = 0;
   let lastCheckpoint = '';
@@ -299,6 +307,10 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   let intervalStart = performance.now();
   let intervalImages = 0;
   const startImages = imagesSeen;
+  // A logged row averages the steps since the previous row; after a resume the first
+  // window starts at the resume step. Rows of other lengths say how many steps they hold.
+  let windowStart = step;
+  let resumedAt: number | null = resuming ? step : null;
   try {
     if (!resuming) {
       const length = L.byEpoch ? `, ${totalEpochs} epochs` : `, ${L.kimg.kimg} kimg`;
@@ -329,7 +341,14 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
         const now = performance.now();
         const imgPerSec = intervalImages / ((now - intervalStart) / 1000);
         const m = averages.take();
-        appendMetrics(paths, { step, kimg: imagesSeen / 1000, epoch: batch.epoch, ...m, ...(schedule ? { lr_mult: schedule.multiplier } : {}), img_per_s: imgPerSec, sec: (now - t0) / 1000 });
+        const n = skippedCount();
+        appendMetrics(paths, {
+          step, kimg: imagesSeen / 1000, epoch: batch.epoch, ...m, ...(schedule ? { lr_mult: schedule.multiplier } : {}), img_per_s: imgPerSec, sec: (now - t0) / 1000,
+          ...(step - windowStart !== c.log_every ? { window_steps: step - windowStart } : {}), ...(resumedAt !== null ? { resumed_at_step: resumedAt } : {}),
+          ...(n ? { skipped_files: n } : {}),
+        });
+        windowStart = step;
+        resumedAt = null;
         const done = imagesSeen - startImages;
         const rate = done / ((now - t0) / 1000);
         hooks.progress?.({
@@ -353,6 +372,7 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
     const final = writeCheckpoint();
     const grid = await writeSamples();
     if (stopRequested) log(`stopped at ${where()}; continue with --resume --out ${dir}`);
+    if (skippedCount()) log(`skipped ${skipped.size} unreadable image file(s) of ${dataset.source}, ${[...skipped].sort()[0]} first`);
     log(`checkpoint: ${final}`);
     log(`samples:    ${grid}`);
     return { runDir: dir, steps: step, kimg: imagesSeen / 1000, checkpoint: final, interrupted: stopRequested };
