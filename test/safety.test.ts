@@ -83,7 +83,7 @@ test('--force replaces a run folder or an empty one; without it an existing run 
   // sample --force overwrites an image, never a file of another kind or a folder
   const notes = join(dir, 'notes.png');
   writeFileSync(notes, 'my notes, not an image');
-  mistake(cli(['sample', '--run', empty, '--out', notes, '--force']), /is a 22 bytes file that is not an image/);
+  mistake(cli(['sample', '--run', empty, '--out', notes, '--force']), /is a file of 22 bytes that is not an image/);
   assert.equal(readFileSync(notes, 'utf8'), 'my notes, not an image');
   mistake(cli(['sample', '--run', empty, '--out', dir, '--force']), /is a folder: give a file name/);
   const png = join(dir, 'grid.png');

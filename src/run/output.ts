@@ -267,6 +267,6 @@ export function checkReplaceableFile(file: string, option: string, force: boolea
   if (!force) throw new UsageError(`${file} exists: use --force to overwrite it, or another ${option}`);
   if (!st.isFile()) throw new UsageError(`${option} ${file} is not a regular file: --force replaces only ${kind.name}`);
   if (st.size > 0 && !kind.test(file)) {
-    throw new UsageError(`${option} ${file} is a ${sizeText(st.size)} file that is not ${kind.name}: --force replaces only such files; choose another ${option}`);
+    throw new UsageError(`${option} ${file} is a file of ${sizeText(st.size)} that is not ${kind.name}: --force replaces only such files; choose another ${option}`);
   }
 }
