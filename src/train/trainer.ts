@@ -308,7 +308,8 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   let intervalImages = 0;
   const startImages = imagesSeen;
   // A logged row averages the steps since the previous row; after a resume the first
-  // window starts at the resume step. Rows of other lengths say how many steps they hold.
+  // window starts at the resume step. A row of a partial window (after a resume, at the
+  // end) says how many steps it averages, and after a resume from which step.
   let windowStart = step;
   let resumedAt: number | null = resuming ? step : null;
   try {
@@ -344,7 +345,7 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
         const n = skippedCount();
         appendMetrics(paths, {
           step, kimg: imagesSeen / 1000, epoch: batch.epoch, ...m, ...(schedule ? { lr_mult: schedule.multiplier } : {}), img_per_s: imgPerSec, sec: (now - t0) / 1000,
-          ...(step - windowStart !== c.log_every ? { window_steps: step - windowStart } : {}), ...(resumedAt !== null ? { resumed_at_step: resumedAt } : {}),
+          ...(step - windowStart !== c.log_every ? { window_steps: step - windowStart, ...(resumedAt !== null ? { resumed_at_step: resumedAt } : {}) } : {}),
           ...(n ? { skipped_files: n } : {}),
         });
         windowStart = step;
