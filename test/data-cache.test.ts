@@ -129,7 +129,7 @@ describe('ganforge dataset (command)', () => {
     assert.match(ok.out, /wrote .*cli\.gfc: 6 images of 8x8x3, 2 classes \(a, b\)/);
     const again = run('prepare', path.join(dir, 'clean'), '--resolution', '8', '--out', target);
     assert.equal(again.code, 2);
-    assert.match(again.err, /^ganforge: .*cli\.gfc already exists \(pass --force to replace it\)\n$/);
+    assert.match(again.err, /^ganforge: .*cli\.gfc exists: use --force to overwrite it, or another --out\n$/);
     for (const args of [
       ['prepare', path.join(dir, 'clean'), '--resolution', '12', '--out', out('x.gfc')],
       ['prepare', path.join(dir, 'clean'), '--out', out('x.gfc')],

@@ -193,8 +193,11 @@ test('interpolate: a strip row per segment from one seed\'s own sample to the ne
 });
 
 test('mistakes are one line and exit code 2: non-style runs, bad --styles, an existing --out', async () => {
+  // --force overwrites an image (or an empty file), never a file of another kind.
   const existing = file();
-  writeFileSync(existing, 'x');
+  writeFileSync(existing, '');
+  const notes = file();
+  writeFileSync(notes, 'my notes');
   const cases: [string[], RegExp][] = [
     [['mix', '--run', DC, '--rows', '1', '--cols', '2'], /mix needs a style-based model \(stylegan\): .* is a dcgan run/],
     [['interpolate', '--run', DC, '--seeds', '1,2', '--space', 'w', '--out', file()], /--space w needs a style-based model \(stylegan\): a dcgan generator has no w/],
@@ -204,6 +207,7 @@ test('mistakes are one line and exit code 2: non-style runs, bad --styles, an ex
     [['mix', '--run', SG, '--rows', '1', '--cols', '2', '--styles', 'fine', '--out', file()], /--styles fine \(layers 8-end\) holds no layer of this model, which has 6/],
     [['mix', '--run', SG, '--rows', '1', '--cols', '2', '--out', existing], /exists: use --force/],
     [['interpolate', '--run', SG, '--seeds', '1,2', '--out', existing], /exists: use --force/],
+    [['interpolate', '--run', SG, '--seeds', '1,2', '--out', notes, '--force'], /is a file of 8 bytes that is not an image/],
     [['interpolate', '--run', SG, '--seeds', '1'], /--seeds needs at least 2 seeds/],
     [['interpolate', '--run', SG, '--seeds', '1,2', '--out', file('bmp')], /expected a \.png or \.jpg strip, or a \.gif or \.webp animation/],
     [['interpolate', '--run', SG, '--seeds', '1,2', '--fps', '5', '--out', file()], /--fps applies to animations/],

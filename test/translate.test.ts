@@ -264,17 +264,23 @@ function check(cases: [string[], RegExp][]): void {
   }
 }
 
-test('existing outputs are refused before any work, and overwritten with --force', () => {
+test('existing outputs are refused before any work, and overwritten with --force (images only)', () => {
   const out = tempDir('gf-translate-');
   writeFileSync(join(out, 'dog.png'), 'mine');
+  // --force overwrites translations, never a file that is not an image
+  const notImage = translate([...REF, '--input', INPUTS, '--out', out, '--force']);
+  assert.equal(notImage.status, 2);
+  assert.match(notImage.stderr, /dog\.png is a file of 4 bytes that is not an image/);
+  assert.deepEqual(readdirSync(out), ['dog.png']);
+  writeFileSync(join(out, 'dog.png'), '');
   const r = translate([...REF, '--input', INPUTS, '--out', out]);
   assert.equal(r.status, 2);
   assert.match(r.stderr, /dog\.png exists: use --force/);
   assert.deepEqual(readdirSync(out), ['dog.png'], 'nothing may be written when refusing');
-  assert.equal(readFileSync(join(out, 'dog.png'), 'utf8'), 'mine');
+  assert.equal(readFileSync(join(out, 'dog.png'), 'utf8'), '');
   ok(translate([...REF, '--input', INPUTS, '--out', out, '--force']));
   assert.deepEqual(readdirSync(out).sort(), ['cat.png', 'dog.png']);
-  assert.notEqual(readFileSync(join(out, 'dog.png'), 'utf8'), 'mine');
+  assert.ok(readFileSync(join(out, 'dog.png')).length > 0);
 });
 
 test('--help lists every option, and ganforge --help lists translate', () => {

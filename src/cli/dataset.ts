@@ -2,7 +2,8 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { prepareCache } from '../data/cache.js';
+import { isCacheFile, prepareCache } from '../data/cache.js';
+import { checkOutputPath, checkReplaceableFile } from '../run/output.js';
 import { DataError } from '../data/errors.js';
 import { formatInfo, inspectDataset } from '../data/info.js';
 import { UsageError } from '../config/errors.js';
@@ -75,6 +76,9 @@ async function prepare(argv: string[]): Promise<number> {
   if (options.resolution === null) throw new UsageError('dataset prepare needs --resolution R (a power of two, e.g. 64)');
   if (options.out === null) throw new UsageError('dataset prepare needs --out FILE (the cache to write)');
   if (options.channels !== 1 && options.channels !== 3) throw new UsageError(`--channels must be 1 or 3, got ${options.channels}`);
+  checkOutputPath(options.out, '--out', 'file');
+  // --force replaces a cache, never another file (an image, the data itself).
+  checkReplaceableFile(options.out, '--out', options.force, { name: "a dataset cache (made by 'ganforge dataset prepare')", test: isCacheFile });
   const src = path.resolve(source);
   if (fs.existsSync(src) && fs.statSync(src).isFile()) {
     throw new DataError(`${src} is a file: dataset prepare expects a folder of images`, src);
@@ -106,6 +110,7 @@ export async function datasetCommand(argv: string[]): Promise<number> {
   try {
     switch (sub) {
       case undefined:
+        throw new UsageError("dataset needs a command: 'ganforge dataset info PATH' or 'ganforge dataset prepare PATH --resolution R --out FILE' (see 'ganforge dataset --help')");
       case '-h':
       case '--help':
       case 'help':

@@ -13,7 +13,7 @@ import { gridFromBytes, tensorToImages, writeImage, type ImageBytes } from '../d
 import { loadRun, readRunOptions } from '../families/load.js';
 import type { StyleAccess } from '../train/recipe.js';
 import {
-  RUN_OPTIONS, TRUNCATION_OPTIONS, classIndex, disposeRun, parseSeeds, refuseExisting, rejectTranslationRun,
+  RUN_OPTIONS, TRUNCATION_OPTIONS, classIndex, disposeRun, parseSeeds, checkOutputImage, rejectTranslationRun,
   renderDlatents, renderLatents, seedLatents, seedsTag, truncationOf,
 } from './latents.js';
 
@@ -138,7 +138,7 @@ export async function interpolateCommand(argv: string[]): Promise<number> {
   if (!['.png', '.jpg', '.jpeg', '.gif', '.webp'].includes(ext)) throw new UsageError(`--out ${out}: expected a .png or .jpg strip, or a .gif or .webp animation`);
   const animated = ext === '.gif' || ext === '.webp';
   if (!animated && given.has('fps')) throw new UsageError(`--fps applies to animations: name a .gif or .webp --out (${out} is a still strip)`);
-  refuseExisting(out, o.force);
+  checkOutputImage(out, o.force);
   const loaded = loadRun(run, { checkpoint: o.checkpoint, device: o.device });
   try {
     const recipe = loaded.recipe;

@@ -1,11 +1,11 @@
 // What `sample`, `interpolate` and `mix` share: a seed's latent, class labels, the
 // truncation options, rendering with fixed noise, and the checks on --run and --out.
-import { existsSync } from 'node:fs';
 import * as torch from '../torch/index.js';
 import { UsageError } from '../config/errors.js';
 import { defineSchema } from '../config/options.js';
 import type { RecipeDef, Recipe, StyleAccess } from '../train/recipe.js';
 import type { LoadedRun } from '../families/load.js';
+import { IMAGE_FILE, checkOutputPath, checkReplaceableFile } from '../run/output.js';
 
 export type NoiseMode = 'fixed' | 'random';
 
@@ -28,8 +28,13 @@ export function rejectTranslationRun(def: RecipeDef, run: string, command: strin
   }
 }
 
-export function refuseExisting(out: string, force: boolean): void {
-  if (existsSync(out) && !force) throw new UsageError(`${out} exists: use --force to overwrite it, or another --out`);
+/**
+ * Before any work: the image file --out can be written, and an existing one is replaced
+ * only with --force and only when it is an image (the rule of run/output.ts).
+ */
+export function checkOutputImage(out: string, force: boolean): void {
+  checkOutputPath(out, '--out', 'file');
+  checkReplaceableFile(out, '--out', force, IMAGE_FILE);
 }
 
 /** "1,2,5-7" → [1, 2, 5, 6, 7]. */

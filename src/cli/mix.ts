@@ -14,7 +14,7 @@ import { formatOf } from '../data/image.js';
 import { loadRun, readRunOptions } from '../families/load.js';
 import type { StyleAccess } from '../train/recipe.js';
 import {
-  RUN_OPTIONS, TRUNCATION_OPTIONS, classIndex, disposeRun, parseSeeds, refuseExisting, rejectTranslationRun,
+  RUN_OPTIONS, TRUNCATION_OPTIONS, classIndex, disposeRun, parseSeeds, checkOutputImage, rejectTranslationRun,
   renderDlatents, seedLatents, seedsTag, truncationOf,
 } from './latents.js';
 
@@ -109,7 +109,7 @@ export async function mixCommand(argv: string[]): Promise<number> {
   } catch {
     throw new UsageError(`--out ${out}: expected a .png, .jpg or .webp file name`);
   }
-  refuseExisting(out, o.force);
+  checkOutputImage(out, o.force);
   const loaded = loadRun(run, { checkpoint: o.checkpoint, device: o.device });
   try {
     const style: StyleAccess | undefined = loaded.recipe.style;

@@ -7,7 +7,7 @@ import { parseCommand } from './command.js';
 import { defineSchema, formatOptions } from '../config/options.js';
 import { saveGrid } from '../data/index.js';
 import { loadRun, readRunOptions } from '../families/load.js';
-import { RUN_OPTIONS, TRUNCATION_OPTIONS, classIndex, disposeRun, refuseExisting, rejectTranslationRun, renderLatents, truncationOf, type NoiseMode } from './latents.js';
+import { RUN_OPTIONS, TRUNCATION_OPTIONS, classIndex, disposeRun, checkOutputImage, rejectTranslationRun, renderLatents, truncationOf, type NoiseMode } from './latents.js';
 
 const SCHEMA = defineSchema({
   run: RUN_OPTIONS.run,
@@ -44,7 +44,7 @@ export async function sampleCommand(argv: string[]): Promise<number> {
   rejectTranslationRun(def, run, 'sample');
   const n = o.n;
   const out = o.out ?? join(run, 'samples', `sample-seed${o.seed}.png`);
-  refuseExisting(out, o.force);
+  checkOutputImage(out, o.force);
   const loaded = loadRun(run, { checkpoint: o.checkpoint, device: o.device });
   try {
     const recipe = loaded.recipe;

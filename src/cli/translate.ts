@@ -17,6 +17,7 @@ import { loadGeneratorWithInfo, type GeneratorOptions } from '../families/transl
 import { loadRun, readRunOptions } from '../families/load.js';
 import { NETWORK_SCHEMA, checkGeneratorSize, translateImages, type Generator } from '../families/translation/networks.js';
 import { countLine, progressPrinter, type CountProgress } from './progress.js';
+import { IMAGE_FILE, checkOutputPath, checkReplaceableFile } from '../run/output.js';
 
 const GENERATOR_OPTIONS = ['netG', 'norm', 'ngf', 'input_nc', 'output_nc', 'no_dropout', 'key'] as const;
 
@@ -213,18 +214,18 @@ export async function translateCommand(argv: string[]): Promise<number> {
     throw new UsageError('--batch above 1 needs --eval: in training mode (the default) each image is normalised by itself, one at a time, as the reference\'s test.py does');
   }
   const out = o.out;
-  if (existsSync(out) && !statSync(out).isDirectory()) throw new UsageError(`--out ${out} is a file: give a folder`);
+  checkOutputPath(out, '--out', 'folder');
 
   const plan = o.weights !== null ? planFromWeights(o, given, o.weights) : planFromRun(o, given, o.run!);
   const dataset = await openInputs(o, plan, o.input);
   const targets = outputPaths(dataset, out);
-  if (!o.force) {
-    const existing = [...targets.values()].filter((t) => existsSync(t));
-    if (existing.length) {
-      const more = existing.length > 1 ? ` (and ${existing.length - 1} more)` : '';
-      throw new UsageError(`${existing[0]} exists${more}: use --force to overwrite, or another --out`);
-    }
+  const existing = [...targets.values()].filter((t) => existsSync(t));
+  if (!o.force && existing.length) {
+    const more = existing.length > 1 ? ` (and ${existing.length - 1} more)` : '';
+    throw new UsageError(`${existing[0]} exists${more}: use --force to overwrite, or another --out`);
   }
+  // --force overwrites translations (images), never a file of another kind.
+  for (const t of existing) checkReplaceableFile(t, '--out', true, IMAGE_FILE);
   const stride = generatorStride(plan.netG);
   const fixed = fixedOutputSize((dataset.spec as { transform: Parameters<typeof fixedOutputSize>[0] }).transform);
   if (fixed !== null) checkGeneratorSize(plan.netG, fixed);

@@ -77,6 +77,9 @@ function suggest(name: string, schema: Schema): string {
   return bestD <= Math.max(2, name.length / 3) ? ` (did you mean --${best}?)` : '';
 }
 
+/** A number as people write one: 16, -3, 0.5, .5, 2e-4 (no hex, binary, octal or spaces). */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
 /** Converts and validates one value; throws a UsageError naming the option. */
 export function coerce(name: string, spec: OptionSpec, raw: unknown): OptionValue {
   let v: OptionValue;
@@ -90,9 +93,10 @@ export function coerce(name: string, spec: OptionSpec, raw: unknown): OptionValu
     else if (/^(false|0|no|off)$/i.test(String(raw))) v = false;
     else throw new UsageError(`--${name} expects true or false, got '${raw}'`);
   } else if (spec.type === 'int' || spec.type === 'float') {
-    const n = typeof raw === 'number' ? raw : Number(raw);
-    if (typeof raw === 'boolean' || String(raw).trim() === '' || !Number.isFinite(n)) {
-      throw new UsageError(`--${name} expects a number, got '${raw}'`);
+    // Plain decimal notation only: Number() would also read '0x10', '0b1', ' 16' and ''.
+    const n = typeof raw === 'number' ? raw : typeof raw === 'string' && DECIMAL.test(raw) ? Number(raw) : NaN;
+    if (typeof raw === 'boolean' || !Number.isFinite(n)) {
+      throw new UsageError(`--${name} expects a ${spec.type === 'int' ? 'whole number' : 'number'}, got '${raw}'`);
     }
     if (spec.type === 'int' && !Number.isInteger(n)) throw new UsageError(`--${name} expects a whole number, got '${raw}'`);
     v = n;
@@ -182,7 +186,7 @@ export function validateOptions<S extends Schema>(values: Record<string, unknown
 export function formatOptions(schema: Schema): string {
   const rows = Object.entries(schema).map(([k, s]) => {
     const meta = s.type === 'bool' ? '' : ` ${s.metavar ?? (s.choices ? s.choices.join('|') : s.type.toUpperCase())}`;
-    const def = s.default === null || s.default === false ? '' : s.type === 'bool' ? ' (on by default)' : ` (default: ${s.default})`;
+    const def = s.default === null || s.default === false ? '' : s.type === 'bool' ? ` (on by default; --${k} false turns it off)` : ` (default: ${s.default})`;
     const also = s.aliases?.length ? ` (also --${s.aliases.join(', --')})` : '';
     return [`  --${k}${meta}`, `${s.help}${def}${also}`];
   });

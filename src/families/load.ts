@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import { UsageError } from '../config/errors.js';
 import { type Options, optionsView, validateOptions } from '../config/options.js';
-import { listCheckpoints, loadCheckpoint } from '../io/checkpoint.js';
+import { loadCheckpoint } from '../io/checkpoint.js';
 import { RECIPES } from './registry.js';
 import { COMMON_SCHEMA, fullSchema, recipeEnv } from '../train/options.js';
 import type { Recipe, RecipeDef } from '../train/recipe.js';
-import { readConfig, runPaths } from '../run/folder.js';
+import { readConfig, readableCheckpoint, runPaths } from '../run/folder.js';
 import { standEma } from '../train/standing_stats.js';
 
 export interface LoadedRun {
@@ -30,13 +30,15 @@ export function readRunOptions(dir: string): { def: RecipeDef; options: Options;
   return { def, options: validateOptions(cfg.options, fullSchema(def), join(dir, 'config.json')), classes: cfg.classes };
 }
 
-export function loadRun(dir: string, opts: { checkpoint?: string | null; device?: string } = {}): LoadedRun {
+/**
+ * Rebuilds a run's model with a checkpoint's weights: `opts.checkpoint`, or the newest
+ * intact one (damaged newer ones are passed over with a warning, told to `opts.warn`,
+ * stderr by default). Reads without the run's lock: checkpoints are written whole.
+ */
+export function loadRun(dir: string, opts: { checkpoint?: string | null; device?: string; warn?: (line: string) => void } = {}): LoadedRun {
   const { def, options, classes } = readRunOptions(dir);
   const paths = runPaths(dir);
-  const names = listCheckpoints(paths.checkpoints);
-  if (names.length === 0) throw new UsageError(`${dir} has no complete checkpoint yet`);
-  const name = opts.checkpoint ?? names[names.length - 1];
-  if (!names.includes(name)) throw new UsageError(`${dir} has no checkpoint '${name}' (it has: ${names.join(', ')})`);
+  const name = readableCheckpoint(dir, opts.checkpoint ?? null, opts.warn ?? ((line) => process.stderr.write(line + '\n')));
   const device = opts.device ?? 'cpu';
   const env = recipeEnv(options, options.classes && classes ? classes.length : 0, device);
   const recipe = def.create(options, env);

@@ -10,7 +10,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import { join } from 'node:path';
 import type { Tensor } from '../torch/index.js';
 import { writeFileAtomicSync, syncDirectorySync } from './atomic.js';
-import { saveSafetensors, loadSafetensors } from './tensors.js';
+import { saveSafetensors, loadSafetensors, type WrittenFile } from './tensors.js';
+import { createHash } from 'node:crypto';
+import { closeSync, openSync, readSync } from 'node:fs';
 
 export const EMA_NETWORK = 'G_ema';
 
@@ -61,14 +63,17 @@ export function saveCheckpoint(dir: string, name: string, data: CheckpointData, 
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
   const { [EMA_NETWORK]: ema, ...nets } = data.networks;
-  saveSafetensors(join(tmp, 'model.safetensors'), join2(nets), { format: 'pt', networks: Object.keys(nets).join(',') });
-  if (ema) saveSafetensors(join(tmp, 'ema.safetensors'), ema, { format: 'pt' });
-  saveSafetensors(join(tmp, 'optim.safetensors'), join2(data.optimizers), { optimizers: Object.keys(data.optimizers).join(',') });
-  if (data.extra && Object.keys(data.extra).length) saveSafetensors(join(tmp, 'extra.safetensors'), data.extra);
+  // The size and SHA-256 of every file go into state.json, so a reader can prove the
+  // snapshot whole (a disk error or a careless copy can damage it after it was written).
+  const files: Record<string, WrittenFile> = {};
+  files['model.safetensors'] = saveSafetensors(join(tmp, 'model.safetensors'), join2(nets), { format: 'pt', networks: Object.keys(nets).join(',') });
+  if (ema) files['ema.safetensors'] = saveSafetensors(join(tmp, 'ema.safetensors'), ema, { format: 'pt' });
+  files['optim.safetensors'] = saveSafetensors(join(tmp, 'optim.safetensors'), join2(data.optimizers), { optimizers: Object.keys(data.optimizers).join(',') });
+  if (data.extra && Object.keys(data.extra).length) files['extra.safetensors'] = saveSafetensors(join(tmp, 'extra.safetensors'), data.extra);
   // Tests of crash safety stop the process here, between the weights and state.json.
   if (process.env.GANFORGE_TEST_CHECKPOINT_PAUSE_MS) pauseForCrashTest(tmp, Number(process.env.GANFORGE_TEST_CHECKPOINT_PAUSE_MS));
   // state.json last: a folder is a snapshot only once it is there.
-  writeFileAtomicSync(join(tmp, 'state.json'), new TextEncoder().encode(JSON.stringify(data.state, null, 2) + '\n'));
+  writeFileAtomicSync(join(tmp, 'state.json'), new TextEncoder().encode(JSON.stringify({ ...data.state, files }, null, 2) + '\n'));
   syncDirectorySync(tmp);
   rmSync(final, { recursive: true, force: true });
   renameSync(tmp, final);
@@ -96,6 +101,99 @@ export function removePartialCheckpoints(dir: string): string[] {
   const partial = readdirSync(dir).filter((n) => n.startsWith(PARTIAL));
   for (const n of partial) rmSync(join(dir, n), { recursive: true, force: true });
   return partial;
+}
+
+/** What is wrong with a safetensors file whose header does not account for its size, or null. */
+function safetensorsProblem(file: string, name: string): string | null {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return `${name} is missing`;
+  }
+  try {
+    const size = statSync(file).size;
+    const len = Buffer.alloc(8);
+    if (readSync(fd, len, 0, 8, 0) < 8) return `${name} is ${size} bytes, too short for a safetensors file`;
+    const n = Number(len.readBigUInt64LE(0));
+    if (n > size - 8) return `${name} is cut short (${size} bytes; its header alone needs ${n + 8})`;
+    const header = Buffer.alloc(n);
+    readSync(fd, header, 0, n, 8);
+    let end = 0;
+    try {
+      for (const [k, v] of Object.entries(JSON.parse(header.toString('utf8')) as Record<string, { data_offsets?: [number, number] }>)) {
+        if (k !== '__metadata__' && v.data_offsets) end = Math.max(end, v.data_offsets[1]);
+      }
+    } catch {
+      return `${name} has an unreadable header`;
+    }
+    if (size !== 8 + n + end) return `${name} is ${size} bytes, but its header describes ${8 + n + end}`;
+    return null;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * What is wrong with a complete-looking snapshot, or null when it is intact: state.json
+ * must parse, and every file it lists must have the size and SHA-256 recorded when it was
+ * written. (Snapshots from before the manifest: each safetensors file must be as long as
+ * its header says.)
+ */
+export function checkpointProblem(path: string): string | null {
+  let state: { files?: Record<string, WrittenFile> };
+  try {
+    state = JSON.parse(readFileSync(join(path, 'state.json'), 'utf8'));
+    if (typeof state !== 'object' || state === null || Array.isArray(state)) return 'state.json holds no training state';
+  } catch (e) {
+    return `state.json is unreadable (${(e as Error).message.split('\n')[0]})`;
+  }
+  if (!state.files) {
+    for (const name of ['model.safetensors', 'ema.safetensors', 'optim.safetensors', 'extra.safetensors']) {
+      const optional = name === 'ema.safetensors' || name === 'extra.safetensors';
+      if (optional && !existsSync(join(path, name))) continue;
+      const p = safetensorsProblem(join(path, name), name);
+      if (p) return p;
+    }
+    return null;
+  }
+  for (const [name, want] of Object.entries(state.files)) {
+    const file = join(path, name);
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(file);
+    } catch {
+      return `${name} is missing`;
+    }
+    if (bytes.byteLength !== want.bytes) return `${name} is ${bytes.byteLength} bytes, ${want.bytes} were written`;
+    if (createHash('sha256').update(bytes).digest('hex') !== want.sha256) return `${name} does not match the checksum recorded when it was written`;
+  }
+  return null;
+}
+
+export interface CheckpointChoice {
+  /** The newest intact snapshot, or null when there is none. */
+  name: string | null;
+  /** Newer snapshots found damaged, newest first, with what is wrong. */
+  damaged: { name: string; problem: string }[];
+}
+
+/** The newest intact snapshot in a checkpoints folder, and the damaged ones newer than it. */
+export function newestIntactCheckpoint(dir: string): CheckpointChoice {
+  const damaged: CheckpointChoice['damaged'] = [];
+  for (const name of listCheckpoints(dir).reverse()) {
+    const problem = checkpointProblem(join(dir, name));
+    if (problem === null) return { name, damaged };
+    damaged.push({ name, problem });
+  }
+  return { name: null, damaged };
+}
+
+/** Moves a damaged snapshot aside (kept, under a hidden name) so that training never counts it. Returns the new path. */
+export function setAsideCheckpoint(dir: string, name: string): string {
+  const aside = join(dir, `.damaged-${name}-${Date.now()}`);
+  renameSync(join(dir, name), aside);
+  return aside;
 }
 
 /** Reads a snapshot folder back; tensors are new CPU tensors owned by the caller's scope. */

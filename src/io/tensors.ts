@@ -2,7 +2,9 @@
 // helpers the rest of ganforge uses to save and load weights.
 import { Tensor, fromBytes } from '../torch/index.js';
 import type { RawTensor } from './raw.js';
-import { readSafetensorsFileSync, writeSafetensorsFileSync } from './safetensors.js';
+import { createHash } from 'node:crypto';
+import { encodeSafetensors, readSafetensorsFileSync } from './safetensors.js';
+import { writeFileAtomicSync } from './atomic.js';
 import { readPthFileSync, stateDictFrom } from './pth.js';
 
 export function rawToTensor(raw: RawTensor): Tensor {
@@ -19,11 +21,19 @@ function toTensors(raws: Record<string, RawTensor>): Record<string, Tensor> {
   return out;
 }
 
+/** What was written: the file's size and SHA-256, for a manifest that proves it whole later. */
+export interface WrittenFile {
+  bytes: number;
+  sha256: string;
+}
+
 /** Writes tensors (e.g. a `stateDict()`) to a .safetensors file atomically. */
-export function saveSafetensors(path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>): void {
+export function saveSafetensors(path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>): WrittenFile {
   const raws: Record<string, RawTensor> = {};
   for (const [k, t] of Object.entries(tensors)) raws[k] = tensorToRaw(t);
-  writeSafetensorsFileSync(path, raws, metadata);
+  const bytes = encodeSafetensors(raws, metadata);
+  writeFileAtomicSync(path, bytes);
+  return { bytes: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
 /** Reads a .safetensors file into CPU tensors (owned by the caller / current scope). */

@@ -11,10 +11,11 @@ import { VERSION } from '../version.js';
 import type { Recipe, RecipeDef, RecipeEnv, SampleInputs } from './recipe.js';
 import { PhaseRunner, type GradientHook } from './phase.js';
 import { COMMON_SCHEMA, RESUMABLE_CHANGES, fullSchema, datasetOptions, recipeEnv, resolutionOf, trainerOptions, type KimgOptions } from './options.js';
+import { openTrainingData } from './data.js';
 import { emaBeta, updateEma, initEma, type EmaOptions } from './ema.js';
 import { standEma } from './standing_stats.js';
 import { LrSchedule, type ScheduleState } from './lr_schedule.js';
-import { type RunPaths, createRun, runPaths, readConfig, writeConfig, configHash, appendMetrics, truncateMetrics } from '../run/folder.js';
+import { type RunPaths, checkRunFolder, createRun, lockRunFolder, resumeCheckpoint, runProtection, runPaths, readConfig, writeConfig, configHash, appendMetrics, truncateMetrics } from '../run/folder.js';
 
 export interface Progress {
   step: number;
@@ -86,8 +87,10 @@ async function firstSamples(def: RecipeDef, o: Options, n: number, device: strin
 /** The options a resumed run continues with: the saved ones, plus allowed changes. */
 function resumeOptions(def: RecipeDef, dir: string, given: Options, givenNames: Set<string>): Options {
   if (!existsSync(runPaths(dir).config)) throw new UsageError(`cannot resume ${dir}: no run there (no config.json)`);
-  const saved = validateOptions(readConfig(dir).options, fullSchema(def), join(dir, 'config.json'));
-  if (saved.model !== def.name) throw new UsageError(`${dir} is a ${saved.model} run, not ${def.name}`);
+  // The family first: another family's options would read as unknown ones.
+  const config = readConfig(dir);
+  if (config.options.model !== def.name) throw new UsageError(`cannot resume ${dir} with --model ${def.name}: this run was trained with --model ${String(config.options.model)}`);
+  const saved = validateOptions(config.options, fullSchema(def), join(dir, 'config.json'));
   const changed = [...givenNames].filter((k) => !RESUMABLE_CHANGES.has(k) && given[k] !== saved[k]);
   if (changed.length) {
     throw new UsageError(`cannot resume ${dir} with a different --${changed[0]} (${saved[changed[0]]} → ${given[changed[0]]}); only ${[...RESUMABLE_CHANGES].filter((k) => k !== 'resume' && k !== 'force' && k !== 'out').map((k) => '--' + k).join(', ')} may change`);
@@ -147,7 +150,9 @@ class Averages {
 export async function train(def: RecipeDef, given: Options, givenNames: Set<string>, hooks: TrainHooks = {}): Promise<TrainResult> {
   const log = hooks.log ?? ((s: string) => process.stderr.write(s + '\n'));
   const dir = optionsView(COMMON_SCHEMA, given).out ?? defaultOut(given);
-  const resuming = given.resume === true;
+  let resuming = given.resume === true;
+  // Before any work: --out can be written, and --force would replace only a run.
+  checkRunFolder(dir, { resume: resuming, force: given.force === true, data: optionsView(COMMON_SCHEMA, given).data });
   const o = resuming ? resumeOptions(def, dir, given, givenNames) : { ...given, out: dir };
   const t = trainerOptions(def, o);
   const c = t.common, L = t.length;
@@ -156,7 +161,7 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   const hash = configHash(o, RESUMABLE_CHANGES);
 
   // Open the data first: a bad --data must fail before a run folder is made.
-  const dataset: Dataset = await openDataset(c.data, datasetOptions(def, o));
+  const { dataset, unreadable } = await openTrainingData(def, o, log);
   checkDataKind(def, o, dataset);
   const byEpoch = L.byEpoch;
   const classNames = dataset.classes;
@@ -181,14 +186,21 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
     throw new UsageError(`the schedule asks for minibatches of up to ${largest} images, more than the ${dataset.length} of ${c.data}: lower --minibatch_base/--minibatch_dict or use more data`);
   }
 
+  // One process at a time writes a run: the lock is held until train() returns or throws.
+  using _lock = lockRunFolder(dir, !resuming, log);
   let paths: RunPaths;
   if (resuming) {
     paths = runPaths(dir);
     const removed = removePartialCheckpoints(paths.checkpoints);
     if (removed.length) log(`removed ${removed.length} incomplete checkpoint folder(s) left by a crash`);
-    if (listCheckpoints(paths.checkpoints).length === 0) throw new UsageError(`cannot resume ${dir}: it has no complete checkpoint`);
+    if (resumeCheckpoint(paths, log) === null) {
+      // Killed during its very first checkpoint: nothing was trained yet, so start again.
+      log(`${dir} has no complete checkpoint (its first was interrupted): starting it afresh from its config.json`);
+      truncateMetrics(paths, 0);
+      resuming = false;
+    }
   } else {
-    paths = createRun(dir, c.force);
+    paths = createRun(dir, c.force, runProtection(c.data));
   }
   writeConfig(paths, { ganforge: VERSION, options: o, classes: classNames, dataset: { source: dataset.source, kind: dataset.kind, length: dataset.length } });
 
@@ -207,11 +219,18 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   const rebatch = async (batchSize: number): Promise<void> => {
     if (batchSize === loader.batchSize) return;
     const st = loader.state();
+    for (const f of loader.skipped) skipped.add(f);
     await loader.close();
     loader = new Loader(dataset, loaderOptions(batchSize));
     loader.restore({ ...st, batchSize });
   };
 
+  // Unreadable files: those found before training, and those the loaders meet.
+  const skipped = new Set(unreadable);
+  const skippedCount = (): number => {
+    for (const f of loader.skipped) skipped.add(f);
+    return skipped.size;
+  };
   let step = 0;
   let imagesSeen = 0;
   let lastCheckpoint = '';
@@ -301,6 +320,11 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   let intervalStart = performance.now();
   let intervalImages = 0;
   const startImages = imagesSeen;
+  // A logged row averages the steps since the previous row; after a resume the first
+  // window starts at the resume step. A row of a partial window (after a resume, at the
+  // end) says how many steps it averages, and after a resume from which step.
+  let windowStart = step;
+  let resumedAt: number | null = resuming ? step : null;
   try {
     if (!resuming) {
       const length = L.byEpoch ? `, ${totalEpochs} epochs` : `, ${L.kimg.kimg} kimg`;
@@ -331,7 +355,14 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
         const now = performance.now();
         const imgPerSec = intervalImages / ((now - intervalStart) / 1000);
         const m = averages.take();
-        appendMetrics(paths, { step, kimg: imagesSeen / 1000, epoch: batch.epoch, ...m, ...(schedule ? { lr_mult: schedule.multiplier } : {}), img_per_s: imgPerSec, sec: (now - t0) / 1000 });
+        const n = skippedCount();
+        appendMetrics(paths, {
+          step, kimg: imagesSeen / 1000, epoch: batch.epoch, ...m, ...(schedule ? { lr_mult: schedule.multiplier } : {}), img_per_s: imgPerSec, sec: (now - t0) / 1000,
+          ...(step - windowStart !== c.log_every ? { window_steps: step - windowStart, ...(resumedAt !== null ? { resumed_at_step: resumedAt } : {}) } : {}),
+          ...(n ? { skipped_files: n } : {}),
+        });
+        windowStart = step;
+        resumedAt = null;
         const done = imagesSeen - startImages;
         const rate = done / ((now - t0) / 1000);
         hooks.progress?.({
@@ -355,6 +386,7 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
     const final = writeCheckpoint();
     const grid = await writeSamples();
     if (stopRequested) log(`stopped at ${where()}; continue with --resume --out ${dir}`);
+    if (skippedCount()) log(`skipped ${skipped.size} unreadable image file(s) of ${dataset.source}, ${[...skipped].sort()[0]} first`);
     log(`checkpoint: ${final}`);
     log(`samples:    ${grid}`);
     return { runDir: dir, steps: step, kimg: imagesSeen / 1000, checkpoint: final, interrupted: stopRequested };
