@@ -120,8 +120,10 @@ test('mix lays out the paper\'s figure: columns\' images on top, rows\' down the
   const img = await decodeImage(out);
   assert.deepEqual([img.width, img.height], [3 * SIZE, 4 * SIZE]);
   assert.ok(cell(img, 0, 0, 0).data.every((v) => v === 255), 'the top-left cell is blank (white)');
-  for (const [i, s] of [4, 5].entries()) assert.equal(maxDiff(cell(img, i + 1, 0, 0), await seedImage(SG, s)), 0, `column seed ${s}`);
-  for (const [i, s] of [1, 2, 3].entries()) assert.equal(maxDiff(cell(img, 0, i + 1, 0), await seedImage(SG, s)), 0, `row seed ${s}`);
+  // The figure renders its rows and columns as batches, `sample` one seed's image alone:
+  // kernels may round a batch differently (seen with ATEN_CPU_CAPABILITY=avx512), by at most one level.
+  for (const [i, s] of [4, 5].entries()) assert.ok(maxDiff(cell(img, i + 1, 0, 0), await seedImage(SG, s)) <= 1, `column seed ${s}`);
+  for (const [i, s] of [1, 2, 3].entries()) assert.ok(maxDiff(cell(img, 0, i + 1, 0), await seedImage(SG, s)) <= 1, `row seed ${s}`);
 
   // The cells' w: row r's w with layers 0-3 from column c's w, rendered with the same noise.
   const loaded = loadRun(SG);
@@ -170,7 +172,9 @@ test('interpolate: a strip row per segment from one seed\'s own sample to the ne
     assert.match(msg, /a 2 × 5 strip/);
     const img = await decodeImage(out);
     assert.deepEqual([img.width, img.height], [5 * (SIZE + 2) + 2, 2 * (SIZE + 2) + 2]);
-    const tol = run === DC ? 1 : 0; // a DCGAN renders the strip as one batch: oneDNN may round differently
+    // The walk's end points come out of slerp/lerp at t = 0 and 1, rendered in a batch: the
+    // kernels' rounding (oneDNN, ATen's vector width) may move a pixel by one level.
+    const tol = 1;
     const ends: [number, number, number][] = [[0, 0, 1], [4, 0, 2], [0, 1, 2], [4, 1, 3]];
     for (const [c, r, s] of ends) assert.ok(maxDiff(cell(img, c, r, 2), await seedImage(run, s)) <= tol, `${run} ${space}: cell ${c},${r} is seed ${s}`);
     assert.ok(maxDiff(cell(img, 2, 0, 2), await seedImage(run, 1)) > 0, 'the middle of the walk is neither end');
