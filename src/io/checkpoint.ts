@@ -6,13 +6,12 @@
 //   checkpoints/<name>/state.json          counters, RNG and loader state, optimiser hyper-parameters
 // The folder is written under a hidden temporary name and renamed into place, so a crash
 // at any moment leaves either the complete snapshot or none, never a torn one.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Tensor } from '../torch/index.js';
 import { writeFileAtomicSync, syncDirectorySync } from './atomic.js';
 import { saveSafetensors, loadSafetensors, type WrittenFile } from './tensors.js';
-import { createHash } from 'node:crypto';
-import { closeSync, openSync, readSync } from 'node:fs';
 
 export const EMA_NETWORK = 'G_ema';
 

@@ -35,6 +35,10 @@ export function runProtection(data: string): ProtectedPath[] {
   return protectedPaths(existsSync(data) ? [{ path: data, what: 'the --data folder', inside: true }] : []);
 }
 
+function runExists(dir: string): UsageError {
+  return new UsageError(`${dir} already exists: use --resume to continue that run, --force to replace it, or another --out`);
+}
+
 /**
  * Before any work: the run folder can be created and written, and a fresh run would
  * replace nothing but a ganforge run (with --force) or an empty folder. Creates nothing.
@@ -47,7 +51,7 @@ export function checkRunFolder(dir: string, o: { resume: boolean; force: boolean
     return;
   }
   if (readdirSync(dir).length === 0) return;
-  if (isRunFolder(dir)) throw new UsageError(`${dir} already exists: use --resume to continue that run, --force to replace it, or another --out`);
+  if (isRunFolder(dir)) throw runExists(dir);
   throw new UsageError(`--out ${dir} exists and is not a ganforge run (it holds ${describeFolder(dir)}): choose another --out`);
 }
 
@@ -65,7 +69,7 @@ export function createRun(dir: string, force: boolean, protect: ProtectedPath[] 
   const p = runPaths(dir);
   if (readdirSync(dir).some((n) => n !== LOCK_FILE)) {
     if (!force) {
-      throw new UsageError(`${dir} already exists: use --resume to continue that run, --force to replace it, or another --out`);
+      throw runExists(dir);
     }
     emptyRunFolder(dir, '--out', protect, [LOCK_FILE]);
   }

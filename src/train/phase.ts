@@ -90,6 +90,8 @@ function splitBatch(batch: TensorBatch, rounds: number, phase: string): TensorBa
 export class PhaseRunner<S = unknown> {
   readonly #recipe: PhasedRecipe<S>;
   readonly #hook: GradientHook | null;
+  /** Per phase, the parameters of the recipe's other networks: the ones it freezes while it runs. */
+  readonly #others = new Map<Phase<S>, Tensor[]>();
 
   constructor(recipe: PhasedRecipe<S>, opts: { gradientHook?: GradientHook } = {}) {
     this.#recipe = recipe;
@@ -106,6 +108,8 @@ export class PhaseRunner<S = unknown> {
         lazyRegularization(p.optimizer, interval);
         adjusted.add(p.optimizer);
       }
+      const training = new Set<Tensor>(p.nets.flatMap((n) => n.parameters()));
+      this.#others.set(p, Object.values(recipe.networks()).flatMap((n) => n.parameters()).filter((t) => !training.has(t)));
     }
   }
 
@@ -123,20 +127,18 @@ export class PhaseRunner<S = unknown> {
     const r = this.#recipe;
     const shared = (r.prepare ? r.prepare(batch, ctx) : undefined) as S;
     const out: Record<string, number> = {};
-    const all = Object.values(r.networks());
     for (const phase of r.phases) {
       if (!this.#due(phase, { ...ctx, shared })) continue;
-      Object.assign(out, this.#runPhase(phase, batch, ctx, shared, all));
+      Object.assign(out, this.#runPhase(phase, batch, ctx, shared));
     }
     if (r.stepLog) Object.assign(out, r.stepLog());
     return out;
   }
 
-  #runPhase(phase: Phase<S>, batch: TensorBatch, ctx: StepContext, shared: S, all: Module[]): Record<string, number> {
+  #runPhase(phase: Phase<S>, batch: TensorBatch, ctx: StepContext, shared: S): Record<string, number> {
     // Freeze every parameter the phase does not train (remembering which were trainable:
     // a generator average is frozen for good), so backward computes only what it updates.
-    const training = new Set<Tensor>(phase.nets.flatMap((n) => n.parameters()));
-    const frozen = all.flatMap((n) => n.parameters()).filter((p) => !training.has(p) && p.requiresGrad);
+    const frozen = this.#others.get(phase)!.filter((p) => p.requiresGrad);
     for (const p of frozen) p.requiresGrad = false;
     const sums: Record<string, Tensor | number> = {};
     try {

@@ -6,7 +6,7 @@ import * as torch from '../torch/index.js';
 import { UsageError } from '../config/errors.js';
 import { type Options, validateOptions, optionsView } from '../config/options.js';
 import { openDataset, Loader, toTensorBatch, saveGrid, collate, type LoaderState, type Dataset, type DatasetOptions, type TensorBatch } from '../data/index.js';
-import { checkpointName, saveCheckpoint, listCheckpoints, loadCheckpoint, removePartialCheckpoints, EMA_NETWORK } from '../io/checkpoint.js';
+import { checkpointName, saveCheckpoint, loadCheckpoint, removePartialCheckpoints, EMA_NETWORK } from '../io/checkpoint.js';
 import { VERSION } from '../version.js';
 import type { Recipe, RecipeDef, RecipeEnv, SampleInputs } from './recipe.js';
 import { PhaseRunner, type GradientHook } from './phase.js';
@@ -189,11 +189,14 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   // One process at a time writes a run: the lock is held until train() returns or throws.
   using _lock = lockRunFolder(dir, !resuming, log);
   let paths: RunPaths;
+  // The checkpoint a resume continues from: the newest intact one.
+  let resumeFrom: string | null = null;
   if (resuming) {
     paths = runPaths(dir);
     const removed = removePartialCheckpoints(paths.checkpoints);
     if (removed.length) log(`removed ${removed.length} incomplete checkpoint folder(s) left by a crash`);
-    if (resumeCheckpoint(paths, log) === null) {
+    resumeFrom = resumeCheckpoint(paths, log);
+    if (resumeFrom === null) {
       // Killed during its very first checkpoint: nothing was trained yet, so start again.
       log(`${dir} has no complete checkpoint (its first was interrupted): starting it afresh from its config.json`);
       truncateMetrics(paths, 0);
@@ -239,8 +242,8 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   const totalImages = L.byEpoch ? totalEpochs * dataset.length : L.kimg.kimg * 1000;
   const emaOpts = G && ema && !L.byEpoch ? emaOptions(L.kimg) : null;
   const where = (): string => (byEpoch ? `epoch ${Math.min(loader.epoch + 1, totalEpochs)}/${totalEpochs}, step ${step}` : `step ${step}, ${(imagesSeen / 1000).toFixed(3)} kimg`);
-  if (resuming) {
-    const name = listCheckpoints(paths.checkpoints).pop()!;
+  if (resumeFrom !== null) {
+    const name = resumeFrom;
     lastCheckpoint = join(paths.checkpoints, name);
     torch.scope(() => {
       const ck = loadCheckpoint(lastCheckpoint);
