@@ -8,7 +8,8 @@
         "native/ops.cc",
         "native/nnops.cc",
         "native/autograd.cc",
-        "native/optim.cc"
+        "native/optim.cc",
+        "native/jit.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

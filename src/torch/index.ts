@@ -11,4 +11,5 @@ export { manualSeed, getRngState, setRngState, withSeed } from './random.js';
 export { liveTensors, setNumThreads, getNumThreads, buildInfo, cuda, tuneMalloc, type BuildInfo } from './runtime.js';
 export * as F from './functional.js';
 export * as linalg from './linalg.js';
+export { ScriptModule, type ScriptArgument, type ScriptValue } from './jit.js';
 export * as optim from './optim/index.js';
