@@ -73,7 +73,7 @@ test('a download with the wrong SHA-256, a partial one or none at all leaves not
   try {
     const dest = join(cache, INCEPTION.file);
     const wrong = { GANFORGE_CACHE: cache, GANFORGE_INCEPTION_URL: `${url}/ok`, GANFORGE_INCEPTION_SHA256: '0'.repeat(64) };
-    await assert.rejects(networkFile(INCEPTION, null, wrong, quiet), (e: Error) => e instanceof UsageError && /SHA-256 [0-9a-f]{64}, not the expected 0{64}/.test(e.message));
+    await assert.rejects(networkFile(INCEPTION, null, wrong, quiet), (e: Error) => e instanceof UsageError && /SHA-256 [0-9a-f]{64}, not the expected 0{64}, and was not kept/.test(e.message));
     assert.deepEqual(readdirSync(cache), []);
     const partial = { GANFORGE_CACHE: cache, GANFORGE_INCEPTION_URL: `${url}/partial` };
     await assert.rejects(networkFile(INCEPTION, null, partial, quiet), (e: Error) => e instanceof UsageError && !e.message.includes('\n'));

@@ -13,6 +13,7 @@ Commands:
   interpolate      a latent walk between seeds: a PNG strip or an animated GIF/WebP
   mix              style mixing (stylegan): rows' images with the columns' coarse/middle/fine styles
   translate        image-to-image: a pix2pix/CycleGAN run's or imported generator over images
+  eval             FID, KID, IS, precision/recall of a run or a folder of images (stylegan2-ada-pytorch's metrics)
   demo             train a small DCGAN on built-in data for a few minutes
   dataset info     describe an image folder or prepared cache
   dataset prepare  pack an image folder into a single-file cache for fast training
@@ -27,6 +28,8 @@ Environment:
   OMP_WAIT_POLICY        set to PASSIVE unless given (spinning OpenMP threads halve throughput on small VMs)
   GANFORGE_SYSTEM_MALLOC 1 keeps glibc's malloc defaults (default: large blocks stay on the heap)
   GANFORGE_DEBUG         1 prints the stack of unexpected errors
+  GANFORGE_INCEPTION     inception-2015-12-05.pt for eval (GANFORGE_VGG: vgg16.pt)
+  GANFORGE_CACHE         ganforge's cache folder: downloaded networks, dataset statistics (default ~/.cache/ganforge)
   LIBTORCH               build against this libtorch archive instead of the system's
 `;
 
@@ -84,6 +87,10 @@ async function dispatch(cmd: string, rest: string[]): Promise<number> {
     case 'translate': {
       const { translateCommand } = await import('./translate.js');
       return await translateCommand(rest);
+    }
+    case 'eval': {
+      const { evalCommand } = await import('./eval.js');
+      return await evalCommand(rest);
     }
     case 'demo': {
       const { demoCommand } = await import('./demo.js');

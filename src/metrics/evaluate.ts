@@ -35,6 +35,8 @@ export interface EvaluateProgress {
   stage: 'real' | 'generated';
   done: number;
   total: number;
+  /** The dataset's features came from the cache. */
+  cached?: boolean;
 }
 
 export interface EvaluateOptions {
@@ -60,14 +62,14 @@ function realCount(spec: MetricSpec, length: number): number {
 }
 
 /** The real features a detector gives for the first `count` images, cached by content and network. */
-async function realFeatures(o: EvaluateOptions, det: Detector, count: number, progress: (n: number) => void): Promise<Tensor> {
+async function realFeatures(o: EvaluateOptions, det: Detector, count: number, progress: (n: number, cached?: boolean) => void): Promise<Tensor> {
   const key = createHash('sha256').update(`${o.real.fingerprint}\0${det.sha256}\0${count}`).digest('hex').slice(0, 32);
   const file = o.cacheDir ? join(o.cacheDir, 'stats', `${key}.safetensors`) : null;
   if (file && existsSync(file)) {
     try {
       const { tensors } = loadSafetensors(file);
       if (tensors.features?.shape[0] === count) {
-        progress(count);
+        progress(count, true);
         return tensors.features;
       }
     } catch {
@@ -112,8 +114,8 @@ export async function evaluateMetrics(o: EvaluateOptions): Promise<Record<string
   let realInc: Tensor | null = null;
   let realVgg: Tensor | null = null;
   try {
-    if (realIncCount > 0) realInc = await realFeatures(o, inception!, realIncCount, (n) => o.onProgress?.({ stage: 'real', done: n, total: realTotal }));
-    if (realVggCount > 0) realVgg = await realFeatures(o, vgg!, realVggCount, (n) => o.onProgress?.({ stage: 'real', done: realIncCount + n, total: realTotal }));
+    if (realIncCount > 0) realInc = await realFeatures(o, inception!, realIncCount, (n, cached) => o.onProgress?.({ stage: 'real', done: n, total: realTotal, cached }));
+    if (realVggCount > 0) realVgg = await realFeatures(o, vgg!, realVggCount, (n, cached) => o.onProgress?.({ stage: 'real', done: realIncCount + n, total: realTotal, cached }));
     const incFeatures = needs('fid') || needs('kid');
     for (let done = 0; done < numGen; ) {
       const n = Math.min(batch, numGen - done);

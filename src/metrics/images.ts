@@ -67,3 +67,48 @@ export async function datasetFingerprint(ds: Dataset, side: Side): Promise<strin
   }
   return h.digest('hex');
 }
+
+/** Takes exactly n images at a time from a stream of uint8 batches, whatever their sizes. */
+export class ImageReader {
+  readonly #source: AsyncIterator<Tensor>;
+  #pending: Tensor | null = null;
+
+  constructor(source: AsyncIterable<Tensor>) {
+    this.#source = source[Symbol.asyncIterator]();
+  }
+
+  /** The next n images [n, C, H, W] (the caller disposes them). */
+  async take(n: number): Promise<Tensor> {
+    const parts: Tensor[] = [];
+    let have = 0;
+    try {
+      while (have < n) {
+        let batch = this.#pending;
+        this.#pending = null;
+        if (!batch) {
+          const r = await this.#source.next();
+          if (r.done) throw new Error(`asked for ${n - have} more images than there are`);
+          batch = r.value;
+        }
+        const take = Math.min(n - have, batch.shape[0]);
+        if (take < batch.shape[0]) {
+          this.#pending = batch.narrow(0, take, batch.shape[0] - take).clone().keep();
+          parts.push(batch.narrow(0, 0, take).clone().keep());
+          batch.dispose();
+        } else {
+          parts.push(batch);
+        }
+        have += take;
+      }
+      return parts.length === 1 ? parts.pop()! : torch.cat(parts, 0).keep();
+    } finally {
+      for (const p of parts) p.dispose();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#pending?.dispose();
+    this.#pending = null;
+    await this.#source.return?.(undefined);
+  }
+}

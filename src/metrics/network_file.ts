@@ -70,14 +70,14 @@ export async function download(url: string, dest: string, opts: { sha256?: strin
   const h = createHash('sha256');
   try {
     const ctrl = new AbortController();
-    const timer = setTimeout(() => ctrl.abort(new DownloadError(`no answer from ${url} within ${(opts.timeoutMs ?? 30_000) / 1000} s`)), opts.timeoutMs ?? 30_000);
+    const timer = setTimeout(() => ctrl.abort(new DownloadError(`no answer within ${(opts.timeoutMs ?? 30_000) / 1000} s`)), opts.timeoutMs ?? 30_000);
     let res: Response;
     try {
       res = await fetch(url, { signal: ctrl.signal, redirect: 'follow' });
     } finally {
       clearTimeout(timer);
     }
-    if (!res.ok || !res.body) throw new DownloadError(`${url} answered ${res.status} ${res.statusText}`);
+    if (!res.ok || !res.body) throw new DownloadError(`the server answered ${res.status} ${res.statusText}`);
     const lengthHeader = res.headers.get('content-length');
     const total = lengthHeader !== null ? Number(lengthHeader) : null;
     const out = createWriteStream(part);
@@ -92,10 +92,10 @@ export async function download(url: string, dest: string, opts: { sha256?: strin
     } finally {
       await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
     }
-    if (total !== null && bytes !== total) throw new DownloadError(`the download of ${url} stopped after ${bytes} of ${total} bytes`);
+    if (total !== null && bytes !== total) throw new DownloadError(`the download stopped after ${bytes} of ${total} bytes`);
     const got = h.digest('hex');
     if (opts.sha256 && got !== opts.sha256.toLowerCase()) {
-      throw new DownloadError(`the file downloaded from ${url} has SHA-256 ${got}, not the expected ${opts.sha256}: it was not kept`);
+      throw new DownloadError(`the file has SHA-256 ${got}, not the expected ${opts.sha256}, and was not kept`);
     }
     renameSync(part, dest);
     return got;
@@ -103,7 +103,7 @@ export async function download(url: string, dest: string, opts: { sha256?: strin
     rmSync(part, { force: true });
     if (e instanceof DownloadError) throw e;
     const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-    throw new DownloadError(`could not download ${url}: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
+    throw new DownloadError(cause?.code ?? cause?.message ?? (e as Error).message);
   }
 }
 
@@ -141,8 +141,8 @@ export async function networkFile(net: KnownNetwork, given: string | null, env: 
   } catch (e) {
     if (!(e instanceof DownloadError)) throw e;
     throw new UsageError(
-      `${net.file} is needed and could not be downloaded (${e.message}): on a machine with internet download ${url}, ` +
-        `then put it at ${dest} (the cache folder, GANFORGE_CACHE), or pass ${net.option} PATH (or set ${net.env})`,
+      `${net.file} is needed and could not be downloaded from ${url} (${e.message}): download it on a machine with internet ` +
+        `and put it at ${dest} (the cache folder, GANFORGE_CACHE), or pass ${net.option} PATH (or set ${net.env})`,
     );
   }
 }
