@@ -7,8 +7,8 @@ import { parseCommand } from './command.js';
 import { defineSchema, formatOptions } from '../config/options.js';
 import { decodeImage, listImages, openDataset } from '../data/index.js';
 import {
-  Detector, ImageReader, INCEPTION, VGG16, cacheDir, datasetFingerprint, datasetImages, evaluateMetrics, networkFile, parseMetricList,
-  type EvaluateProgress, type GeneratedSource, type MetricSpec, type RealSource,
+  ImageReader, cacheDir, datasetFingerprint, datasetImages, evaluateMetrics, openDetectors, parseMetricList,
+  type Detectors, type EvaluateProgress, type GeneratedSource, type RealSource,
 } from '../metrics/index.js';
 import { loadRun, readRunOptions } from '../families/load.js';
 import { capSpecs, runSources, type EvalSources } from '../families/evaluate.js';
@@ -79,16 +79,6 @@ function isDataFolder(p: string): boolean {
   return existsSync(p) && statSync(p).isDirectory();
 }
 
-/** Opens the feature networks the metrics need. */
-async function detectors(specs: readonly MetricSpec[], o: { inception: string | null; features: string | null; vgg: string | null; device: string }, given: Set<string>) {
-  const inceptionNeeded = specs.some((s) => s.kind !== 'pr');
-  if (o.features && given.has('inception')) throw new UsageError('give --inception or --features, not both');
-  if (o.features && !(existsSync(o.features) && statSync(o.features).isFile())) throw new UsageError(`--features ${o.features}: no such file`);
-  const inception = inceptionNeeded ? await Detector.open(o.features ?? (await networkFile(INCEPTION, o.inception)), o.device) : null;
-  const vgg = specs.some((s) => s.kind === 'pr') ? await Detector.open(await networkFile(VGG16, o.vgg), o.device) : null;
-  return { inception, vgg };
-}
-
 export async function evalCommand(argv: string[]): Promise<number> {
   const parsed = parseCommand(argv, SCHEMA, 'eval', EVAL_HELP);
   if (!parsed) return 0;
@@ -118,11 +108,12 @@ export async function evalCommand(argv: string[]): Promise<number> {
   } else {
     sources = await folderSources(o.images!, o.data!, o.resolution, o.batch);
   }
-  let nets: Awaited<ReturnType<typeof detectors>> | null = null;
+  let nets: Detectors | null = null;
   const bar = progressPrinter<CountProgress & { stage: string }>(process.stderr, (p) => `${p.stage}: ${countLine(p)}`);
   try {
     const measured = capSpecs(specs, sources.available, sources.real.length);
-    nets = await detectors(measured, o, given);
+    if (o.features && given.has('inception')) throw new UsageError('give --inception or --features, not both');
+    nets = await openDetectors(measured, o);
     const what = loaded ? `${o.run} (${loaded.checkpoint.split('/').pop()})` : o.images!;
     log(`measuring ${measured.map((s) => s.name).join(', ')} of ${what}: ${sources.describe}; features by ${nets.inception?.path ?? nets.vgg!.path}`);
     const t0 = performance.now();
@@ -157,8 +148,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   } finally {
     bar.done();
     await sources.close();
-    nets?.inception?.dispose();
-    nets?.vgg?.dispose();
+    nets?.dispose();
     if (loaded) disposeRun(loaded);
   }
   return 0;

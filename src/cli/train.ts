@@ -1,9 +1,13 @@
 // `ganforge train --model NAME ...`: every option of the trainer and of the family.
 import { UsageError } from '../config/errors.js';
-import { parseArgs, formatOptions } from '../config/options.js';
+import { existsSync } from 'node:fs';
+import { parseArgs, formatOptions, optionsView, type Options } from '../config/options.js';
+import { readConfig, runPaths } from '../run/folder.js';
+import { cacheDir, openDetectors, parseMetricList } from '../metrics/index.js';
+import { trainingEvaluator } from '../families/evaluate.js';
 import { RECIPES, recipeNames } from '../families/registry.js';
 import { train } from '../train/trainer.js';
-import { fullSchema } from '../train/options.js';
+import { METRICS_SCHEMA, fullSchema, type MetricsOptions } from '../train/options.js';
 import type { RecipeDef } from '../train/recipe.js';
 import { progressPrinter } from './progress.js';
 import { withStopSignals } from './stop.js';
@@ -31,6 +35,17 @@ export function trainHelp(def: RecipeDef | null): string {
   return `${head}\n${def.name}: ${def.summary}\n\nOptions:\n${formatOptions(fullSchema(def))}\n`;
 }
 
+/** --metrics and its networks: as given, and on --resume as the run's config.json has them unless given anew. */
+function metricsOptions(options: Options, given: Set<string>): MetricsOptions {
+  const m = optionsView(METRICS_SCHEMA, options);
+  const out = options.out;
+  if (options.resume !== true || typeof out !== 'string' || !existsSync(runPaths(out).config)) return m;
+  const saved = readConfig(out).options;
+  const merged: Record<string, unknown> = { ...m };
+  for (const k of Object.keys(METRICS_SCHEMA)) if (!given.has(k) && k in saved) merged[k] = saved[k];
+  return merged as MetricsOptions;
+}
+
 export async function trainCommand(argv: string[]): Promise<number> {
   const name = modelOf(argv);
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -45,7 +60,20 @@ export async function trainCommand(argv: string[]): Promise<number> {
     bar.done();
     process.stderr.write(line + '\n');
   };
-  const result = await withStopSignals((signal) => train(def, options, given, { progress: bar.update, log: say, signal }), say);
+  // --metrics: the feature networks are found before any training (a missing Inception
+  // file is a mistake to fix first, not an error after the first interval).
+  const m = metricsOptions(options, given);
+  const specs = m.metrics ? parseMetricList(m.metrics) : null;
+  if (!specs && (given.has('inception') || given.has('features') || given.has('vgg'))) throw new UsageError('--inception, --features and --vgg apply with --metrics');
+  if (m.features && given.has('inception')) throw new UsageError('give --inception or --features, not both');
+  const nets = specs ? await openDetectors(specs, { ...m, device: String(options.device) }) : null;
+  const evaluate = specs && nets ? trainingEvaluator(def, specs, nets, { cacheDir: cacheDir() }) : undefined;
+  let result;
+  try {
+    result = await withStopSignals((signal) => train(def, options, given, { progress: bar.update, log: say, signal, evaluate }), say);
+  } finally {
+    nets?.dispose();
+  }
   bar.done();
   process.stdout.write(`${result.interrupted ? 'interrupted' : 'done'}: ${result.steps} steps, ${result.kimg.toFixed(3)} kimg in ${result.runDir}\n`);
   return 0;

@@ -10,9 +10,12 @@ import type { Tensor } from '../torch/index.js';
 import { UsageError } from '../config/errors.js';
 import { optionsView, type Options } from '../config/options.js';
 import { Dataset, isBuiltinSet, openDataset, type Direction } from '../data/index.js';
-import { ImageReader, datasetFingerprint, datasetImages, toUint8, type GeneratedSource, type MetricSpec, type RealSource, type Side } from '../metrics/index.js';
+import {
+  ImageReader, datasetFingerprint, datasetImages, evaluateMetrics, toUint8, type Detectors, type GeneratedSource, type MetricSpec, type RealSource, type Side,
+} from '../metrics/index.js';
 import { COMMON_SCHEMA, TRANSLATION_DATA_SCHEMA, datasetOptions, isTranslation } from '../train/options.js';
 import type { Recipe, RecipeDef } from '../train/recipe.js';
+import type { EvaluationContext } from '../train/trainer.js';
 import { translateImages, type Generator } from './translation/networks.js';
 
 /** The two sides of an evaluation, and how many generated images it can have (null: any). */
@@ -162,4 +165,23 @@ export function capSpecs(specs: readonly MetricSpec[], available: number | null,
     if (numGen < 2) throw new UsageError(`${s.name}: the test split has ${available} image(s), too few to measure`);
     return { ...s, numGen, maxReal: s.maxReal === null ? null : Math.min(s.maxReal, realLength) };
   });
+}
+
+/**
+ * The evaluation hook of `ganforge train --metrics`: each call measures the recipe's
+ * current generator as `ganforge eval --run` would measure that checkpoint (the real
+ * features come from the cache after the first call).
+ */
+export function trainingEvaluator(def: RecipeDef, specs: readonly MetricSpec[], nets: Detectors, o: { batch?: number; cacheDir: string | null }) {
+  return async (ctx: EvaluationContext): Promise<Record<string, number>> => {
+    const sources = await runSources(def, ctx.recipe, ctx.options, ctx.numClasses, { batch: o.batch ?? 32, seed: 0 });
+    try {
+      return await evaluateMetrics({
+        specs: capSpecs(specs, sources.available, sources.real.length), real: sources.real, generated: sources.generated,
+        inception: nets.inception, vgg: nets.vgg, cacheDir: o.cacheDir, batch: o.batch ?? 32, seed: 0,
+      });
+    } finally {
+      await sources.close();
+    }
+  };
 }

@@ -51,10 +51,11 @@ function join2(groups: Record<string, Record<string, Tensor>>): Record<string, T
 
 /**
  * Writes a snapshot to `<dir>/<name>` (dir = the run's checkpoints folder) and keeps only
- * the newest `keep` snapshots (0 = keep all). Returns the snapshot's path. A snapshot of
- * the same name already complete is left as it is: it holds the same training state.
+ * the newest `keep` snapshots (0 = keep all) and those in `protect`. Returns the snapshot's
+ * path. A snapshot of the same name already complete is left as it is: it holds the same
+ * training state.
  */
-export function saveCheckpoint(dir: string, name: string, data: CheckpointData, keep = 0): string {
+export function saveCheckpoint(dir: string, name: string, data: CheckpointData, keep = 0, protect: ReadonlySet<string> = new Set()): string {
   mkdirSync(dir, { recursive: true });
   const final = join(dir, name);
   if (existsSync(join(final, 'state.json'))) return final;
@@ -77,8 +78,19 @@ export function saveCheckpoint(dir: string, name: string, data: CheckpointData, 
   rmSync(final, { recursive: true, force: true });
   renameSync(tmp, final);
   syncDirectorySync(dir);
-  if (keep > 0) for (const old of listCheckpoints(dir).slice(0, -keep)) rmSync(join(dir, old), { recursive: true, force: true });
+  pruneCheckpoints(dir, keep, protect);
   return final;
+}
+
+/**
+ * Removes all but the newest `keep` snapshots (0 = keep all), never one in `protect` (the
+ * best checkpoints a run keeps). Returns the names removed.
+ */
+export function pruneCheckpoints(dir: string, keep: number, protect: ReadonlySet<string> = new Set()): string[] {
+  if (keep <= 0) return [];
+  const old = listCheckpoints(dir).slice(0, -keep).filter((n) => !protect.has(n));
+  for (const n of old) rmSync(join(dir, n), { recursive: true, force: true });
+  return old;
 }
 
 function pauseForCrashTest(dir: string, ms: number): void {

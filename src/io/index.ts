@@ -4,4 +4,4 @@ export { encodeSafetensors, decodeSafetensors, readSafetensorsFile, readSafetens
 export { readPth, readPthFile, readPthFileSync, flattenStateDict, stateDictFrom, type PthValue } from './pth.js';
 export { writeFileAtomic, writeFileAtomicSync } from './atomic.js';
 export { rawToTensor, tensorToRaw, saveSafetensors, loadSafetensors, loadPthStateDict, loadWeights } from './tensors.js';
-export { type CheckpointData, EMA_NETWORK, checkpointName, saveCheckpoint, listCheckpoints, loadCheckpoint, removePartialCheckpoints } from './checkpoint.js';
+export { type CheckpointData, EMA_NETWORK, checkpointName, saveCheckpoint, pruneCheckpoints, listCheckpoints, loadCheckpoint, removePartialCheckpoints } from './checkpoint.js';

@@ -3,10 +3,12 @@
 // the network resizes them itself; `return_features=True` gives features [N, D], and
 // without it class probabilities (for IS, asked with `no_output_bias=True` where the
 // network takes it, as stylegan2-ada-pytorch does).
+import { existsSync, statSync } from 'node:fs';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { UsageError } from '../config/errors.js';
-import { sha256File } from './network_file.js';
+import { INCEPTION, VGG16, networkFile, sha256File } from './network_file.js';
+import type { MetricSpec } from './names.js';
 
 export class Detector {
   readonly path: string;
@@ -61,4 +63,29 @@ function rgb(images: Tensor): Tensor {
 /** Generator output in [-1, 1] → uint8, as stylegan2-ada-pytorch quantises it (x·127.5 + 128, clamped, truncated). */
 export function toUint8(images: Tensor): Tensor {
   return torch.scope(() => images.mul(127.5).add(128).clamp(0, 255).to('uint8'));
+}
+
+/** The networks a list of metrics needs: Inception (or a stand-in) for FID/KID/IS, VGG16 for precision/recall. */
+export interface Detectors {
+  inception: Detector | null;
+  vgg: Detector | null;
+  dispose(): void;
+}
+
+/**
+ * Opens them: `features` (any network with the convention) instead of Inception, else
+ * `inception` or its default (environment, cache, download once); `vgg` likewise.
+ */
+export async function openDetectors(specs: readonly MetricSpec[], o: { inception: string | null; features: string | null; vgg: string | null; device?: string }): Promise<Detectors> {
+  if (o.features && !(existsSync(o.features) && statSync(o.features).isFile())) throw new UsageError(`--features ${o.features}: no such file`);
+  const needInception = specs.some((s) => s.kind !== 'pr');
+  const needVgg = specs.some((s) => s.kind === 'pr');
+  const inception = needInception ? await Detector.open(o.features ?? (await networkFile(INCEPTION, o.inception)), o.device) : null;
+  try {
+    const vgg = needVgg ? await Detector.open(await networkFile(VGG16, o.vgg), o.device) : null;
+    return { inception, vgg, dispose: () => { inception?.dispose(); vgg?.dispose(); } };
+  } catch (e) {
+    inception?.dispose();
+    throw e;
+  }
 }

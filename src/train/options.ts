@@ -28,6 +28,19 @@ export const COMMON_SCHEMA = defineSchema({
   force: { type: 'bool', default: false, help: 'replace an existing run folder' },
 });
 
+/**
+ * Metrics during training (stylegan2-ada-pytorch's --metrics), each result a row of
+ * metrics.jsonl, and the best checkpoints by the first metric kept (BigGAN-PyTorch keeps
+ * its best too). How often: --metrics_kimg, or --metrics_epoch_freq for translation families.
+ */
+export const METRICS_SCHEMA = defineSchema({
+  metrics: { type: 'string', default: null, help: 'measure these metrics during training, e.g. fid10k,kid10k (see ganforge eval --help)', metavar: 'LIST' },
+  keep_best: { type: 'int', default: 1, help: 'keep the best this many checkpoints by the first metric, beside the latest --keep (named in best.json)', min: 0 },
+  inception: { type: 'string', default: null, help: "with --metrics: NVIDIA's inception-2015-12-05.pt (default: $GANFORGE_INCEPTION, else downloaded once)", metavar: 'FILE' },
+  features: { type: 'string', default: null, help: 'with --metrics: any TorchScript feature network with NVIDIA\'s convention instead of Inception', metavar: 'FILE' },
+  vgg: { type: 'string', default: null, help: "with --metrics pr…: NVIDIA's vgg16.pt (default: $GANFORGE_VGG, else downloaded once)", metavar: 'FILE' },
+});
+
 /** A fixed minibatch (progressive families' schedules set their own). */
 export const BATCH_SCHEMA = defineSchema({
   batch: { type: 'int', default: 64, help: 'images per training step', min: 1, aliases: ['batch_size'] },
@@ -65,6 +78,7 @@ export const KIMG_SCHEMA = defineSchema({
   kimg: { type: 'float', default: 50, help: 'training length in thousands of real images shown', min: 0 },
   snapshot_kimg: { type: 'float', default: 10, help: 'write a checkpoint every this many kimg', min: 0 },
   sample_kimg: { type: 'float', default: 5, help: 'write a sample grid every this many kimg', min: 0 },
+  metrics_kimg: { type: 'float', default: 50, help: 'with --metrics: measure (and checkpoint) every this many kimg, and at the end', min: 0 },
   ema_kimg: { type: 'float', default: 10, help: 'half-life of the generator EMA in kimg', min: 0 },
   ema_beta: { type: 'float', default: null, help: 'fixed EMA decay per step instead of --ema_kimg', min: 0, max: 1 },
   ema_start_kimg: { type: 'float', default: 0, help: 'kimg before which the EMA copies G', min: 0 },
@@ -76,6 +90,7 @@ export const KIMG_SCHEMA = defineSchema({
 /** Length in epochs (--n_epochs + --n_epochs_decay), as the reference counts it. */
 export const EPOCHS_SCHEMA = defineSchema({
   save_epoch_freq: { type: 'int', default: 5, help: 'write a checkpoint at the end of every this many epochs', min: 1 },
+  metrics_epoch_freq: { type: 'int', default: 5, help: 'with --metrics: measure (and checkpoint) at the end of every this many epochs, and at the end', min: 1 },
   save_latest_freq: { type: 'int', default: 5000, help: 'and every this many images within epochs (0 = never)', min: 0 },
   display_freq: { type: 'int', default: 400, help: 'write a sample grid every this many images (0 = only at start and end)', min: 0 },
 });
@@ -84,9 +99,11 @@ export const EPOCHS_SCHEMA = defineSchema({
 export const RESUMABLE_CHANGES = new Set([
   'kimg', 'snapshot_kimg', 'sample_kimg', 'save_epoch_freq', 'save_latest_freq', 'display_freq',
   'log_every', 'keep', 'workers', 'n_samples', 'resume', 'force', 'out',
+  'metrics', 'keep_best', 'inception', 'features', 'vgg', 'metrics_kimg', 'metrics_epoch_freq',
 ]);
 
 export type CommonOptions = OptionsOf<typeof COMMON_SCHEMA>;
+export type MetricsOptions = OptionsOf<typeof METRICS_SCHEMA>;
 export type BatchOptions = OptionsOf<typeof BATCH_SCHEMA>;
 export type LrPolicyOptions = OptionsOf<typeof LR_POLICY_SCHEMA>;
 export type ImageDataOptions = OptionsOf<typeof IMAGE_DATA_SCHEMA>;
@@ -103,8 +120,8 @@ export function isTranslation(def: RecipeDef): boolean {
 function trainerSchema(def: RecipeDef): Schema {
   const fixed = def.progressive ? {} : { ...BATCH_SCHEMA, ...LR_POLICY_SCHEMA };
   return isTranslation(def)
-    ? { ...COMMON_SCHEMA, ...fixed, ...TRANSLATION_DATA_SCHEMA, ...EPOCHS_SCHEMA }
-    : { ...COMMON_SCHEMA, ...fixed, ...IMAGE_DATA_SCHEMA, ...KIMG_SCHEMA };
+    ? { ...COMMON_SCHEMA, ...fixed, ...TRANSLATION_DATA_SCHEMA, ...EPOCHS_SCHEMA, ...METRICS_SCHEMA }
+    : { ...COMMON_SCHEMA, ...fixed, ...IMAGE_DATA_SCHEMA, ...KIMG_SCHEMA, ...METRICS_SCHEMA };
 }
 
 /** Both schemas of a family, the trainer's first: every option `train` accepts. */
@@ -129,6 +146,7 @@ export function fullSchema(def: RecipeDef): Schema {
  */
 export interface TrainerOptions {
   common: CommonOptions;
+  metrics: MetricsOptions;
   batch: BatchOptions | null;
   lr: LrPolicyOptions | null;
   /** How long a run is: kimg (image families) or epochs (translation families, whose length is --n_epochs + --n_epochs_decay). */
@@ -138,6 +156,7 @@ export interface TrainerOptions {
 export function trainerOptions(def: RecipeDef, o: Options): TrainerOptions {
   return {
     common: optionsView(COMMON_SCHEMA, o),
+    metrics: optionsView(METRICS_SCHEMA, o),
     batch: def.progressive ? null : optionsView(BATCH_SCHEMA, o),
     lr: def.progressive ? null : optionsView(LR_POLICY_SCHEMA, o),
     length: isTranslation(def)

@@ -1,12 +1,14 @@
 // The training loop every family shares: data in, recipe steps, generator EMA, metrics,
 // fixed-latent sample grids, crash-safe checkpoints, exact resume and clean interrupts.
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import * as torch from '../torch/index.js';
 import { UsageError } from '../config/errors.js';
 import { type Options, validateOptions, optionsView } from '../config/options.js';
 import { openDataset, Loader, toTensorBatch, saveGrid, collate, type LoaderState, type Dataset, type DatasetOptions, type TensorBatch } from '../data/index.js';
-import { checkpointName, saveCheckpoint, loadCheckpoint, removePartialCheckpoints, EMA_NETWORK } from '../io/checkpoint.js';
+import { checkpointName, saveCheckpoint, loadCheckpoint, pruneCheckpoints, removePartialCheckpoints, EMA_NETWORK } from '../io/checkpoint.js';
+import { parseMetricList } from '../metrics/names.js';
+import { addBest, readBest, type BestList } from '../run/best.js';
 import { VERSION } from '../version.js';
 import type { Recipe, RecipeDef, RecipeEnv, SampleInputs } from './recipe.js';
 import { PhaseRunner, type GradientHook } from './phase.js';
@@ -40,6 +42,25 @@ export interface TrainHooks {
   signal?: AbortSignal;
   /** Called with each phase's parameters once their gradients are complete, before the optimiser steps (data parallelism all-reduces here). */
   gradientHook?: GradientHook;
+  /**
+   * Measures the model for --metrics (the CLI's measures with `ganforge eval`'s machinery):
+   * called every --metrics_kimg (--metrics_epoch_freq) and at the end, just after a
+   * checkpoint of that state is written, with the training RNG put back afterwards.
+   * Returns results by key (fid10k, is10k_mean …).
+   */
+  evaluate?: (ctx: EvaluationContext) => Promise<Record<string, number>>;
+}
+
+/** What an evaluation hook is given: the model as training left it, and where it was saved. */
+export interface EvaluationContext {
+  recipe: Recipe;
+  /** The run's resolved options. */
+  options: Options;
+  numClasses: number;
+  step: number;
+  kimg: number;
+  /** The checkpoint holding this state. */
+  checkpoint: string;
 }
 
 export interface TrainResult {
@@ -159,6 +180,8 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   const device = c.device;
   if (device.startsWith('cuda') && !torch.cuda.isAvailable()) throw new UsageError(`--device ${device}: this libtorch has no CUDA device`);
   const hash = configHash(o, RESUMABLE_CHANGES);
+  const measured = t.metrics.metrics ? parseMetricList(t.metrics.metrics) : null;
+  if (measured && !hooks.evaluate) throw new UsageError('--metrics needs an evaluation hook (ganforge train provides one; a program calling train() passes hooks.evaluate)');
 
   // Open the data first: a bad --data must fail before a run folder is made.
   const { dataset, unreadable } = await openTrainingData(def, o, log);
@@ -205,6 +228,10 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   } else {
     paths = createRun(dir, c.force, runProtection(c.data));
   }
+  // The best checkpoints by the first metric: kept through pruning, listed in best.json.
+  const primary = measured?.[0];
+  let best: BestList | null = primary && t.metrics.keep_best > 0 ? readBest(dir, paths.checkpoints, primary.keys[0], primary.lowerIsBetter) : null;
+  const protectedCheckpoints = (): Set<string> => new Set(best?.best.map((e) => e.checkpoint) ?? []);
   writeConfig(paths, { ganforge: VERSION, options: o, classes: classNames, dataset: { source: dataset.source, kind: dataset.kind, length: dataset.length } });
 
   const nets = recipe.networks();
@@ -306,9 +333,37 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
     const networks = Object.fromEntries(Object.entries(nets).map(([k, m]) => [k, m.stateDict()]));
     const optimizers = Object.fromEntries(Object.entries(recipe.optimizers()).map(([k, opt]) => [k, opt.stateDict().tensors]));
     const extra = recipe.stateTensors?.() ?? {};
-    lastCheckpoint = saveCheckpoint(paths.checkpoints, checkpointName(imagesSeen / 1000), { networks, optimizers, extra, state }, c.keep);
+    lastCheckpoint = saveCheckpoint(paths.checkpoints, checkpointName(imagesSeen / 1000), { networks, optimizers, extra, state }, c.keep, protectedCheckpoints());
     return lastCheckpoint;
   });
+
+  // --metrics: a checkpoint of this state, the hook's results as a row of metrics.jsonl,
+  // and the best list updated (a checkpoint that leaves it goes with the next pruning).
+  let measuredAt = -1;
+  const measure = async (): Promise<void> => {
+    if (!measured || !hooks.evaluate || measuredAt === step) return;
+    const checkpoint = writeCheckpoint();
+    const name = basename(checkpoint);
+    const rng = rngState(device);
+    const started = performance.now();
+    let results: Record<string, number>;
+    try {
+      results = await hooks.evaluate({ recipe, options: o, numClasses: env.numClasses, step, kimg: imagesSeen / 1000, checkpoint });
+    } finally {
+      restoreRng(rng);
+    }
+    measuredAt = step;
+    appendMetrics(paths, { step, kimg: imagesSeen / 1000, ...results, metrics_sec: (performance.now() - started) / 1000, checkpoint: name });
+    const shown = Object.entries(results).map(([k, v]) => `${k} ${v.toPrecision(6)}`).join('  ');
+    let note = '';
+    if (best) {
+      best = addBest(dir, best, { checkpoint: name, step, kimg: imagesSeen / 1000, value: results[primary!.keys[0]] }, t.metrics.keep_best);
+      pruneCheckpoints(paths.checkpoints, c.keep, protectedCheckpoints());
+      const top = best.best[0];
+      note = top?.checkpoint === name ? '  (best so far)' : top ? `  (best: ${top.value.toPrecision(6)} at ${top.checkpoint})` : '';
+    }
+    log(`metrics at ${where()}: ${shown}${note}`);
+  };
 
   // A stop request (the CLI's Ctrl-C) finishes the step in progress, then checkpoints and
   // returns like the end of the run.
@@ -380,13 +435,17 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
         const epochEnded = loader.epoch > batch.epoch;
         if (crossed(before, imagesSeen, display_freq)) await writeSamples();
         if ((epochEnded && (batch.epoch + 1) % save_epoch_freq === 0) || crossed(before, imagesSeen, save_latest_freq)) writeCheckpoint();
+        if (epochEnded && (batch.epoch + 1) % L.epochs.metrics_epoch_freq === 0) await measure();
       } else {
         if (crossed(before, imagesSeen, L.kimg.sample_kimg * 1000)) await writeSamples();
         if (crossed(before, imagesSeen, L.kimg.snapshot_kimg * 1000)) writeCheckpoint();
+        if (crossed(before, imagesSeen, L.kimg.metrics_kimg * 1000)) await measure();
       }
       if (hooks.afterStep?.(step)) stopRequested = true;
     }
     const final = writeCheckpoint();
+    // An interrupted run stops promptly; the next one measures where it ends.
+    if (!stopRequested) await measure();
     const grid = await writeSamples();
     if (stopRequested) log(`stopped at ${where()}; continue with --resume --out ${dir}`);
     if (skippedCount()) log(`skipped ${skipped.size} unreadable image file(s) of ${dataset.source}, ${[...skipped].sort()[0]} first`);
