@@ -5,3 +5,5 @@ export { readPth, readPthFile, readPthFileSync, flattenStateDict, stateDictFrom,
 export { writeFileAtomic, writeFileAtomicSync } from './atomic.js';
 export { rawToTensor, tensorToRaw, saveSafetensors, loadSafetensors, loadPthStateDict, loadWeights } from './tensors.js';
 export { type CheckpointData, EMA_NETWORK, checkpointName, saveCheckpoint, listCheckpoints, loadCheckpoint, removePartialCheckpoints } from './checkpoint.js';
+export { readNetworkPickle, readNetworkPickleFile, type NetworkPickle, type PickledNetwork, type JsonValue } from './nvidia_pickle.js';
+export { decodeNpy, readNpyFileSync } from './npy.js';

@@ -1,0 +1,116 @@
+/**
+ * NVIDIA network pickles read without running them: snapshots written by
+ * stylegan2-ada-pytorch's own training-loop code (test/fixtures/nvpkl/make_fixtures.py)
+ * give the reference's state_dict() (keys, order, bytes) and init kwargs; pickles that
+ * would run code in Python are refused, naming the global.
+ */
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { type NetworkPickle, readNetworkPickle, readNetworkPickleFile } from '../src/io/nvidia_pickle.js';
+import { readSafetensorsFileSync } from '../src/io/safetensors.js';
+import { repoRoot } from './helpers.js';
+
+const DIR = path.join(repoRoot(), 'test/fixtures/nvpkl');
+const fixture = (name: string) => path.join(DIR, name);
+
+interface NetInfo { class_name: string; init_args: unknown[]; init_kwargs: Record<string, unknown>; keys: string[] }
+const expected = JSON.parse(fs.readFileSync(fixture('expected.json'), 'utf8')) as {
+  snapshots: Record<string, Record<string, NetInfo> & { training_set_kwargs: unknown }>;
+  malicious: string[];
+  malicious_marker: string;
+};
+
+const NETS = ['G', 'D', 'G_ema', 'augment_pipe'] as const;
+
+function checkSnapshot(p: NetworkPickle, tag: string, file: string): void {
+  const want = expected.snapshots[tag]!;
+  const ref = readSafetensorsFileSync(fixture(`state_${tag}.safetensors`)).tensors;
+  assert.equal(p.source, 'pytorch');
+  assert.deepEqual(p.training_set_kwargs, want.training_set_kwargs, `${file} training_set_kwargs`);
+  let total = 0;
+  for (const net of NETS) {
+    const got = p[net]!;
+    const w = want[net] as NetInfo;
+    assert.equal(got.className, w.class_name, `${file} ${net} class`);
+    assert.deepEqual(got.initArgs, w.init_args, `${file} ${net} init args`);
+    assert.deepEqual(got.initKwargs, w.init_kwargs, `${file} ${net} init kwargs`);
+    assert.deepEqual(Object.keys(got.stateDict), w.keys, `${file} ${net}: state_dict() keys in order`);
+    for (const k of w.keys) {
+      const a = got.stateDict[k]!;
+      const b = ref[`${net}/${k}`]!;
+      assert.equal(a.dtype, b.dtype, `${net}.${k} dtype`);
+      assert.deepEqual(a.shape, b.shape, `${net}.${k} shape`);
+      assert.ok(Buffer.from(a.data).equals(Buffer.from(b.data)), `${file} ${net}.${k}: bytes differ from the reference's state_dict()`);
+      total++;
+    }
+  }
+  assert.ok(total > 100, `compared ${total} tensors`);
+}
+
+test('snapshots pickled with protocol 3 and 4 give the reference state_dict() and init kwargs', () => {
+  checkSnapshot(readNetworkPickleFile(fixture('snapshot_uncond_p3.pkl')), 'uncond', 'p3');
+  checkSnapshot(readNetworkPickleFile(fixture('snapshot_uncond_p4.pkl')), 'uncond', 'p4');
+});
+
+test('a conditional snapshot: label embedding, conditional D mapping, numpy scalars in the kwargs', () => {
+  const p = readNetworkPickleFile(fixture('snapshot_cond_p4.pkl'));
+  checkSnapshot(p, 'cond', 'cond');
+  assert.equal((p.G!.initKwargs.mapping_kwargs as Record<string, unknown>).lr_multiplier, 0.01); // was numpy.float64
+  assert.equal((p.training_set_kwargs as Record<string, unknown>).max_size, 100); // was numpy.int64
+  assert.ok('mapping.embed.weight' in p.G!.stateDict);
+  assert.ok('mapping.fc7.weight' in p.D!.stateDict, "D's label mapping keeps 8 layers");
+});
+
+test('the nested storage blobs are read, and tensors sharing a storage are not confused', () => {
+  const p = readNetworkPickleFile(fixture('snapshot_uncond_p4.pkl'));
+  // G and G_ema differ everywhere (the fixture perturbs G_ema), D has its own tensors.
+  const g = p.G!.stateDict['synthesis.b8.conv0.weight']!;
+  const e = p.G_ema!.stateDict['synthesis.b8.conv0.weight']!;
+  assert.deepEqual(g.shape, e.shape);
+  assert.ok(!Buffer.from(g.data).equals(Buffer.from(e.data)));
+  assert.deepEqual(p.G!.stateDict['mapping.w_avg']!.shape, [32]);
+});
+
+function refusal(bytes: Uint8Array, name: string, global: RegExp): void {
+  assert.throws(() => readNetworkPickle(bytes, name), (e: Error) => {
+    assert.match(e.message, global);
+    assert.match(e.message, /refusing pickle global/);
+    assert.ok(!e.message.includes('\n'), 'one line');
+    return true;
+  });
+}
+
+test('pickles that would run code are refused, naming the global, and nothing runs', () => {
+  const marker = expected.malicious_marker;
+  const cases: Record<string, RegExp> = {
+    'malicious_os_system.pkl': /'os\.system'/,
+    'malicious_posix_system.pkl': /'posix\.system'/,
+    'malicious_exec.pkl': /'builtins\.exec'/,
+    'malicious_unknown_class.pkl': /'__main__\.Payload'/,
+    'malicious_nested_blob.pkl': /'os\.system'/,
+  };
+  assert.deepEqual(Object.keys(cases).sort(), [...expected.malicious].sort());
+  for (const [name, global] of Object.entries(cases)) refusal(new Uint8Array(fs.readFileSync(fixture(name))), name, global);
+  // A real snapshot with one global swapped for another (protocol 3 spells globals as text).
+  const real = fs.readFileSync(fixture('snapshot_uncond_p3.pkl'));
+  const at = real.indexOf('ctorch._utils\n_rebuild_parameter\n');
+  assert.ok(at > 0);
+  const swapped = Buffer.concat([real.subarray(0, at), Buffer.from('csubprocess\nPopen\n'), real.subarray(at + 'ctorch._utils\n_rebuild_parameter\n'.length)]);
+  refusal(swapped, 'swapped.pkl', /'subprocess\.Popen'/);
+  assert.ok(!fs.existsSync(marker), `${marker} exists: something ran`);
+});
+
+test('pickles that are not network pickles get clear errors', () => {
+  const proto = (body: string) => Buffer.concat([Buffer.from([0x80, 0x03]), Buffer.from(body, 'latin1')]);
+  assert.throws(() => readNetworkPickle(proto(']\x2e'), 'list.pkl'), /list\.pkl: not a network pickle \(the top level is not a dict\)/);
+  // {'D': None}: no G.
+  assert.throws(() => readNetworkPickle(proto('}X\x01\x00\x00\x00DNs.'), 'nog.pkl'), /nog\.pkl: no 'G' network in the pickle \(keys: D\)/);
+  // {'G': 1}
+  assert.throws(() => readNetworkPickle(proto('}X\x01\x00\x00\x00GK\x01s.'), 'int.pkl'), /int\.pkl: G is not a persistent network object/);
+  const real = new Uint8Array(fs.readFileSync(fixture('snapshot_uncond_p4.pkl')));
+  assert.throws(() => readNetworkPickle(real.subarray(0, real.byteLength >> 1), 'half.pkl'), /half\.pkl: pickle: truncated/);
+  assert.throws(() => readNetworkPickleFile(fixture('missing.pkl')), /cannot read .*missing\.pkl/);
+});
