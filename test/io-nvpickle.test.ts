@@ -2,7 +2,9 @@
  * NVIDIA network pickles read without running them: snapshots written by
  * stylegan2-ada-pytorch's own training-loop code (test/fixtures/nvpkl/make_fixtures.py)
  * give the reference's state_dict() (keys, order, bytes) and init kwargs; pickles that
- * would run code in Python are refused, naming the global.
+ * would run code in Python are refused, naming the global. TensorFlow StyleGAN2 pickles
+ * (written by the fixture script from the same weights) convert to what the reference's
+ * own legacy.py makes of them.
  */
 
 import { test } from 'node:test';
@@ -11,6 +13,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type NetworkPickle, readNetworkPickle, readNetworkPickleFile } from '../src/io/nvidia_pickle.js';
 import { readSafetensorsFileSync } from '../src/io/safetensors.js';
+import { setupFilter } from '../src/io/tf_stylegan2.js';
+import { toNumbers } from '../src/io/raw.js';
 import { repoRoot } from './helpers.js';
 
 const DIR = path.join(repoRoot(), 'test/fixtures/nvpkl');
@@ -113,4 +117,65 @@ test('pickles that are not network pickles get clear errors', () => {
   const real = new Uint8Array(fs.readFileSync(fixture('snapshot_uncond_p4.pkl')));
   assert.throws(() => readNetworkPickle(real.subarray(0, real.byteLength >> 1), 'half.pkl'), /half\.pkl: pickle: truncated/);
   assert.throws(() => readNetworkPickleFile(fixture('missing.pkl')), /cannot read .*missing\.pkl/);
+});
+
+// ------------------------------------------------------------------------------------
+// TensorFlow StyleGAN2 pickles, converted as legacy.py converts them.
+// ------------------------------------------------------------------------------------
+
+const tfExpected = (JSON.parse(fs.readFileSync(fixture('expected.json'), 'utf8')) as { tf: Record<string, Omit<NetInfo, 'init_args'>> }).tf;
+
+test("a TensorFlow (G, D, Gs) pickle gives what the reference's legacy.py converts it to", () => {
+  const p = readNetworkPickleFile(fixture('tf_stylegan2.pkl'));
+  const ref = readSafetensorsFileSync(fixture('tf_state.safetensors')).tensors;
+  assert.equal(p.source, 'tensorflow');
+  assert.equal(p.augment_pipe, null);
+  assert.equal(p.training_set_kwargs, null);
+  for (const net of ['G', 'D', 'G_ema'] as const) {
+    const got = p[net]!;
+    const w = tfExpected[net]!;
+    assert.equal(got.className, w.class_name);
+    assert.deepEqual(got.initKwargs, w.init_kwargs, `${net} init kwargs (fmap_base·2 → channel_base, defaults as legacy.py's)`);
+    assert.deepEqual(Object.keys(got.stateDict), w.keys, `${net}: state_dict() keys in order`);
+    for (const k of w.keys) {
+      const a = got.stateDict[k]!;
+      const b = ref[`${net}/${k}`]!;
+      assert.deepEqual([a.dtype, a.shape], [b.dtype, b.shape], `${net}.${k}`);
+      assert.ok(Buffer.from(a.data).equals(Buffer.from(b.data)), `${net}.${k}: values differ from legacy.py's`);
+    }
+  }
+  // The snapshot and the TF pickle were made from the same weights: same keys for G.
+  const snap = readNetworkPickleFile(fixture('snapshot_uncond_p3.pkl'));
+  assert.deepEqual(Object.keys(p.G!.stateDict), Object.keys(snap.G!.stateDict));
+});
+
+test('TensorFlow pickles with unknown kwargs, missing variables or an old version are refused', () => {
+  const bytes = fs.readFileSync(fixture('tf_stylegan2.pkl'));
+  // Same-length edits keep every length prefix valid.
+  const edit = (from: string | Buffer, to: string | Buffer): Buffer => {
+    const f = Buffer.from(from), t = Buffer.from(to);
+    const at = bytes.indexOf(f);
+    assert.ok(at >= 0 && f.length === t.length, `found ${String(from)}`);
+    return Buffer.concat([bytes.subarray(0, at), t, bytes.subarray(at + f.length)]);
+  };
+  assert.throws(() => readNetworkPickle(edit('structure', 'strukture'), 'k.pkl'), /k\.pkl: G\.static_kwargs: unknown TensorFlow kwarg 'strukture'/);
+  assert.throws(() => readNetworkPickle(edit('dlatent_avg', 'dlatent_avX'), 'v.pkl'), /v\.pkl: G: TensorFlow variable 'dlatent_avg' is missing/);
+  // The first Network's version: BININT1 4 shortly after the key (a memo PUT may sit between).
+  const at = bytes.indexOf('version') + 'version'.length;
+  const k = bytes.indexOf(Buffer.from([0x4b, 4]), at);
+  assert.ok(k > 0 && k - at < 8);
+  const old = Buffer.from(bytes);
+  old[k + 1] = 3;
+  assert.throws(() => readNetworkPickle(old, 'o.pkl'), /o\.pkl: G: TensorFlow pickle version 3 is too low/);
+});
+
+test('resample filters are rebuilt as upfirdn2d.setup_filter builds them', () => {
+  const f = setupFilter([1, 3, 3, 1], 'f');
+  assert.deepEqual(f.shape, [4, 4]);
+  assert.deepEqual(toNumbers(f), [1, 3, 3, 1].flatMap((a) => [1, 3, 3, 1].map((b) => (a * b) / 64)));
+  const sep = setupFilter([1, 1, 1, 1, 1, 1, 1, 1], 'f8');
+  assert.deepEqual(sep.shape, [8], 'eight taps or more stay separable');
+  assert.deepEqual(toNumbers(sep), Array(8).fill(0.125));
+  assert.deepEqual(toNumbers(setupFilter([[1, 2], [3, 2]], 'f2')), [0.125, 0.25, 0.375, 0.25]);
+  assert.throws(() => setupFilter(['a'] as never, 'bad'), /bad: resample filter \["a"\] is not a list of numbers/);
 });

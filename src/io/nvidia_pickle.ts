@@ -19,8 +19,9 @@
  * `module.state_dict()` gives: parameters, then persistent buffers, then each submodule
  * in registration order, recursively.
  *
- * Pickles of TensorFlow networks (the original StyleGAN/StyleGAN2 releases) are
- * recognised here too and converted by src/io/tf_stylegan.ts.
+ * Pickles of TensorFlow StyleGAN2 networks (a tuple G, D, Gs of
+ * dnnlib.tflib.network.Network) are read here too and converted as legacy.py converts
+ * them, by src/io/tf_stylegan2.ts.
  */
 
 import * as fs from 'node:fs';
@@ -28,6 +29,7 @@ import { type PickleGlobal, unpickle } from './pickle.js';
 import { isRawTensor, type RawTensor } from './raw.js';
 import { readPth, stridedView } from './pth.js';
 import { numpyGlobals } from './numpy_pickle.js';
+import { convertTFDiscriminator, convertTFGenerator, type TFNetworkState } from './tf_stylegan2.js';
 
 /** A plain JSON value: what hyper-parameters become. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [k: string]: JsonValue };
@@ -163,7 +165,7 @@ function buildGlobals(file: string): Map<string, PickleGlobal> {
   return g;
 }
 
-/** Parses the pickle into its raw object tree (Maps, arrays, stand-ins). Exported for tf_stylegan.ts's tests. */
+/** Parses the pickle into its raw object tree (Maps, arrays, stand-ins). */
 export function unpickleNetworkPickle(bytes: Uint8Array, file: string): unknown {
   return unpickle(bytes, { globals: buildGlobals(file), file, refusalReason: REFUSAL }).value;
 }
@@ -171,6 +173,22 @@ export function unpickleNetworkPickle(bytes: Uint8Array, file: string): unknown 
 // ------------------------------------------------------------------------------------
 // Object tree -> data.
 // ------------------------------------------------------------------------------------
+
+/** The fields of a TF Network's pickled state that the conversion reads, checked. */
+function tfNetworkState(x: unknown, where: string): TFNetworkState {
+  if (!(x instanceof TFNetwork) || !x.state) throw new Error(`${where} is not a TensorFlow Network with state`);
+  const st = x.state;
+  const version = st.get('version');
+  const name = st.get('name');
+  const staticKwargs = st.get('static_kwargs');
+  const components = st.get('components');
+  const variables = st.get('variables');
+  if (typeof version !== 'number') throw new Error(`${where}: Network state has no version`);
+  if (!(staticKwargs instanceof Map)) throw new Error(`${where}: static_kwargs is not a dict`);
+  if (!(components instanceof Map)) throw new Error(`${where}: components is not a dict`);
+  if (!Array.isArray(variables)) throw new Error(`${where}: variables is not a list`);
+  return { version, name: typeof name === 'string' ? name : '', staticKwargs, components, variables };
+}
 
 /** Hyper-parameters as JSON: dicts (EasyDict, OrderedDict) → objects, tuples and sets → arrays. */
 export function toJson(x: unknown, where: string, depth = 0): JsonValue {
@@ -253,7 +271,15 @@ const NETWORKS = ['G', 'D', 'G_ema', 'augment_pipe'] as const;
 export function readNetworkPickle(bytes: Uint8Array, file = '<memory>'): NetworkPickle {
   const root = unpickleNetworkPickle(bytes, file);
   if (Array.isArray(root) && root.length === 3 && root.every((n) => n instanceof TFNetwork)) {
-    throw new Error(`${file}: TensorFlow network pickles are not supported yet`);
+    const [G, D, Gs] = root.map((n, i) => tfNetworkState(n, `${file}: ${['G', 'D', 'Gs'][i]}`));
+    return {
+      source: 'tensorflow',
+      G: convertTFGenerator(G!, tfNetworkState, toJson, `${file}: G`),
+      D: convertTFDiscriminator(D!, tfNetworkState, toJson, `${file}: D`),
+      G_ema: convertTFGenerator(Gs!, tfNetworkState, toJson, `${file}: Gs`),
+      augment_pipe: null,
+      training_set_kwargs: null,
+    };
   }
   if (!(root instanceof Map)) throw new Error(`${file}: not a network pickle (the top level is not a dict)`);
   const out: NetworkPickle = { source: 'pytorch', G: null, D: null, G_ema: null, augment_pipe: null, training_set_kwargs: null };
