@@ -15,7 +15,10 @@ import { type NetworkPickle, readNetworkPickle, readNetworkPickleFile } from '..
 import { readSafetensorsFileSync } from '../src/io/safetensors.js';
 import { setupFilter } from '../src/io/tf_stylegan2.js';
 import { toNumbers } from '../src/io/raw.js';
-import { repoRoot } from './helpers.js';
+import { assertClose, fromRoot, repoRoot } from './helpers.js';
+import * as torch from '../src/torch/index.js';
+import { io } from '../src/index.js';
+import { StyleGANDiscriminator, StyleGANGenerator } from '../src/models/stylegan.js';
 
 const DIR = path.join(repoRoot(), 'test/fixtures/nvpkl');
 const fixture = (name: string) => path.join(DIR, name);
@@ -178,4 +181,40 @@ test('resample filters are rebuilt as upfirdn2d.setup_filter builds them', () =>
   assert.deepEqual(toNumbers(sep), Array(8).fill(0.125));
   assert.deepEqual(toNumbers(setupFilter([[1, 2], [3, 2]], 'f2')), [0.125, 0.25, 0.375, 0.25]);
   assert.throws(() => setupFilter(['a'] as never, 'bad'), /bad: resample filter \["a"\] is not a list of numbers/);
+});
+
+test('a TensorFlow StyleGAN (v1) pickle gives our StyleGAN model its weights, and the original\'s images', () => {
+  const p = readNetworkPickleFile(fixture('tf_stylegan1.pkl'));
+  assert.equal(p.source, 'tensorflow');
+  assert.equal(p.family, 'stylegan');
+  assert.equal(p.G!.className, 'G_style');
+  assert.equal(p.D!.className, 'D_basic');
+  assert.equal(p.G!.initKwargs.resolution, 128);
+  const { tensors: t } = io.loadSafetensors(fromRoot('test/fixtures/stylegan/stylegan_small.safetensors'));
+  const camel = (kw: Record<string, unknown>) => Object.fromEntries(Object.entries(kw).map(([k, v]) => [k.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase()), v]));
+  const G = new StyleGANGenerator(camel(p.G_ema!.initKwargs) as never);
+  const D = new StyleGANDiscriminator(camel(p.D!.initKwargs) as never);
+  try {
+    // Every key the models have, no other ('lod' variables dropped), and the same values as the fixture.
+    for (const [net, model, prefix] of [['G_ema', G, 'G.'], ['D', D, 'D.']] as const) {
+      const sd = p[net]!.stateDict;
+      assert.deepEqual(Object.keys(sd).sort(), Object.keys(model.stateDict()).sort(), `${net} keys`);
+      for (const [k, v] of Object.entries(sd)) {
+        assert.deepEqual(v.shape, t[prefix + k]!.shape, k);
+        assert.ok(Buffer.from(v.data).equals(Buffer.from(t[prefix + k]!.toBytes())), `${net}.${k}`);
+      }
+      model.loadStateDict(Object.fromEntries(Object.entries(sd).map(([k, v]) => [k, io.rawToTensor(v)])));
+    }
+    G.eval();
+    torch.scope(() => {
+      const img = G.forward(t.z!, t.g_labels!, { randomizeNoise: false, truncationPsi: 0.7 });
+      assertClose(Array.from(img.toTypedArray() as Float32Array), Array.from(t.images_lod0!.toTypedArray() as Float32Array), 1e-4, 5e-5, 'G_style from the TF pickle');
+      const scores = D.forward(t.real!, t.d_labels!, { lod: 0 });
+      assertClose(Array.from(scores.toTypedArray() as Float32Array), Array.from(t.scores_lod0!.toTypedArray() as Float32Array), 1e-4, 5e-5, 'D_basic from the TF pickle');
+    });
+  } finally {
+    G.dispose();
+    D.dispose();
+    for (const v of Object.values(t)) v.dispose();
+  }
 });

@@ -30,6 +30,7 @@ import { isRawTensor, type RawTensor } from './raw.js';
 import { readPth, stridedView } from './pth.js';
 import { numpyGlobals } from './numpy_pickle.js';
 import { convertTFDiscriminator, convertTFGenerator, type TFNetworkState } from './tf_stylegan2.js';
+import { convertTFStyleGAN1 } from './tf_stylegan1.js';
 
 /** A plain JSON value: what hyper-parameters become. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [k: string]: JsonValue };
@@ -50,6 +51,12 @@ export interface PickledNetwork {
 export interface NetworkPickle {
   /** 'pytorch' for stylegan2-ada-pytorch pickles, 'tensorflow' for converted TF ones. */
   source: 'pytorch' | 'tensorflow';
+  /**
+   * 'stylegan2': networks of stylegan2-ada-pytorch's training/networks.py (PyTorch
+   * snapshots, converted TF StyleGAN2); 'stylegan': TF StyleGAN v1 networks with our
+   * StyleGAN model's keys and the TF static_kwargs (className 'G_style' / 'D_basic').
+   */
+  family: 'stylegan2' | 'stylegan';
   G: PickledNetwork | null;
   D: PickledNetwork | null;
   G_ema: PickledNetwork | null;
@@ -187,7 +194,8 @@ function tfNetworkState(x: unknown, where: string): TFNetworkState {
   if (!(staticKwargs instanceof Map)) throw new Error(`${where}: static_kwargs is not a dict`);
   if (!(components instanceof Map)) throw new Error(`${where}: components is not a dict`);
   if (!Array.isArray(variables)) throw new Error(`${where}: variables is not a list`);
-  return { version, name: typeof name === 'string' ? name : '', staticKwargs, components, variables };
+  const func = st.get('build_func_name');
+  return { version, name: typeof name === 'string' ? name : '', buildFuncName: typeof func === 'string' ? func : '', staticKwargs, components, variables };
 }
 
 /** Hyper-parameters as JSON: dicts (EasyDict, OrderedDict) → objects, tuples and sets → arrays. */
@@ -272,8 +280,20 @@ export function readNetworkPickle(bytes: Uint8Array, file = '<memory>'): Network
   const root = unpickleNetworkPickle(bytes, file);
   if (Array.isArray(root) && root.length === 3 && root.every((n) => n instanceof TFNetwork)) {
     const [G, D, Gs] = root.map((n, i) => tfNetworkState(n, `${file}: ${['G', 'D', 'Gs'][i]}`));
+    if (/(^|\.)G_style$/.test(G!.buildFuncName)) {
+      return {
+        source: 'tensorflow',
+        family: 'stylegan',
+        G: convertTFStyleGAN1(G!, tfNetworkState, toJson, `${file}: G`),
+        D: convertTFStyleGAN1(D!, tfNetworkState, toJson, `${file}: D`),
+        G_ema: convertTFStyleGAN1(Gs!, tfNetworkState, toJson, `${file}: Gs`),
+        augment_pipe: null,
+        training_set_kwargs: null,
+      };
+    }
     return {
       source: 'tensorflow',
+      family: 'stylegan2',
       G: convertTFGenerator(G!, tfNetworkState, toJson, `${file}: G`),
       D: convertTFDiscriminator(D!, tfNetworkState, toJson, `${file}: D`),
       G_ema: convertTFGenerator(Gs!, tfNetworkState, toJson, `${file}: Gs`),
@@ -282,7 +302,7 @@ export function readNetworkPickle(bytes: Uint8Array, file = '<memory>'): Network
     };
   }
   if (!(root instanceof Map)) throw new Error(`${file}: not a network pickle (the top level is not a dict)`);
-  const out: NetworkPickle = { source: 'pytorch', G: null, D: null, G_ema: null, augment_pipe: null, training_set_kwargs: null };
+  const out: NetworkPickle = { source: 'pytorch', family: 'stylegan2', G: null, D: null, G_ema: null, augment_pipe: null, training_set_kwargs: null };
   for (const name of NETWORKS) {
     const v = root.get(name);
     if (v === undefined || v === null) {

@@ -25,13 +25,15 @@ import type { JsonValue, PickledNetwork } from './nvidia_pickle.js';
 export interface TFNetworkState {
   version: number;
   name: string;
+  /** The TF build function, e.g. 'training.networks_stylegan2.G_main'. */
+  buildFuncName: string;
   staticKwargs: Map<unknown, unknown>;
   components: Map<unknown, unknown>;
   variables: unknown[];
 }
 
 /** Every variable of a network and its components, named 'component/.../variable' (legacy's _collect_tf_params). */
-function collectParams(net: TFNetworkState, toState: (x: unknown, where: string) => TFNetworkState, where: string): Map<string, RawTensor> {
+export function collectTFParams(net: TFNetworkState, toState: (x: unknown, where: string) => TFNetworkState, where: string): Map<string, RawTensor> {
   const out = new Map<string, RawTensor>();
   const walk = (n: TFNetworkState, prefix: string, depth: number): void => {
     if (depth > 32) throw new Error(`${where}: components nested too deeply`);
@@ -59,7 +61,7 @@ function raw(shape: number[], values: Float32Array): RawTensor {
 }
 
 /** [in, out] → [out, in]. */
-function dense(t: RawTensor, name: string): RawTensor {
+export function denseWeight(t: RawTensor, name: string): RawTensor {
   if (t.shape.length !== 2) throw new Error(`${name}: expected a 2-d weight, got [${t.shape.join(', ')}]`);
   const [n, m] = t.shape as [number, number];
   const a = f32(t);
@@ -69,7 +71,7 @@ function dense(t: RawTensor, name: string): RawTensor {
 }
 
 /** [kh, kw, in, out] → [out, in, kh, kw], optionally flipped in kh and kw first. */
-function conv(t: RawTensor, name: string, flip = false): RawTensor {
+export function convWeight(t: RawTensor, name: string, flip = false): RawTensor {
   if (t.shape.length !== 4) throw new Error(`${name}: expected a 4-d weight, got [${t.shape.join(', ')}]`);
   const [kh, kw, ci, co] = t.shape as [number, number, number, number];
   const a = f32(t);
@@ -211,7 +213,7 @@ export function convertTFGenerator(net: TFNetworkState, toState: (x: unknown, wh
   kw.checkUnknown();
 
   const res = intOf(kwargs.img_resolution!, `${where}: resolution`);
-  const tf = collectParams(net, toState, where);
+  const tf = collectTFParams(net, toState, where);
   // 'orig' networks store their output layers as ToRGB_lod<k>: rename them per resolution.
   // (legacy.py means to switch the architecture to 'orig' here too, but its line
   // `kwargs.synthesis.kwargs.architecture = 'orig'` names a field that does not exist.)
@@ -229,12 +231,12 @@ export function convertTFGenerator(net: TFNetworkState, toState: (x: unknown, wh
   const s = new StateBuilder(tf, where);
 
   const layer = (key: string, tfName: string, noise: string, flip: boolean): void => {
-    s.put(`${key}.weight`, conv(s.take(`synthesis/${tfName}/weight`), tfName, flip));
+    s.put(`${key}.weight`, convWeight(s.take(`synthesis/${tfName}/weight`), tfName, flip));
     if (useNoise) s.put(`${key}.noise_strength`, s.take(`synthesis/${tfName}/noise_strength`));
     s.put(`${key}.bias`, s.take(`synthesis/${tfName}/bias`));
     s.put(`${key}.resample_filter`, filter);
     if (useNoise) s.put(`${key}.noise_const`, squeezeLeading(s.take(`synthesis/${noise}`), 2, noise));
-    s.put(`${key}.affine.weight`, dense(s.take(`synthesis/${tfName}/mod_weight`), tfName));
+    s.put(`${key}.affine.weight`, denseWeight(s.take(`synthesis/${tfName}/mod_weight`), tfName));
     s.put(`${key}.affine.bias`, plusOne(s.take(`synthesis/${tfName}/mod_bias`)));
   };
   for (let r = 4; r <= res; r *= 2) {
@@ -249,24 +251,24 @@ export function convertTFGenerator(net: TFNetworkState, toState: (x: unknown, wh
     }
     if (r === res || arch === 'skip') {
       const t = `synthesis/${r}x${r}/ToRGB`;
-      s.put(`${b}.torgb.weight`, conv(s.take(`${t}/weight`), t));
+      s.put(`${b}.torgb.weight`, convWeight(s.take(`${t}/weight`), t));
       s.put(`${b}.torgb.bias`, s.take(`${t}/bias`));
-      s.put(`${b}.torgb.affine.weight`, dense(s.take(`${t}/mod_weight`), t));
+      s.put(`${b}.torgb.affine.weight`, denseWeight(s.take(`${t}/mod_weight`), t));
       s.put(`${b}.torgb.affine.bias`, plusOne(s.take(`${t}/mod_bias`)));
     }
     if (r > 4 && arch === 'resnet') {
-      s.put(`${b}.skip.weight`, conv(s.take(`synthesis/${r}x${r}/Skip/weight`), 'Skip', true));
+      s.put(`${b}.skip.weight`, convWeight(s.take(`synthesis/${r}x${r}/Skip/weight`), 'Skip', true));
       s.put(`${b}.skip.resample_filter`, filter);
     }
   }
   s.put('mapping.w_avg', s.take('dlatent_avg'));
   if (intOf(kwargs.c_dim!, `${where}: label_size`) > 0) {
-    s.put('mapping.embed.weight', dense(s.take('mapping/LabelEmbed/weight'), 'LabelEmbed'));
+    s.put('mapping.embed.weight', denseWeight(s.take('mapping/LabelEmbed/weight'), 'LabelEmbed'));
     s.put('mapping.embed.bias', s.take('mapping/LabelEmbed/bias'));
   }
   const mappingLayers = intOf((kwargs.mapping_kwargs as { num_layers: JsonValue }).num_layers, `${where}: mapping_layers`);
   for (let i = 0; i < mappingLayers; i++) {
-    s.put(`mapping.fc${i}.weight`, dense(s.take(`mapping/Dense${i}/weight`), `Dense${i}`));
+    s.put(`mapping.fc${i}.weight`, denseWeight(s.take(`mapping/Dense${i}/weight`), `Dense${i}`));
     s.put(`mapping.fc${i}.bias`, s.take(`mapping/Dense${i}/bias`));
   }
   return { className: 'Generator', initArgs: [], initKwargs: kwargs, stateDict: s.out };
@@ -312,7 +314,7 @@ export function convertTFDiscriminator(net: TFNetworkState, toState: (x: unknown
   kw.checkUnknown();
 
   const res = intOf(kwargs.img_resolution!, `${where}: resolution`);
-  const tf = collectParams(net, toState, where);
+  const tf = collectTFParams(net, toState, where);
   for (const [name, t] of [...tf]) {
     const m = /^FromRGB_lod(\d+)\/(.*)$/.exec(name);
     if (m) {
@@ -332,7 +334,7 @@ export function convertTFDiscriminator(net: TFNetworkState, toState: (x: unknown
   let layerIdx = 0;
   const convLayer = (key: string, tfName: string, bias = true): void => {
     const trainable = layerIdx++ >= freeze;
-    const w = conv(s.take(`${tfName}/weight`), tfName);
+    const w = convWeight(s.take(`${tfName}/weight`), tfName);
     const b = bias ? s.take(`${tfName}/bias`) : null;
     if (!trainable) s.put(`${key}.resample_filter`, filter);
     s.put(`${key}.weight`, w);
@@ -348,11 +350,11 @@ export function convertTFDiscriminator(net: TFNetworkState, toState: (x: unknown
     if (arch === 'resnet') convLayer(`${b}.skip`, `${r}x${r}/Skip`, false);
   }
   if (intOf(kwargs.c_dim!, `${where}: label_size`) > 0) {
-    s.put('mapping.embed.weight', dense(s.take('LabelEmbed/weight'), 'LabelEmbed'));
+    s.put('mapping.embed.weight', denseWeight(s.take('LabelEmbed/weight'), 'LabelEmbed'));
     s.put('mapping.embed.bias', s.take('LabelEmbed/bias'));
     const n = intOf((kwargs.mapping_kwargs as { num_layers: JsonValue }).num_layers, `${where}: mapping_layers`);
     for (let i = 0; i < n; i++) {
-      s.put(`mapping.fc${i}.weight`, dense(s.take(`Mapping${i}/weight`), `Mapping${i}`));
+      s.put(`mapping.fc${i}.weight`, denseWeight(s.take(`Mapping${i}/weight`), `Mapping${i}`));
       s.put(`mapping.fc${i}.bias`, s.take(`Mapping${i}/bias`));
     }
   }
@@ -360,9 +362,9 @@ export function convertTFDiscriminator(net: TFNetworkState, toState: (x: unknown
   layerIdx = Number.MAX_SAFE_INTEGER;
   if (arch === 'skip') convLayer('b4.fromrgb', '4x4/FromRGB');
   convLayer('b4.conv', '4x4/Conv');
-  s.put('b4.fc.weight', dense(s.take('4x4/Dense0/weight'), 'Dense0'));
+  s.put('b4.fc.weight', denseWeight(s.take('4x4/Dense0/weight'), 'Dense0'));
   s.put('b4.fc.bias', s.take('4x4/Dense0/bias'));
-  s.put('b4.out.weight', dense(s.take('Output/weight'), 'Output'));
+  s.put('b4.out.weight', denseWeight(s.take('Output/weight'), 'Output'));
   s.put('b4.out.bias', s.take('Output/bias'));
   return { className: 'Discriminator', initArgs: [], initKwargs: kwargs, stateDict: s.out };
 }
