@@ -172,6 +172,23 @@ test('TensorFlow pickles with unknown kwargs, missing variables or an old versio
   assert.throws(() => readNetworkPickle(old, 'o.pkl'), /o\.pkl: G: TensorFlow pickle version 3 is too low/);
 });
 
+test("'orig' TensorFlow networks file their image layers per level of detail (FromRGB_lod<k>)", () => {
+  const bytes = fs.readFileSync(fixture('tf_stylegan2.pkl'));
+  // Protocol 3 has no frames: a string may change length with its own length prefix.
+  const str = (x: string) => Buffer.concat([Buffer.from([0x58]), Buffer.from(new Uint32Array([x.length]).buffer), Buffer.from(x)]);
+  let b = bytes;
+  for (const part of ['weight', 'bias']) {
+    const at = b.indexOf(str(`16x16/FromRGB/${part}`));
+    assert.ok(at > 0);
+    b = Buffer.concat([b.subarray(0, at), str(`FromRGB_lod0/${part}`), b.subarray(at + str(`16x16/FromRGB/${part}`).length)]);
+  }
+  const orig = readNetworkPickle(b, 'orig.pkl').D!;
+  const resnet = readNetworkPickleFile(fixture('tf_stylegan2.pkl')).D!;
+  assert.equal(orig.initKwargs.architecture, 'orig');
+  assert.ok(Buffer.from(orig.stateDict['b16.fromrgb.weight']!.data).equals(Buffer.from(resnet.stateDict['b16.fromrgb.weight']!.data)));
+  assert.ok(!('b16.skip.weight' in orig.stateDict) && 'b16.skip.weight' in resnet.stateDict, "'orig' blocks have no skip");
+});
+
 test('resample filters are rebuilt as upfirdn2d.setup_filter builds them', () => {
   const f = setupFilter([1, 3, 3, 1], 'f');
   assert.deepEqual(f.shape, [4, 4]);

@@ -7,8 +7,7 @@
  * literal with 'descr', 'fortran_order' and 'shape', then the raw data.
  */
 
-import * as fs from 'node:fs';
-import { type DType, byteLength, plainBytes, type RawTensor } from './raw.js';
+import { type DType, byteLength, plainBytes, type RawTensor, readInputFileSync } from './raw.js';
 
 /** A numpy dtype code such as '<f4' or '|u1', decoded. */
 export interface NumpyDType {
@@ -106,11 +105,5 @@ export function decodeNpy(input: Uint8Array, name = '<memory>'): RawTensor {
 }
 
 export function readNpyFileSync(path: string): RawTensor {
-  let bytes: Uint8Array;
-  try {
-    bytes = fs.readFileSync(path);
-  } catch (e) {
-    throw new Error(`cannot read ${path}: ${(e as Error).message}`);
-  }
-  return decodeNpy(bytes, path);
+  return decodeNpy(readInputFileSync(path), path);
 }

@@ -24,9 +24,8 @@
  * them, by src/io/tf_stylegan2.ts.
  */
 
-import * as fs from 'node:fs';
 import { type PickleGlobal, unpickle } from './pickle.js';
-import { isRawTensor, type RawTensor } from './raw.js';
+import { isRawTensor, type RawTensor, readInputFileSync } from './raw.js';
 import { readPth, stridedView } from './pth.js';
 import { numpyGlobals } from './numpy_pickle.js';
 import { convertTFDiscriminator, convertTFGenerator, type TFNetworkState } from './tf_stylegan2.js';
@@ -280,23 +279,16 @@ export function readNetworkPickle(bytes: Uint8Array, file = '<memory>'): Network
   const root = unpickleNetworkPickle(bytes, file);
   if (Array.isArray(root) && root.length === 3 && root.every((n) => n instanceof TFNetwork)) {
     const [G, D, Gs] = root.map((n, i) => tfNetworkState(n, `${file}: ${['G', 'D', 'Gs'][i]}`));
-    if (/(^|\.)G_style$/.test(G!.buildFuncName)) {
-      return {
-        source: 'tensorflow',
-        family: 'stylegan',
-        G: convertTFStyleGAN1(G!, tfNetworkState, toJson, `${file}: G`),
-        D: convertTFStyleGAN1(D!, tfNetworkState, toJson, `${file}: D`),
-        G_ema: convertTFStyleGAN1(Gs!, tfNetworkState, toJson, `${file}: Gs`),
-        augment_pipe: null,
-        training_set_kwargs: null,
-      };
-    }
+    // StyleGAN v1's networks keep our StyleGAN model's layout; StyleGAN2's convert as legacy.py does.
+    const v1 = /(^|\.)G_style$/.test(G!.buildFuncName);
+    const convert = (net: TFNetworkState, generator: boolean, name: string): PickledNetwork =>
+      (v1 ? convertTFStyleGAN1 : generator ? convertTFGenerator : convertTFDiscriminator)(net, tfNetworkState, toJson, `${file}: ${name}`);
     return {
       source: 'tensorflow',
-      family: 'stylegan2',
-      G: convertTFGenerator(G!, tfNetworkState, toJson, `${file}: G`),
-      D: convertTFDiscriminator(D!, tfNetworkState, toJson, `${file}: D`),
-      G_ema: convertTFGenerator(Gs!, tfNetworkState, toJson, `${file}: Gs`),
+      family: v1 ? 'stylegan' : 'stylegan2',
+      G: convert(G!, true, 'G'),
+      D: convert(D!, false, 'D'),
+      G_ema: convert(Gs!, true, 'Gs'),
       augment_pipe: null,
       training_set_kwargs: null,
     };
@@ -318,11 +310,5 @@ export function readNetworkPickle(bytes: Uint8Array, file = '<memory>'): Network
 }
 
 export function readNetworkPickleFile(path: string): NetworkPickle {
-  let bytes: Uint8Array;
-  try {
-    bytes = fs.readFileSync(path);
-  } catch (e) {
-    throw new Error(`cannot read ${path}: ${(e as Error).message}`);
-  }
-  return readNetworkPickle(bytes, path);
+  return readNetworkPickle(readInputFileSync(path), path);
 }

@@ -175,6 +175,24 @@ class StateBuilder {
 
 const log2 = (r: number) => Math.round(Math.log2(r));
 
+/**
+ * 'orig' networks name their image layers per level of detail (ToRGB_lod<k>,
+ * FromRGB_lod<k>): these are also filed under their resolution ('<r>x<r>/ToRGB/...').
+ * True when there were any.
+ */
+function renameLodLayers(tf: Map<string, RawTensor>, layer: 'ToRGB' | 'FromRGB', res: number): boolean {
+  let found = false;
+  for (const [name, t] of [...tf]) {
+    const m = new RegExp(`^${layer}_lod(\\d+)/(.*)$`).exec(name);
+    if (m) {
+      const r = Math.floor(res / 2 ** Number(m[1]));
+      tf.set(`${r}x${r}/${layer}/${m[2]}`, t);
+      found = true;
+    }
+  }
+  return found;
+}
+
 // ------------------------------------------------------------------------------------
 // Generator (legacy.convert_tf_generator).
 // ------------------------------------------------------------------------------------
@@ -214,17 +232,9 @@ export function convertTFGenerator(net: TFNetworkState, toState: (x: unknown, wh
 
   const res = intOf(kwargs.img_resolution!, `${where}: resolution`);
   const tf = collectTFParams(net, toState, where);
-  // 'orig' networks store their output layers as ToRGB_lod<k>: rename them per resolution.
-  // (legacy.py means to switch the architecture to 'orig' here too, but its line
+  // (legacy.py means to switch the architecture to 'orig' here, but its line
   // `kwargs.synthesis.kwargs.architecture = 'orig'` names a field that does not exist.)
-  for (const [name, t] of [...tf]) {
-    const m = /^ToRGB_lod(\d+)\/(.*)$/.exec(name);
-    if (m) {
-      const r = Math.floor(res / 2 ** Number(m[1]));
-      tf.set(`${r}x${r}/ToRGB/${m[2]}`, t);
-      synthesis.architecture = 'orig';
-    }
-  }
+  if (renameLodLayers(tf, 'ToRGB', res)) synthesis.architecture = 'orig';
   const arch = synthesis.architecture;
   const useNoise = synthesis.use_noise !== false;
   const filter = setupFilter(synthesis.resample_filter!, `${where}: resample_kernel`);
@@ -315,14 +325,7 @@ export function convertTFDiscriminator(net: TFNetworkState, toState: (x: unknown
 
   const res = intOf(kwargs.img_resolution!, `${where}: resolution`);
   const tf = collectTFParams(net, toState, where);
-  for (const [name, t] of [...tf]) {
-    const m = /^FromRGB_lod(\d+)\/(.*)$/.exec(name);
-    if (m) {
-      const r = Math.floor(res / 2 ** Number(m[1]));
-      tf.set(`${r}x${r}/FromRGB/${m[2]}`, t);
-      kwargs.architecture = 'orig';
-    }
-  }
+  if (renameLodLayers(tf, 'FromRGB', res)) kwargs.architecture = 'orig';
   const arch = kwargs.architecture;
   const block = kwargs.block_kwargs as { resample_filter: JsonValue; freeze_layers: JsonValue };
   const filter = setupFilter(block.resample_filter, `${where}: resample_kernel`);
