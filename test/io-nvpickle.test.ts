@@ -220,7 +220,7 @@ test('a TensorFlow StyleGAN (v1) pickle gives our StyleGAN model its weights, an
         assert.deepEqual(v.shape, t[prefix + k]!.shape, k);
         assert.ok(Buffer.from(v.data).equals(Buffer.from(t[prefix + k]!.toBytes())), `${net}.${k}`);
       }
-      model.loadStateDict(Object.fromEntries(Object.entries(sd).map(([k, v]) => [k, io.rawToTensor(v)])));
+      model.loadStateDict(io.toTensors(sd));
     }
     G.eval();
     torch.scope(() => {
