@@ -6,6 +6,8 @@ import { defineSchema } from '../config/options.js';
 import type { RecipeDef, Recipe, StyleAccess } from '../train/recipe.js';
 import type { LoadedRun } from '../families/load.js';
 import { IMAGE_FILE, checkOutputPath, checkReplaceableFile } from '../run/output.js';
+import { readLatentsFile } from '../io/latents_file.js';
+import { NumpyRandomState } from '../util/numpy_random.js';
 
 export type NoiseMode = 'fixed' | 'random';
 
@@ -109,6 +111,80 @@ export function seedLatents(recipe: Recipe, seeds: readonly number[], label: num
     const z = torch.cat(zs);
     const labels = label === null ? null : torch.full([seeds.length], label, { dtype: 'int64', device: z.device });
     return { z, labels };
+  });
+}
+
+/** Options choosing where latents come from, for commands that draw images from latents. */
+export const LATENT_SOURCE_OPTIONS = defineSchema({
+  z: { type: 'string', default: null, help: 'latents from a file instead of a seed: .npy or .safetensors (one tensor, or one named z), float32 or float64 [N, z_dim]; one image per row', metavar: 'FILE' },
+  seed_rng: { type: 'string', default: null, choices: ['torch', 'numpy'], help: "what draws a seed's latents: torch (ganforge's generator, as the training sample grids; the default) or numpy (np.random.RandomState(seed).randn(n, z_dim), as NVIDIA's generate.py draws z)" },
+});
+
+export type SeedRng = 'torch' | 'numpy';
+
+/** --seed_rng resolved: numpy for NVIDIA networks (generate.py draws z with numpy), torch for our runs. */
+export function seedRngOf(given: SeedRng | null, network: boolean): SeedRng {
+  return given ?? (network ? 'numpy' : 'torch');
+}
+
+/** The shape of one latent of the recipe's generator (without the batch) and its device. */
+export function latentShape(recipe: Recipe): { shape: number[]; device: torch.Device } {
+  return torch.scope(() => torch.withSeed(0, () => {
+    const z = recipe.sampleInputs(1, null).z;
+    if (!z) throw new UsageError('this model draws no latents');
+    return { shape: z.shape.slice(1), device: z.device };
+  }));
+}
+
+function float32Latents(values: Float64Array, n: number, shape: readonly number[], device: torch.Device): torch.Tensor {
+  const f32 = Float32Array.from(values);
+  const t = torch.fromBytes(new Uint8Array(f32.buffer), [n, ...shape], 'float32');
+  if (device === 'cpu') return t;
+  const moved = t.to(device);
+  t.dispose();
+  return moved;
+}
+
+const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+/**
+ * `n` latents as numpy draws them: `RandomState(seed).randn(n, z_dim)`, row after row,
+ * rounded to float32 (NVIDIA's networks cast z to float32 first thing).
+ */
+export function numpyLatents(seed: number, n: number, shape: readonly number[], device: torch.Device = 'cpu'): torch.Tensor {
+  return float32Latents(new NumpyRandomState(seed).randn(n * numel(shape)), n, shape, device);
+}
+
+/** One latent per seed as generate.py draws it: `RandomState(seed).randn(1, z_dim)`. */
+export function numpySeedLatents(seeds: readonly number[], shape: readonly number[], device: torch.Device = 'cpu'): torch.Tensor {
+  const d = numel(shape);
+  const all = new Float64Array(seeds.length * d);
+  seeds.forEach((s, i) => all.set(new NumpyRandomState(s).randn(d), i * d));
+  return float32Latents(all, seeds.length, shape, device);
+}
+
+/**
+ * --z FILE as a float32 tensor [N, ...shape]: the file holds [N, z_dim] with z_dim the
+ * size of one latent (or exactly [N, ...shape]).
+ */
+export function fileLatents(path: string, shape: readonly number[], device: torch.Device = 'cpu', model = 'this'): torch.Tensor {
+  let raw;
+  try {
+    raw = readLatentsFile(path);
+  } catch (e) {
+    throw new UsageError(`--z ${(e as Error).message}`);
+  }
+  const d = numel(shape);
+  const n = raw.shape[0]!;
+  const perRow = numel(raw.shape.slice(1));
+  const exact = raw.shape.length === shape.length + 1 && shape.every((s, i) => raw.shape[i + 1] === s);
+  if (!(raw.shape.length === 2 && perRow === d) && !exact) {
+    throw new UsageError(`--z ${path}: latents have shape [${raw.shape.join(', ')}]; ${model} generator takes z of ${d} values per image ([N, ${d}])`);
+  }
+  return torch.scope(() => {
+    const t = torch.fromBytes(raw.data, raw.shape, raw.dtype).reshape([n, ...shape]);
+    const f = raw.dtype === 'float32' ? t : t.to('float32');
+    return device === 'cpu' ? f : f.to(device);
   });
 }
 

@@ -1,19 +1,20 @@
 // `ganforge sample --run DIR`: a grid of images from a trained generator (its EMA copy).
 import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import * as torch from '../torch/index.js';
 import { UsageError } from '../config/errors.js';
 import { parseCommand } from './command.js';
 import { defineSchema, formatOptions } from '../config/options.js';
 import { saveGrid } from '../data/index.js';
 import { loadRun, readRunOptions } from '../families/load.js';
-import { RUN_OPTIONS, TRUNCATION_OPTIONS, classIndex, disposeRun, checkOutputImage, rejectTranslationRun, renderLatents, truncationOf, type NoiseMode } from './latents.js';
+import { LATENT_SOURCE_OPTIONS, RUN_OPTIONS, TRUNCATION_OPTIONS, classIndex, disposeRun, checkOutputImage, fileLatents, latentShape, numpyLatents, rejectTranslationRun, renderLatents, seedRngOf, truncationOf, type NoiseMode, type SeedRng } from './latents.js';
 
 const SCHEMA = defineSchema({
   run: RUN_OPTIONS.run,
   checkpoint: RUN_OPTIONS.checkpoint,
   n: { type: 'int', default: 64, help: 'number of images', min: 1, max: 4096 },
-  seed: { type: 'int', default: 1, help: 'seed of the latents', min: 0 },
+  seed: { type: 'int', default: 1, help: 'seed of the latents', min: 0, max: 0xffffffff },
+  ...LATENT_SOURCE_OPTIONS,
   class: { type: 'string', default: null, help: 'class name or index for a conditional model (default: all classes in turn)', metavar: 'C' },
   ...TRUNCATION_OPTIONS,
   noise: { type: 'string', default: 'fixed', choices: ['fixed', 'random'], help: "style-based models' per-pixel noise: the same maps for every image (as interpolate and mix draw them), or fresh for each" },
@@ -27,7 +28,9 @@ export const SAMPLE_HELP = `Usage: ganforge sample --run DIR [options]
 
 Generates a grid of images with a trained run's generator (the EMA weights when the
 family keeps them), from latents drawn with --seed (--n 1 draws the one latent that
-interpolate and mix use for that seed). Style-based models (stylegan) also take the
+interpolate and mix use for that seed), or --seed_rng numpy for numpy's
+RandomState(seed).randn(n, z_dim), or from a file of latents with --z FILE (.npy or
+.safetensors, [N, z_dim]: one image per row). Style-based models (stylegan) also take the
 truncation trick: --truncation_psi 0.7 --truncation_cutoff 8 as in the paper.
 
 Options:
@@ -42,14 +45,26 @@ export async function sampleCommand(argv: string[]): Promise<number> {
   const run = o.run;
   const { def } = readRunOptions(run);
   rejectTranslationRun(def, run, 'sample');
-  const n = o.n;
-  const out = o.out ?? join(run, 'samples', `sample-seed${o.seed}.png`);
+  if (o.z !== null) {
+    for (const opt of ['seed', 'seed_rng'] as const) {
+      if (given.has(opt)) throw new UsageError(`--${opt} draws latents, --z reads them from a file: give one or the other`);
+    }
+  }
+  const rng: SeedRng = seedRngOf(o.seed_rng as SeedRng | null, false);
+  const out = o.out ?? join(run, 'samples', o.z !== null ? `sample-z-${basename(o.z).replace(/\.[^.]*$/, '')}.png` : `sample-seed${o.seed}.png`);
   checkOutputImage(out, o.force);
   const loaded = loadRun(run, { checkpoint: o.checkpoint, device: o.device });
   try {
     const recipe = loaded.recipe;
     const trunc = truncationOf(recipe, def.name, o.truncation_psi, o.truncation_cutoff, given.has('truncation_cutoff'));
     if (given.has('noise') && !recipe.style) throw new UsageError(`--noise applies to style-based models (stylegan); a ${def.name} generator takes no noise inputs`);
+    const { shape, device } = latentShape(recipe);
+    const fromFile = o.z !== null ? fileLatents(o.z, shape, device, `a ${def.name}`) : null;
+    const n = fromFile ? fromFile.size(0) : o.n;
+    if (fromFile && given.has('n') && o.n !== n) {
+      fromFile.dispose();
+      throw new UsageError(`--n ${o.n} but --z ${o.z} holds ${n} latents: leave --n out with --z`);
+    }
     let labels: number[] | null = null;
     const cls = classIndex(loaded, o.class);
     if (loaded.classes) {
@@ -58,14 +73,17 @@ export async function sampleCommand(argv: string[]): Promise<number> {
     }
     const images = torch.scope(() => {
       const inputs = torch.withSeed(o.seed, () => recipe.sampleInputs(n, labels));
+      const z = fromFile ?? (rng === 'numpy' ? numpyLatents(o.seed, n, shape, device) : inputs.z!);
       // In batches; a style model draws every image with its stored noise maps unless --noise random.
-      return renderLatents(recipe, inputs.z!, inputs.labels, trunc, o.noise as NoiseMode, n);
+      return renderLatents(recipe, z, inputs.labels, trunc, o.noise as NoiseMode, n);
     });
+    fromFile?.dispose();
     mkdirSync(dirname(out), { recursive: true });
     await saveGrid(images, out, { nrow: o.nrow ?? Math.ceil(Math.sqrt(n)) });
     images.dispose();
     const tr = trunc.psi !== null ? ` (ψ ${trunc.psi} on ${trunc.cutoff} of ${recipe.style!.numLayers} layers)` : '';
-    process.stdout.write(`wrote ${n} samples from ${loaded.checkpoint}${tr} to ${out}\n`);
+    const from = fromFile ? ` (latents from ${o.z})` : rng === 'numpy' ? ' (latents from numpy RandomState)' : '';
+    process.stdout.write(`wrote ${n} samples from ${loaded.checkpoint}${from}${tr} to ${out}\n`);
   } finally {
     disposeRun(loaded);
   }

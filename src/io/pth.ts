@@ -496,10 +496,19 @@ function dictKey(k: unknown, file: string, path: string): string {
  */
 function materialize(t: TensorRef, where: string): RawTensor {
   const { storage, offset, size, stride } = t;
+  if (!storage.bytes) throw new Error(`${where}: storage '${storage.key}' was never loaded`);
+  return stridedView({ dtype: storage.dtype, shape: [storage.numel], data: storage.bytes }, offset, size, stride, where);
+}
+
+/**
+ * The tensor a (storage, offset, size, stride) view of a 1-d storage tensor shows, as a
+ * contiguous RawTensor: how torch rebuilds a pickled tensor (_rebuild_tensor_v2). Also
+ * used by readers of other pickles that embed torch storages (src/io/nvidia_pickle.ts).
+ */
+export function stridedView(storage: RawTensor, offset: number, size: number[], stride: number[], where: string): RawTensor {
   const dtype = storage.dtype;
   const is = itemSize(dtype);
-  const src = storage.bytes;
-  if (!src) throw new Error(`${where}: storage '${storage.key}' was never loaded`);
+  const src = storage.data;
   if (size.length !== stride.length) throw new Error(`${where}: size and stride have different lengths`);
   const n = numel(size);
   const shape = [...size];

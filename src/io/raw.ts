@@ -9,6 +9,7 @@
 // One list of dtypes for the whole library (torch/dtype.ts has no native dependency).
 export { type DType, DTYPES, isDType, itemSize } from '../torch/dtype.js';
 import { type DType, isDType, itemSize } from '../torch/dtype.js';
+import { readFileSync } from 'node:fs';
 import { roundHalfEven } from '../util/round.js';
 
 /**
@@ -227,4 +228,13 @@ export function fromNumbers(dtype: DType, shape: number[], values: ArrayLike<num
     }
   }
   return { dtype, shape: [...shape], data };
+}
+
+/** A file's bytes, or an error that names the file (for readers of input formats). */
+export function readInputFileSync(path: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new Error(`cannot read ${path}: ${(e as Error).message}`);
+  }
 }

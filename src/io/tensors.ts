@@ -15,7 +15,8 @@ export function tensorToRaw(t: Tensor): RawTensor {
   return { dtype: t.dtype, shape: t.shape, data: t.toBytes() };
 }
 
-function toTensors(raws: Record<string, RawTensor>): Record<string, Tensor> {
+/** CPU tensors of RawTensors under the same names (e.g. a PickledNetwork's stateDict, for loadStateDict). */
+export function toTensors(raws: Record<string, RawTensor>): Record<string, Tensor> {
   const out: Record<string, Tensor> = {};
   for (const [k, r] of Object.entries(raws)) out[k] = rawToTensor(r);
   return out;
