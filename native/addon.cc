@@ -244,6 +244,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitNNOps(env, exports);
   InitAutograd(env, exports);
   InitOptim(env, exports);
+  InitDistributed(env, exports);
   return exports;
 }
 

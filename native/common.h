@@ -73,5 +73,6 @@ void InitOps(Napi::Env env, Napi::Object exports);
 void InitNNOps(Napi::Env env, Napi::Object exports);
 void InitAutograd(Napi::Env env, Napi::Object exports);
 void InitOptim(Napi::Env env, Napi::Object exports);
+void InitDistributed(Napi::Env env, Napi::Object exports);
 
 }  // namespace gf
