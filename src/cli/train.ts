@@ -7,6 +7,10 @@ import { fullSchema } from '../train/options.js';
 import type { RecipeDef } from '../train/recipe.js';
 import { progressPrinter } from './progress.js';
 import { withStopSignals } from './stop.js';
+import { launchWorkers } from './launch.js';
+import { distributedEnv, joinJob, type Job } from '../distributed/index.js';
+import { optionsView } from '../config/options.js';
+import { COMMON_SCHEMA } from '../train/options.js';
 
 function modelOf(argv: readonly string[]): string | null {
   for (let i = 0; i < argv.length; i++) {
@@ -40,13 +44,30 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const def = recipeFor(name, 'train');
   const { options, given, positional } = parseArgs(argv, fullSchema(def), 'train');
   if (positional.length) throw new UsageError(`train takes no positional arguments, got '${positional[0]}'`);
-  const bar = progressPrinter();
+  const c = optionsView(COMMON_SCHEMA, options);
+  // Inside a job (torchrun's variables, or a worker of --nproc) this process is one rank;
+  // otherwise --nproc N > 1 makes it the launcher of N workers on this machine.
+  const env = distributedEnv();
+  if (!env && c.nproc !== null && c.nproc > 1) {
+    const batch = (options as { batch?: number }).batch;
+    if (typeof batch === 'number' && batch % c.nproc !== 0) throw new UsageError(`--batch ${batch} is the global batch and must split evenly over --nproc ${c.nproc}: use a multiple of ${c.nproc}`);
+    return launchWorkers(argv, { nproc: c.nproc, timeoutSec: c.dist_timeout, say: (line) => process.stderr.write(line + '\n') });
+  }
+  let job: Job | undefined;
+  if (env) job = joinJob(env, { timeoutMs: c.dist_timeout * 1000 });
+  const lead = !job || job.rank === 0;
+  // Rank 0 speaks for the job; the others only report their errors (named by rank).
+  const bar = lead ? progressPrinter() : null;
   const say = (line: string): void => {
-    bar.done();
-    process.stderr.write(line + '\n');
+    bar?.done();
+    if (lead) process.stderr.write(line + '\n');
   };
-  const result = await withStopSignals((signal) => train(def, options, given, { progress: bar.update, log: say, signal }), say);
-  bar.done();
-  process.stdout.write(`${result.interrupted ? 'interrupted' : 'done'}: ${result.steps} steps, ${result.kimg.toFixed(3)} kimg in ${result.runDir}\n`);
-  return 0;
+  try {
+    const result = await withStopSignals((signal) => train(def, options, given, { progress: bar?.update, log: say, signal, distributed: job }), say);
+    bar?.done();
+    if (lead) process.stdout.write(`${result.interrupted ? 'interrupted' : 'done'}: ${result.steps} steps, ${result.kimg.toFixed(3)} kimg in ${result.runDir}${job ? ` (${job.size} processes)` : ''}\n`);
+    return 0;
+  } finally {
+    job?.group.destroy();
+  }
 }

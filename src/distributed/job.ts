@@ -70,7 +70,7 @@ export function joinJob(env: DistributedEnv, o: JobOptions): Job {
   return new Job(group, peers);
 }
 
-/** The seed of a rank's random stream: rank 0 keeps the run's seed, so one process and rank 0 of many draw alike. */
+/** The seed of a rank's random stream in a job of several processes: one per (seed, rank), none equal to the seed that initialised the networks. */
 export function rankSeed(seed: number, rank: number): number {
-  return rank === 0 ? seed : mixSeed(seed, 0x6a09e667, rank) % 2 ** 31;
+  return mixSeed(seed, 0x6a09e667, rank) % 2 ** 31;
 }
