@@ -118,7 +118,7 @@ std::shared_ptr<::gloo::transport::Device> GlooDevice(const std::string& host) {
 
 }  // namespace
 
-// ({store: 'tcp'|'file', host, port, path, rank, size, timeoutMs, backend: 'gloo'|'nccl', prefix}) -> id
+// ({store: 'tcp'|'file', host, port, path, rank, size, timeoutMs, joinTimeoutMs?, backend: 'gloo'|'nccl', prefix}) -> id
 static Napi::Value pgCreate(INFO) {
   auto o = info[0].As<Napi::Object>();
   auto g = std::make_shared<Group>();
@@ -126,7 +126,10 @@ static Napi::Value pgCreate(INFO) {
   g->size = static_cast<int>(Int(o.Get("size"), "world size"));
   if (g->size < 1 || g->rank < 0 || g->rank >= g->size)
     throw Napi::RangeError::New(ENV, "rank " + std::to_string(g->rank) + " is not within a world of " + std::to_string(g->size));
+  // Joining waits for the slowest rank to start (a process launch, a module load); the
+  // collectives after it get their own, usually shorter, timeout.
   g->timeout = std::chrono::milliseconds(Int(o.Get("timeoutMs"), "timeout in ms"));
+  auto join = Given(o.Get("joinTimeoutMs")) ? std::chrono::milliseconds(Int(o.Get("joinTimeoutMs"), "join timeout in ms")) : g->timeout;
   g->backend = Given(o.Get("backend")) ? Str(o.Get("backend"), "backend") : "gloo";
   auto kind = Str(o.Get("store"), "store kind");
   std::string host = "127.0.0.1";
@@ -137,11 +140,11 @@ static Napi::Value pgCreate(INFO) {
     so.port = static_cast<std::uint16_t>(Int(o.Get("port"), "MASTER_PORT"));
     so.isServer = g->rank == 0;
     so.numWorkers = g->size;
-    so.timeout = g->timeout;
+    so.timeout = join;
     base = c10::make_intrusive<c10d::TCPStore>(host, so);
   } else if (kind == "file") {
     base = c10::make_intrusive<c10d::FileStore>(Str(o.Get("path"), "store file"), g->size);
-    base->setTimeout(g->timeout);
+    base->setTimeout(join);
   } else {
     throw Napi::Error::New(ENV, "unknown store '" + kind + "' (tcp or file)");
   }
@@ -149,13 +152,13 @@ static Napi::Value pgCreate(INFO) {
   auto prefix = Given(o.Get("prefix")) ? Str(o.Get("prefix"), "prefix") : std::string("ganforge");
   g->store = c10::make_intrusive<c10d::PrefixStore>(prefix, base);
   if (g->backend == "gloo") {
-    auto opts = c10d::ProcessGroupGloo::Options::create(g->timeout);
+    auto opts = c10d::ProcessGroupGloo::Options::create(join);
     opts->devices.push_back(GlooDevice(host));
     g->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(g->store, g->rank, g->size, opts);
   } else if (g->backend == "nccl") {
 #ifdef USE_C10D_NCCL
     auto opts = c10d::ProcessGroupNCCL::Options::create();
-    opts->timeout = g->timeout;
+    opts->timeout = join;
     g->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(g->store, g->rank, g->size, opts);
 #else
     throw Napi::Error::New(ENV, "this addon was built without NCCL (it needs a CUDA libtorch and nccl.h at build time): use the gloo backend");
@@ -163,6 +166,7 @@ static Napi::Value pgCreate(INFO) {
   } else {
     throw Napi::Error::New(ENV, "unknown backend '" + g->backend + "' (gloo or nccl)");
   }
+  g->store->setTimeout(g->timeout);
   std::lock_guard<std::mutex> lock(g_mu);
   int64_t id = g_next++;
   g_groups[id] = g;

@@ -8,7 +8,7 @@ import type { DistributedEnv } from './env.js';
 import { DataParallel } from './data_parallel.js';
 
 export interface JobOptions {
-  /** Every collective (and the join) fails after this long. */
+  /** Every collective fails after this long (joining waits at least 2 minutes). */
   timeoutMs: number;
   /** A FileStore at this path instead of the TCPStore at MASTER_ADDR:MASTER_PORT (one machine only). */
   storeFile?: string;
@@ -62,7 +62,8 @@ function alive(pid: number): boolean {
 /** Joins the job `env` describes (blocks until every rank has joined, or the timeout). */
 export function joinJob(env: DistributedEnv, o: JobOptions): Job {
   const group = new ProcessGroup({
-    rank: env.rank, size: env.worldSize, timeoutMs: o.timeoutMs,
+    // Ranks may start minutes apart (other machines, a busy one): joining waits at least 2 minutes.
+    rank: env.rank, size: env.worldSize, timeoutMs: o.timeoutMs, joinTimeoutMs: Math.max(o.timeoutMs, 120_000),
     store: o.storeFile ? { kind: 'file', path: o.storeFile } : { kind: 'tcp', host: env.masterAddr, port: env.masterPort },
   });
   group.storeSet(`peer/${env.rank}`, JSON.stringify({ rank: env.rank, pid: process.pid, host: hostname() }));

@@ -10,8 +10,10 @@ export type ReduceOp = 'sum' | 'avg' | 'max' | 'min' | 'product';
 export interface ProcessGroupOptions {
   rank: number;
   size: number;
-  /** Every collective (and joining the group) fails after this long. */
+  /** Every collective fails after this long. */
   timeoutMs: number;
+  /** Joining fails when the other ranks have not all come within this long (default: timeoutMs). */
+  joinTimeoutMs?: number;
   /** A TCPStore served by rank 0 at host:port (torchrun's MASTER_ADDR/MASTER_PORT), or a FileStore at a path every rank can reach. */
   store: { kind: 'tcp'; host: string; port: number } | { kind: 'file'; path: string };
   /** 'gloo' (CPU tensors) or 'nccl' (CUDA tensors; only in an addon built with NCCL). */
@@ -37,7 +39,7 @@ export class ProcessGroup {
       throw new Error('this build of the ganforge addon has no c10d process group: it was built without the gloo headers (apt-get install libgloo-dev, then rebuild the addon)');
     }
     const store = o.store.kind === 'tcp' ? { store: 'tcp', host: o.store.host, port: o.store.port } : { store: 'file', path: o.store.path };
-    this.#id = N.pgCreate({ ...store, rank: o.rank, size: o.size, timeoutMs: Math.round(o.timeoutMs), backend: o.backend ?? 'gloo', prefix: o.prefix ?? 'ganforge' });
+    this.#id = N.pgCreate({ ...store, rank: o.rank, size: o.size, timeoutMs: Math.round(o.timeoutMs), joinTimeoutMs: Math.round(o.joinTimeoutMs ?? o.timeoutMs), backend: o.backend ?? 'gloo', prefix: o.prefix ?? 'ganforge' });
     this.rank = o.rank;
     this.size = o.size;
     this.timeoutMs = o.timeoutMs;
