@@ -11,6 +11,7 @@ import { BUCKET_BYTES, throughBuckets } from './buckets.js';
 export class DataParallel {
   readonly group: ProcessGroup;
   readonly bucketBytes: number;
+  readonly #synced: BatchNorm2d[] = [];
 
   constructor(group: ProcessGroup, opts: { bucketBytes?: number } = {}) {
     this.group = group;
@@ -43,16 +44,30 @@ export class DataParallel {
 
   /** --sync_bn: the batch norms of `nets` normalise with the statistics of the global batch. */
   syncBatchNorm(nets: readonly Module[]): number {
-    let n = 0;
     for (const net of nets) {
       for (const m of net.modules()) {
         if (m instanceof BatchNorm2d) {
           m.replicaSum = (x) => this.group.allReduceSumGrad(x);
-          n++;
+          this.#synced.push(m);
         }
       }
     }
-    return n;
+    return this.#synced.length;
+  }
+
+  /**
+   * Runs `fn` on this rank alone: synchronised batch norms use this process's statistics
+   * meanwhile. For what one rank does by itself (rank 0's sample grids, where a pix2pix
+   * generator normalises in training mode), which must not enter a collective.
+   */
+  alone<T>(fn: () => T): T {
+    const sums = this.#synced.map((m) => m.replicaSum);
+    for (const m of this.#synced) m.replicaSum = null;
+    try {
+      return fn();
+    } finally {
+      this.#synced.forEach((m, i) => (m.replicaSum = sums[i]));
+    }
   }
 
   /** Whether any rank says yes (every rank must ask, at the same point). */

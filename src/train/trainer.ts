@@ -357,8 +357,9 @@ async function trainAlone(def: RecipeDef, given: Options, givenNames: Set<string
   const writeSamples = async (): Promise<string> => {
     const file = join(paths.samples, `${checkpointName(imagesSeen / 1000)}.png`);
     if (!lead) return file;
-    stand();
-    const images = torch.scope(() => torch.withSeed(0, () => torch.noGrad(() => recipe.generate(fixed))));
+    const alone = <T>(fn: () => T): T => (job ? job.alone(fn) : fn());
+    alone(stand);
+    const images = torch.scope(() => torch.withSeed(0, () => torch.noGrad(() => alone(() => recipe.generate(fixed)))));
     try {
       await saveGrid(images, file, { nrow: recipe.gridColumns ?? Math.ceil(Math.sqrt(nSamples)) });
     } finally {
@@ -371,7 +372,8 @@ async function trainAlone(def: RecipeDef, given: Options, givenNames: Set<string
   const writeCheckpoint = (): string => torch.scope(() => {
     const rng = rngStates(device, job);
     if (!lead) return (lastCheckpoint = join(paths.checkpoints, checkpointName(imagesSeen / 1000)));
-    stand();
+    if (job) job.alone(stand);
+    else stand();
     const state = {
       ganforge: VERSION, configHash: hash, step, imagesSeen, kimg: imagesSeen / 1000, epoch: loader.epoch,
       loader: loader.state(), ...rng, ...(job ? { world } : {}), recipe: recipe.state(), schedule: schedule?.state() ?? null,
