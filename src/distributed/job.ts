@@ -1,6 +1,7 @@
 // Joining a distributed job: the process group from torchrun's variables, each rank's
 // whereabouts published in the store (so a survivor can name the rank that died), and the
 // per-rank random streams.
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { ProcessGroup } from '../torch/index.js';
 import { mixSeed } from '../data/index.js';
@@ -50,12 +51,18 @@ export class Job extends DataParallel {
   }
 }
 
+/** Whether a process of this machine runs (a zombie, killed but not yet reaped by its parent, does not). */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no /proc: signal 0 is all we know
   }
 }
 
