@@ -11,6 +11,7 @@ import { launchWorkers } from './launch.js';
 import { distributedEnv, joinJob, type Job } from '../distributed/index.js';
 import { optionsView } from '../config/options.js';
 import { COMMON_SCHEMA } from '../train/options.js';
+import { requireC10d } from '../torch/index.js';
 
 function modelOf(argv: readonly string[]): string | null {
   for (let i = 0; i < argv.length; i++) {
@@ -49,6 +50,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   // otherwise --nproc N > 1 makes it the launcher of N workers on this machine.
   const env = distributedEnv();
   if (!env && c.nproc !== null && c.nproc > 1) {
+    requireC10d();
     const batch = (options as { batch?: number }).batch;
     if (typeof batch === 'number' && batch % c.nproc !== 0) throw new UsageError(`--batch ${batch} is the global batch and must split evenly over --nproc ${c.nproc}: use a multiple of ${c.nproc}`);
     return launchWorkers(argv, { nproc: c.nproc, timeoutSec: c.dist_timeout, say: (line) => process.stderr.write(line + '\n') });

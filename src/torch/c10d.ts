@@ -27,6 +27,13 @@ export function c10dBackends(): { gloo: boolean; nccl: boolean } {
   return N.c10dInfo();
 }
 
+/** Throws, saying why, where this build of the addon has no process group. */
+export function requireC10d(): void {
+  if (!c10dBackends().gloo) {
+    throw new Error('this build of the ganforge addon has no c10d process group: it was built without the gloo headers (apt-get install libgloo-dev, then rebuild the addon)');
+  }
+}
+
 export class ProcessGroup {
   readonly rank: number;
   readonly size: number;
@@ -35,9 +42,7 @@ export class ProcessGroup {
 
   /** Joins the group: blocks until all `size` ranks have joined, or the timeout. */
   constructor(o: ProcessGroupOptions) {
-    if (!c10dBackends().gloo) {
-      throw new Error('this build of the ganforge addon has no c10d process group: it was built without the gloo headers (apt-get install libgloo-dev, then rebuild the addon)');
-    }
+    requireC10d();
     const store = o.store.kind === 'tcp' ? { store: 'tcp', host: o.store.host, port: o.store.port } : { store: 'file', path: o.store.path };
     this.#id = N.pgCreate({ ...store, rank: o.rank, size: o.size, timeoutMs: Math.round(o.timeoutMs), joinTimeoutMs: Math.round(o.joinTimeoutMs ?? o.timeoutMs), backend: o.backend ?? 'gloo', prefix: o.prefix ?? 'ganforge' });
     this.rank = o.rank;

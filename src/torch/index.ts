@@ -12,4 +12,4 @@ export { liveTensors, setNumThreads, getNumThreads, buildInfo, cuda, tuneMalloc,
 export * as F from './functional.js';
 export * as linalg from './linalg.js';
 export * as optim from './optim/index.js';
-export { ProcessGroup, c10dBackends, type ProcessGroupOptions, type ReduceOp } from './c10d.js';
+export { ProcessGroup, c10dBackends, requireC10d, type ProcessGroupOptions, type ReduceOp } from './c10d.js';
