@@ -10,6 +10,7 @@ import { freePort } from '../src/distributed/index.js';
 import { ProcessGroup, c10dBackends } from '../src/torch/index.js';
 import { fromRoot } from './helpers.js';
 import { tempDir } from './train-helpers.js';
+import { Loader, openDataset } from '../src/data/index.js';
 
 const WORKER = fromRoot('dist/test/distributed-worker.js');
 
@@ -57,7 +58,7 @@ test('joining a job whose other ranks never come fails after the timeout', () =>
   assert.ok(Date.now() - t0 < 10_000);
 });
 
-type Steps = { losses: Record<string, number>[]; firstGrads: Record<string, number[][]>; weights: Record<string, number[][]>; buffers: Record<string, number[][]>; lr: number };
+type Steps = { leaked: number; losses: Record<string, number>[]; firstGrads: Record<string, number[][]>; weights: Record<string, number[][]>; buffers: Record<string, number[][]>; lr: number };
 
 /** Largest |a − b| over every element, each tensor scaled by `scale(tensor)`. */
 function worst(a: number[][], b: number[][], scale: (t: number[]) => number = () => 1): number {
@@ -84,10 +85,36 @@ test('DCGAN: 2 ranks × 4 images with --sync_bn train as 1 process × 8 (float64
     const s = worst(two.buffers[net], one.buffers[net]);
     assert.ok(s < 1e-12, `${net}: batch-norm running statistics (worst ${s})`);
   }
+  assert.equal(two.leaked, 0, 'a data-parallel step in scope() leaves liveTensors() as it was');
 });
 
 test('DCGAN: without --sync_bn the 2-rank steps differ (each rank normalises its own half)', async () => {
   const one = (await ranks('dcgan', 1)) as unknown as Steps;
   const two = (await ranks('dcgan', 2, { TEST_SYNC_BN: '0' })) as unknown as Steps;
   assert.ok(worst(two.firstGrads.D, one.firstGrads.D, (t) => Math.max(...t.map(Math.abs))) > 1e-3);
+});
+
+test('a sharded loader: the parts of 2 ranks, side by side, are the unsharded batches (across an epoch, and after a restore)', async () => {
+  const ds = await openDataset('shapes', { resolution: 8, maxDatasetSize: 12 });
+  const opts = { batchSize: 4, seed: 3, workers: 0, dropLast: true };
+  const whole = new Loader(ds, opts);
+  const parts = [0, 1].map((index) => new Loader(ds, { ...opts, shard: { index, count: 2 } }));
+  try {
+    for (let i = 0; i < 5; i++) {
+      if (i === 2) {
+        // Resume in the middle of the second epoch's stream, from the whole loader's state.
+        const st = whole.state();
+        for (const p of parts) p.restore(st);
+      }
+      const w = await whole.next();
+      const [p0, p1] = await Promise.all(parts.map((p) => p.next()));
+      assert.equal(p0.size, 2);
+      assert.deepEqual([...p0.a, ...p1.a], [...w.a], `batch ${i}: the images`);
+      assert.deepEqual(parts.map((p) => [p.epoch, p.position]), [[whole.epoch, whole.position], [whole.epoch, whole.position]], 'every rank is at the global position');
+    }
+  } finally {
+    await Promise.all([whole, ...parts].map((l) => l.close()));
+  }
+  assert.throws(() => new Loader(ds, { ...opts, batchSize: 3, shard: { index: 0, count: 2 } }), /a batch of 3 does not split into 2 equal parts/);
+  assert.throws(() => new Loader(ds, { ...opts, batchSize: 8, dropLast: false, shard: { index: 0, count: 2 } }), /last batch of 4/);
 });

@@ -87,7 +87,9 @@ function dcgan(): unknown {
   });
   const share = B / world;
   const losses: Record<string, number>[] = [];
+  let live = 0;
   for (let i = 0; i < steps; i++) {
+    if (i === 1) live = torch.liveTensors();
     torch.scope(() => {
       const a = torch.withSeed(100 + i, () => torch.randn([B, 3, 16, 16], { dtype: 'float64' }).tanh()).narrow(0, rank * share, share);
       const z = torch.withSeed(200 + i, () => torch.randn([B, 8], { dtype: 'float64' })).narrow(0, rank * share, share);
@@ -99,10 +101,11 @@ function dcgan(): unknown {
       losses.push(Object.fromEntries(keys.map((k, j) => [k, all.reduce((s, row) => s + row[j], 0) / all.length])));
     });
   }
+  const leaked = torch.liveTensors() - live;
   const weights = Object.fromEntries(['G', 'D'].map((k) => [k, nets[k].parameters().map((p) => Array.from(p.toTypedArray() as Float64Array))]));
   const buffers = Object.fromEntries(['G', 'D'].map((k) => [k, nets[k].buffers().filter((t) => t.isFloatingPoint).map((t) => Array.from(t.toTypedArray() as Float64Array))]));
   pg?.destroy();
-  return { losses, firstGrads, weights, buffers, lr: 2e-4 };
+  return { leaked, losses, firstGrads, weights, buffers, lr: 2e-4 };
 }
 
 const modes: Record<string, () => unknown> = { collectives, timeout, dcgan };
