@@ -193,7 +193,9 @@ async function trainAlone(def: RecipeDef, given: Options, givenNames: Set<string
   const c = t.common, L = t.length;
   const device = c.device;
   if (device.startsWith('cuda') && !torch.cuda.isAvailable()) throw new UsageError(`--device ${device}: this libtorch has no CUDA device`);
-  const hash = configHash(o, RESUMABLE_CHANGES);
+  // --sync_bn off trains as runs did before the option existed: leaving it out of the hash
+  // then keeps their checkpoints resumable.
+  const hash = configHash(o, c.sync_bn ? RESUMABLE_CHANGES : new Set([...RESUMABLE_CHANGES, 'sync_bn']));
 
   // Open the data first: a bad --data must fail before a run folder is made.
   const { dataset, unreadable } = await openTrainingData(def, o, log);
