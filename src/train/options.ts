@@ -26,7 +26,7 @@ export const COMMON_SCHEMA = defineSchema({
   device: { type: 'string', default: 'cpu', help: "'cpu', 'cuda' or 'cuda:N'", check: (v) => (/^(cpu|cuda(:\d+)?)$/.test(String(v)) ? null : `must be cpu, cuda or cuda:N, got '${v}'`) },
   resume: { type: 'bool', default: false, help: 'continue the run in --out from its latest checkpoint' },
   force: { type: 'bool', default: false, help: 'replace an existing run folder' },
-  nproc: { type: 'int', default: null, help: 'train with N worker processes on this machine (data parallel over c10d/Gloo; --batch is split between them; each gets cores/N threads unless GANFORGE_NUM_THREADS is set)', min: 1, metavar: 'N' },
+  nproc: { type: 'int', default: null, help: 'train with N worker processes on this machine (data parallel over c10d/Gloo: the global batch is split between them; each gets cores/N threads unless GANFORGE_NUM_THREADS is set)', min: 1, metavar: 'N' },
   sync_bn: { type: 'bool', default: false, help: 'with several processes: batch norm over the whole global batch (synchronised), not each process\'s share' },
   dist_timeout: { type: 'float', default: 300, help: 'seconds a process waits for the others in a collective before it gives up with an error', min: 0.1 },
 });
