@@ -245,6 +245,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitAutograd(env, exports);
   InitOptim(env, exports);
   InitJit(env, exports);
+  InitDistributed(env, exports);
   return exports;
 }
 

@@ -15,6 +15,9 @@ if [ -z "${LIBTORCH:-}" ] && [ ! -f /usr/include/ATen/ATen.h ]; then missing+=(l
 # be the reference BLAS, about 35 times slower at matrix products (a DCGAN step 8 times
 # slower). OpenBLAS takes precedence as soon as it is there.
 if [ -z "${LIBTORCH:-}" ] && [ ! -e /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3 ] && [ "$(uname -m)" = x86_64 ]; then missing+=(libopenblas0); fi
+# The gloo headers that c10d's ProcessGroupGloo header includes (distributed training);
+# Debian's libtorch-dev does not depend on them. An official archive brings its own.
+if [ -z "${LIBTORCH:-}" ] && [ ! -f /usr/include/gloo/config.h ]; then missing+=(libgloo-dev); fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     say "missing ${missing[*]}: run as root, or install them (apt-get install ${missing[*]})"

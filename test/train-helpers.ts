@@ -4,6 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
+import * as torch from '../src/torch/index.js';
 import { scope } from '../src/torch/index.js';
 import { loadCheckpoint } from '../src/io/checkpoint.js';
 import { fromRoot } from './helpers.js';
@@ -122,4 +123,18 @@ export function trainStep(recipe: Recipe, batch: TensorBatch, ctx: StepContext):
 /** A progressive family's schedule from a whole run's options (untyped, as tests build them). */
 export function scheduleOptionsOf(o: Options): ScheduleOptions {
   return scheduleOptions(o as unknown as ProgressiveOptions, Number(o.resolution));
+}
+
+/** The recipe's networks and optimiser state in float64 (its optimisers allocate their moments at construction). */
+export function toFloat64(recipe: Recipe, names: string[]): void {
+  for (const n of names) recipe.networks()[n].to('float64');
+  torch.noGrad(() => {
+    for (const opt of Object.values(recipe.optimizers())) {
+      for (const t of Object.values(opt.stateDict().tensors)) {
+        const moved = t.to({ dtype: 'float64' });
+        t.setData(moved);
+        moved.dispose();
+      }
+    }
+  });
 }

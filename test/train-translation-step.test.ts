@@ -16,7 +16,7 @@ import type { Recipe } from '../src/train/recipe.js';
 import { RECIPES } from '../src/families/registry.js';
 import { fullSchema, recipeEnv } from '../src/train/options.js';
 import { assertClose, fromRoot, loadJson } from './helpers.js';
-import { trainStep } from './train-helpers.js';
+import { toFloat64, trainStep } from './train-helpers.js';
 import { NOISE_GRAD, adamReach, assertLosses } from './step-parity.js';
 
 interface StepCase {
@@ -55,20 +55,6 @@ function maxAbs(x: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]));
   return m;
-}
-
-/** The recipe's networks and optimiser state in float64 (its optimisers allocate their moments at construction). */
-function toFloat64(recipe: Recipe, names: string[]): void {
-  for (const n of names) recipe.networks()[n].to('float64');
-  torch.noGrad(() => {
-    for (const opt of Object.values(recipe.optimizers())) {
-      for (const t of Object.values(opt.stateDict().tensors)) {
-        const moved = t.to({ dtype: 'float64' });
-        t.setData(moved);
-        moved.dispose();
-      }
-    }
-  });
 }
 
 test('the fixtures cover both families, batch and instance norm, vanilla and lsgan, and the image pool', () => {

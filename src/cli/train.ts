@@ -11,6 +11,11 @@ import { METRICS_SCHEMA, fullSchema, type MetricsOptions } from '../train/option
 import type { RecipeDef } from '../train/recipe.js';
 import { progressPrinter } from './progress.js';
 import { withStopSignals } from './stop.js';
+import { launchWorkers } from './launch.js';
+import { distributedEnv, joinJob, type Job } from '../distributed/index.js';
+import { optionsView } from '../config/options.js';
+import { COMMON_SCHEMA } from '../train/options.js';
+import { requireC10d } from '../torch/index.js';
 
 function modelOf(argv: readonly string[]): string | null {
   for (let i = 0; i < argv.length; i++) {
@@ -55,26 +60,41 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const def = recipeFor(name, 'train');
   const { options, given, positional } = parseArgs(argv, fullSchema(def), 'train');
   if (positional.length) throw new UsageError(`train takes no positional arguments, got '${positional[0]}'`);
-  const bar = progressPrinter();
+  const c = optionsView(COMMON_SCHEMA, options);
+  // Inside a job (torchrun's variables, or a worker of --nproc) this process is one rank;
+  // otherwise --nproc N > 1 makes it the launcher of N workers on this machine.
+  const env = distributedEnv();
+  if (!env && c.nproc !== null && c.nproc > 1) {
+    requireC10d();
+    const batch = (options as { batch?: number }).batch;
+    if (typeof batch === 'number' && batch % c.nproc !== 0) throw new UsageError(`--batch ${batch} is the global batch and must split evenly over --nproc ${c.nproc}: use a multiple of ${c.nproc}`);
+    return launchWorkers(argv, { nproc: c.nproc, timeoutSec: c.dist_timeout, say: (line) => process.stderr.write(line + '\n') });
+  }
+  let job: Job | undefined;
+  if (env) job = joinJob(env, { timeoutMs: c.dist_timeout * 1000 });
+  const lead = !job || job.rank === 0;
+  // Rank 0 speaks for the job; the others only report their errors (named by rank).
+  const bar = lead ? progressPrinter() : null;
   const say = (line: string): void => {
-    bar.done();
-    process.stderr.write(line + '\n');
+    bar?.done();
+    if (lead) process.stderr.write(line + '\n');
   };
   // --metrics: the feature networks are found before any training (a missing Inception
-  // file is a mistake to fix first, not an error after the first interval).
+  // file is a mistake to fix first, not an error after the first interval). Rank 0 alone
+  // measures, as it alone writes the run.
   const m = metricsOptions(options, given);
   const specs = m.metrics ? parseMetricList(m.metrics) : null;
   if (!specs && (given.has('inception') || given.has('features') || given.has('vgg'))) throw new UsageError('--inception, --features and --vgg apply with --metrics');
   if (m.features && given.has('inception')) throw new UsageError('give --inception or --features, not both');
-  const nets = specs ? await openDetectors(specs, { ...m, device: String(options.device) }) : null;
+  const nets = specs && lead ? await openDetectors(specs, { ...m, device: String(options.device) }) : null;
   const evaluate = specs && nets ? trainingEvaluator(def, specs, nets, { cacheDir: cacheDir() }) : undefined;
-  let result;
   try {
-    result = await withStopSignals((signal) => train(def, options, given, { progress: bar.update, log: say, signal, evaluate }), say);
+    const result = await withStopSignals((signal) => train(def, options, given, { progress: bar?.update, log: say, signal, evaluate, distributed: job }), say);
+    bar?.done();
+    if (lead) process.stdout.write(`${result.interrupted ? 'interrupted' : 'done'}: ${result.steps} steps, ${result.kimg.toFixed(3)} kimg in ${result.runDir}${job ? ` (${job.size} processes)` : ''}\n`);
+    return 0;
   } finally {
     nets?.dispose();
+    job?.group.destroy();
   }
-  bar.done();
-  process.stdout.write(`${result.interrupted ? 'interrupted' : 'done'}: ${result.steps} steps, ${result.kimg.toFixed(3)} kimg in ${result.runDir}\n`);
-  return 0;
 }

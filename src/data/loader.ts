@@ -34,6 +34,13 @@ export interface LoaderOptions {
   concurrency?: number;
   /** Where warnings go (an unreadable image, once per file). Default: stderr. */
   onWarning?: (message: string) => void;
+  /**
+   * Data parallelism: this loader yields only its part `index` of `count` equal parts of
+   * each batch (batchSize is the global batch). Every process walks the same global stream,
+   * so the position (and a checkpoint's loader state) is the same on all of them, and the
+   * processes together see exactly the batches one process would.
+   */
+  shard?: { index: number; count: number };
 }
 
 /** A loader's position; JSON-serialisable, for checkpoints. */
@@ -103,6 +110,7 @@ export class Loader implements AsyncIterable<Batch>, AsyncDisposable {
   #seed: number;
   readonly #concurrency: number;
   readonly #onWarning: (message: string) => void;
+  readonly #shard: { index: number; count: number };
   // Next batch to consume, and next batch to request.
   #epoch = 0;
   #position = 0;
@@ -135,6 +143,13 @@ export class Loader implements AsyncIterable<Batch>, AsyncDisposable {
     this.prefetch = Math.max(1, opts.prefetch ?? Math.max(2, 2 * this.workers));
     this.#concurrency = Math.max(1, opts.concurrency ?? 8);
     this.#onWarning = opts.onWarning ?? warnToStderr;
+    this.#shard = opts.shard ?? { index: 0, count: 1 };
+    const { index, count } = this.#shard;
+    if (!Number.isInteger(count) || count < 1 || !Number.isInteger(index) || index < 0 || index >= count) throw new RangeError(`Loader: shard ${index} of ${count} is not valid`);
+    if (this.batchSize % count !== 0) throw new DataError(`a batch of ${this.batchSize} does not split into ${count} equal parts (one per process): use a multiple of ${count}`);
+    if (count > 1 && !this.dropLast && dataset.length % this.batchSize !== 0) {
+      throw new DataError(`with ${count} processes every batch must be whole, but ${dataset.length} samples leave a last batch of ${dataset.length % this.batchSize} (drop it, or use a batch size that divides ${dataset.length})`);
+    }
     if (this.dropLast && dataset.length < this.batchSize) {
       throw new DataError(`${dataset.source} has ${dataset.length} samples, fewer than one batch of ${this.batchSize} (lower --batch_size, or keep the last partial batch)`, dataset.source);
     }
@@ -275,8 +290,12 @@ export class Loader implements AsyncIterable<Batch>, AsyncDisposable {
     return p;
   }
 
-  #request(epoch: number, position: number, end: number): Promise<Batch> {
+  #request(epoch: number, position: number, globalEnd: number): Promise<Batch> {
     const order = this.#order(epoch);
+    // This process's part of the global batch [position, globalEnd).
+    const part = (globalEnd - position) / this.#shard.count;
+    const end = position + part * (this.#shard.index + 1);
+    position += part * this.#shard.index;
     const n = end - position;
     const req: BatchRequest = { indices: new Int32Array(n), seeds: new Uint32Array(n), epoch, position, labeled: this.dataset.labeled };
     for (let k = 0; k < n; k++) {

@@ -2,7 +2,7 @@
 export { Module, StateDictError, type StateDict, type LoadResult } from './module.js';
 export { Linear } from './linear.js';
 export { Conv2d, ConvTranspose2d, type Conv2dOptions, type ConvTranspose2dOptions } from './conv.js';
-export { BatchNorm2d, InstanceNorm2d, type NormOptions } from './norm.js';
+export { BatchNorm2d, InstanceNorm2d, type NormOptions, type ReplicaSum } from './norm.js';
 export { Embedding } from './embedding.js';
 export { Sequential, ModuleList, type UnaryModule } from './container.js';
 export {

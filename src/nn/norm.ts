@@ -1,5 +1,5 @@
 // Batch and instance normalisation with PyTorch's parameters, buffers and update rules.
-import { Tensor, F, ones, zeros, tensor } from '../torch/index.js';
+import { Tensor, F, ones, zeros, tensor, cat, full, noGrad } from '../torch/index.js';
 import { Module } from './module.js';
 
 export interface NormOptions {
@@ -46,7 +46,18 @@ abstract class NormBase extends Module {
   }
 }
 
+/** A differentiable sum of a tensor over the processes of a data-parallel job (its gradient is summed the same way). */
+export type ReplicaSum = (x: Tensor) => Tensor;
+
 export class BatchNorm2d extends NormBase {
+  /**
+   * Set by data-parallel training (--sync_bn): in training mode the batch statistics are
+   * those of the whole global batch, summed over the processes with this function, as
+   * PyTorch's SyncBatchNorm. The sum is differentiable, so the gradient is the one a
+   * single process with the whole batch would compute. Null: per-process statistics.
+   */
+  replicaSum: ReplicaSum | null = null;
+
   constructor(numFeatures: number, o: NormOptions = {}) {
     super(numFeatures, o, { affine: true, track: true });
   }
@@ -58,12 +69,42 @@ export class BatchNorm2d extends NormBase {
       this.numBatchesTracked.add_(1);
       if (this.momentum === null) factor = 1 / this.numBatchesTracked.item();
     }
+    if (this.training && this.replicaSum) return this.#synchronized(x, this.replicaSum, factor);
     // Batch statistics in training, or whenever there are no running ones to use.
     const useBatchStats = this.training || this.runningMean === null;
     const updateRunning = !this.training || this.trackRunningStats;
     return F.batchNorm(x, updateRunning ? this.runningMean : null, updateRunning ? this.runningVar : null, {
       weight: this.weight, bias: this.bias, training: useBatchStats, momentum: factor, eps: this.eps,
     });
+  }
+
+  /**
+   * Batch norm over every process's batch: the mean from one sum over the replicas (with
+   * the element count, so unequal local batches weigh right), then the biased variance
+   * from a second sum of squared deviations (two passes: float32 keeps its precision where
+   * E[x²]−E[x]² would cancel). Running statistics get the unbiased variance, as PyTorch's.
+   */
+  #synchronized(x: Tensor, sum: ReplicaSum, factor: number): Tensor {
+    const c = this.numFeatures;
+    const shape = [1, c, 1, 1];
+    const dims = [0, 2, 3];
+    const local = x.shape[0] * x.shape[2] * x.shape[3];
+    const s1 = sum(cat([x.sum(dims), full([1], local, { dtype: x.dtype, device: x.device })]));
+    const count = s1.narrow(0, c, 1);
+    const mean = s1.narrow(0, 0, c).div(count);
+    const centered = x.sub(mean.view(shape));
+    const variance = sum(centered.square().sum(dims)).div(count);
+    let y = centered.mul(variance.add(this.eps).rsqrt().view(shape));
+    if (this.weight && this.bias) y = y.mul(this.weight.view(shape)).add(this.bias.view(shape));
+    if (this.trackRunningStats && this.runningMean && this.runningVar) {
+      const rm = this.runningMean, rv = this.runningVar;
+      noGrad(() => {
+        const n = count.item();
+        rm.mul_(1 - factor).add_(mean.detach().mul(factor));
+        rv.mul_(1 - factor).add_(variance.detach().mul(factor * n / Math.max(n - 1, 1)));
+      });
+    }
+    return y;
   }
 }
 

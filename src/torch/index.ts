@@ -13,3 +13,4 @@ export * as F from './functional.js';
 export * as linalg from './linalg.js';
 export { ScriptModule, type ScriptArgument, type ScriptValue } from './jit.js';
 export * as optim from './optim/index.js';
+export { ProcessGroup, c10dBackends, requireC10d, type ProcessGroupOptions, type ReduceOp } from './c10d.js';

@@ -26,6 +26,9 @@ export const COMMON_SCHEMA = defineSchema({
   device: { type: 'string', default: 'cpu', help: "'cpu', 'cuda' or 'cuda:N'", check: (v) => (/^(cpu|cuda(:\d+)?)$/.test(String(v)) ? null : `must be cpu, cuda or cuda:N, got '${v}'`) },
   resume: { type: 'bool', default: false, help: 'continue the run in --out from its latest checkpoint' },
   force: { type: 'bool', default: false, help: 'replace an existing run folder' },
+  nproc: { type: 'int', default: null, help: 'train with N worker processes on this machine (data parallel over c10d/Gloo: the global batch is split between them; each gets cores/N threads unless GANFORGE_NUM_THREADS is set)', min: 1, metavar: 'N' },
+  sync_bn: { type: 'bool', default: false, help: 'with several processes: batch norm over the whole global batch (synchronised), not each process\'s share' },
+  dist_timeout: { type: 'float', default: 300, help: 'seconds a process waits for the others in a collective before it gives up with an error', min: 0.1 },
 });
 
 /**
@@ -98,7 +101,7 @@ export const EPOCHS_SCHEMA = defineSchema({
 /** Options that may change when a run is resumed: they do not alter what is learned. */
 export const RESUMABLE_CHANGES = new Set([
   'kimg', 'snapshot_kimg', 'sample_kimg', 'save_epoch_freq', 'save_latest_freq', 'display_freq',
-  'log_every', 'keep', 'workers', 'n_samples', 'resume', 'force', 'out',
+  'log_every', 'keep', 'workers', 'n_samples', 'resume', 'force', 'out', 'nproc', 'dist_timeout',
   'metrics', 'keep_best', 'inception', 'features', 'vgg', 'metrics_kimg', 'metrics_epoch_freq',
 ]);
 

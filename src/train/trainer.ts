@@ -17,6 +17,7 @@ import { openTrainingData } from './data.js';
 import { emaBeta, updateEma, initEma, type EmaOptions } from './ema.js';
 import { standEma } from './standing_stats.js';
 import { LrSchedule, type ScheduleState } from './lr_schedule.js';
+import { type Job, rankSeed } from '../distributed/index.js';
 import { type RunPaths, checkRunFolder, createRun, lockRunFolder, resumeCheckpoint, runProtection, runPaths, readConfig, writeConfig, configHash, appendMetrics, truncateMetrics } from '../run/folder.js';
 
 export interface Progress {
@@ -42,6 +43,12 @@ export interface TrainHooks {
   signal?: AbortSignal;
   /** Called with each phase's parameters once their gradients are complete, before the optimiser steps (data parallelism all-reduces here). */
   gradientHook?: GradientHook;
+  /**
+   * This process's place in a data-parallel job (joined by the caller): the run is trained
+   * by all its ranks together, --batch being the global batch; rank 0 alone writes the run
+   * folder. Absent: one process trains alone.
+   */
+  distributed?: Job;
   /**
    * Measures the model for --metrics (the CLI's measures with `ganforge eval`'s machinery):
    * called every --metrics_kimg (--metrics_epoch_freq) and at the end, just after a
@@ -128,6 +135,13 @@ function emaOptions(o: KimgOptions): EmaOptions {
   return { emaKimg: o.ema_kimg, beta: o.ema_beta, startKimg: o.ema_start_kimg, rampup: o.ema_rampup };
 }
 
+/** The random state to checkpoint: this process's, and under data parallelism every rank's (rank order). */
+function rngStates(device: string, job: Job | undefined): { rng: Record<string, string>; rankRng?: string[] } {
+  const rng = rngState(device);
+  if (!job) return { rng };
+  return { rng, rankRng: job.gatherBytes(torch.getRngState('cpu')).map((b) => Buffer.from(b).toString('base64')) };
+}
+
 function rngState(device: string): Record<string, string> {
   const s: Record<string, string> = { cpu: Buffer.from(torch.getRngState('cpu')).toString('base64') };
   if (device.startsWith('cuda')) s[device] = Buffer.from(torch.getRngState(device)).toString('base64');
@@ -142,6 +156,13 @@ function restoreRng(s: Record<string, string>): void {
 function crossed(before: number, after: number, every: number): boolean {
   if (!(every > 0)) return false;
   return Math.floor(before / every) < Math.floor(after / every);
+}
+
+/** The logged scalars averaged over the ranks: the global batch's (every rank logs the same names). */
+function meanOverRanks(job: Job, m: Record<string, number>): Record<string, number> {
+  const keys = Object.keys(m).sort();
+  const all = job.group.allGatherNumbers(keys.map((k) => m[k]));
+  return Object.fromEntries(keys.map((k, i) => [k, all.reduce((acc, r) => acc + r[i], 0) / all.length]));
 }
 
 /** Means over a logging interval, each over the steps that reported it (G steps may be fewer than D steps). */
@@ -169,19 +190,35 @@ class Averages {
  * the last state is in a checkpoint.
  */
 export async function train(def: RecipeDef, given: Options, givenNames: Set<string>, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const job = hooks.distributed;
+  try {
+    return await trainAlone(def, given, givenNames, hooks);
+  } catch (e) {
+    // A collective that failed names the rank that caused it, where this process can tell.
+    throw job ? job.explain(e) : e;
+  }
+}
+
+async function trainAlone(def: RecipeDef, given: Options, givenNames: Set<string>, hooks: TrainHooks): Promise<TrainResult> {
   const log = hooks.log ?? ((s: string) => process.stderr.write(s + '\n'));
+  const job = hooks.distributed;
+  const world = job?.size ?? 1;
+  // Rank 0 alone writes the run folder; the others read it (config, checkpoint) on resume.
+  const lead = (job?.rank ?? 0) === 0;
   const dir = optionsView(COMMON_SCHEMA, given).out ?? defaultOut(given);
   let resuming = given.resume === true;
   // Before any work: --out can be written, and --force would replace only a run.
-  checkRunFolder(dir, { resume: resuming, force: given.force === true, data: optionsView(COMMON_SCHEMA, given).data });
+  if (lead) checkRunFolder(dir, { resume: resuming, force: given.force === true, data: optionsView(COMMON_SCHEMA, given).data });
   const o = resuming ? resumeOptions(def, dir, given, givenNames) : { ...given, out: dir };
   const t = trainerOptions(def, o);
   const c = t.common, L = t.length;
   const device = c.device;
   if (device.startsWith('cuda') && !torch.cuda.isAvailable()) throw new UsageError(`--device ${device}: this libtorch has no CUDA device`);
-  const hash = configHash(o, RESUMABLE_CHANGES);
+  // --sync_bn off trains as runs did before the option existed: leaving it out of the hash
+  // then keeps their checkpoints resumable.
+  const hash = configHash(o, c.sync_bn ? RESUMABLE_CHANGES : new Set([...RESUMABLE_CHANGES, 'sync_bn']));
   const measured = t.metrics.metrics ? parseMetricList(t.metrics.metrics) : null;
-  if (measured && !hooks.evaluate) throw new UsageError('--metrics needs an evaluation hook (ganforge train provides one; a program calling train() passes hooks.evaluate)');
+  if (measured && !hooks.evaluate && (!hooks.distributed || hooks.distributed.rank === 0)) throw new UsageError('--metrics needs an evaluation hook (ganforge train provides one; a program calling train() passes hooks.evaluate)');
 
   // Open the data first: a bad --data must fail before a run folder is made.
   const { dataset, unreadable } = await openTrainingData(def, o, log);
@@ -193,6 +230,9 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   if (!byEpoch && t.batch && dataset.length < t.batch.batch) {
     throw new UsageError(`--batch ${t.batch.batch} is larger than the ${dataset.length} images of ${c.data}`);
   }
+  if (t.batch && t.batch.batch % world !== 0) {
+    throw new UsageError(`--batch ${t.batch.batch} is the global batch and must split evenly over the ${world} processes: use a multiple of ${world}`);
+  }
   // Translation grids show the first images of the dataset (with their seed-fixed crops);
   // reading them now also fails early on a bad first image.
   const nSamples = c.n_samples;
@@ -203,18 +243,35 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   const env = recipeEnv(o, classes ? classNames!.length : 0, device);
   const recipe: Recipe = def.create(o, env);
   // Before the optimisers' rates are read (lazy regularisation corrects them) or restored.
-  const runner = new PhaseRunner(recipe, { gradientHook: hooks.gradientHook });
+  const userHook = hooks.gradientHook;
+  const gradientHook: GradientHook | undefined = job
+    ? (params, phase) => {
+        job.gradientHook(params);
+        userHook?.(params, phase);
+      }
+    : userHook;
+  const runner = new PhaseRunner(recipe, { gradientHook });
+  const uneven = (recipe.batchSizes?.() ?? []).find((b) => b % world !== 0);
+  if (uneven !== undefined) throw new UsageError(`the schedule asks for a minibatch of ${uneven}, which does not split evenly over the ${world} processes: use minibatches that are multiples of ${world}`);
   const largest = Math.max(0, ...(recipe.batchSizes?.() ?? []));
   if (largest > dataset.length) {
     throw new UsageError(`the schedule asks for minibatches of up to ${largest} images, more than the ${dataset.length} of ${c.data}: lower --minibatch_base/--minibatch_dict or use more data`);
   }
 
   // One process at a time writes a run: the lock is held until train() returns or throws.
-  using _lock = lockRunFolder(dir, !resuming, log);
+  using _lock = lead ? lockRunFolder(dir, !resuming, log) : null;
   let paths: RunPaths;
   // The checkpoint a resume continues from: the newest intact one.
   let resumeFrom: string | null = null;
-  if (resuming) {
+  if (!lead) {
+    // Rank 0 checks the checkpoints (and moves damaged ones aside); the others take its pick.
+    paths = runPaths(dir);
+    if (resuming) {
+      const pick = job!.group.storeGet('resume-from');
+      resumeFrom = pick === '' ? null : pick;
+      resuming = resumeFrom !== null;
+    }
+  } else if (resuming) {
     paths = runPaths(dir);
     const removed = removePartialCheckpoints(paths.checkpoints);
     if (removed.length) log(`removed ${removed.length} incomplete checkpoint folder(s) left by a crash`);
@@ -225,6 +282,7 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
       truncateMetrics(paths, 0);
       resuming = false;
     }
+    job?.group.storeSet('resume-from', resumeFrom ?? '');
   } else {
     paths = createRun(dir, c.force, runProtection(c.data));
   }
@@ -232,16 +290,25 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   const primary = measured?.[0];
   let best: BestList | null = primary && t.metrics.keep_best > 0 ? readBest(dir, paths.checkpoints, primary.keys[0], primary.lowerIsBetter) : null;
   const protectedCheckpoints = (): Set<string> => new Set(best?.best.map((e) => e.checkpoint) ?? []);
-  writeConfig(paths, { ganforge: VERSION, options: o, classes: classNames, dataset: { source: dataset.source, kind: dataset.kind, length: dataset.length } });
+  if (lead) writeConfig(paths, { ganforge: VERSION, options: o, classes: classNames, dataset: { source: dataset.source, kind: dataset.kind, length: dataset.length } });
 
   const nets = recipe.networks();
   const G = nets.G, ema = nets[EMA_NETWORK];
   if (G && ema) initEma(ema, G);
+  if (job) {
+    // The trained networks' batch norms see the global batch (G_ema's statistics are stood
+    // on rank 0 alone, which samples and saves it).
+    if (c.sync_bn) job.syncBatchNorm(Object.entries(nets).filter(([k]) => k !== EMA_NETWORK).map(([, n]) => n));
+    // Each rank draws its own noise (latents, dropout): a stream of the seed and the rank.
+    torch.manualSeed(rankSeed(c.seed, job.rank));
+  }
   // Base learning rates are read now, before a checkpoint could overwrite them.
   const schedule = t.lr ? new LrSchedule(t.lr, Object.values(recipe.optimizers())) : null;
   // Epoch-based families see every image once per epoch, the last batch possibly short, as
   // the reference's DataLoader; kimg-based ones keep every batch full.
-  const loaderOptions = (batchSize: number) => ({ batchSize, seed: c.seed, workers: c.workers ?? undefined, dropLast: !byEpoch });
+  // Under data parallelism each rank takes its share of every global batch.
+  const shard = job ? { index: job.rank, count: world } : undefined;
+  const loaderOptions = (batchSize: number) => ({ batchSize, seed: c.seed, workers: c.workers ?? undefined, dropLast: !byEpoch, shard });
   let loader = new Loader(dataset, loaderOptions(t.batch ? t.batch.batch : Math.min(dataset.length, 1)));
   // A progressive schedule changes the minibatch between steps: the loader continues from
   // the same place with the new size (batches read ahead are dropped, none is skipped).
@@ -274,8 +341,12 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
     lastCheckpoint = join(paths.checkpoints, name);
     torch.scope(() => {
       const ck = loadCheckpoint(lastCheckpoint);
-      const st = ck.state as { configHash: string; step: number; imagesSeen: number; loader: LoaderState; rng: Record<string, string>; recipe: Record<string, unknown>; schedule: ScheduleState; optimizers: Record<string, Record<string, number | boolean | number[]>> };
+      const st = ck.state as { configHash: string; step: number; imagesSeen: number; loader: LoaderState; rng: Record<string, string>; rankRng?: string[]; world?: number; recipe: Record<string, unknown>; schedule: ScheduleState; optimizers: Record<string, Record<string, number | boolean | number[]>> };
       if (st.configHash !== hash) throw new UsageError(`cannot resume ${dir}: its checkpoint was written with other options than config.json now holds`);
+      const savedWorld = st.world ?? 1;
+      if (savedWorld !== world) {
+        throw new UsageError(`cannot resume ${dir} with ${world} process${world > 1 ? 'es' : ''}: it was trained with ${savedWorld} (each rank's data share and random stream belong to that world size); resume with --nproc ${savedWorld} or WORLD_SIZE=${savedWorld}`);
+      }
       for (const [k, net] of Object.entries(nets)) {
         if (!ck.networks[k]) throw new UsageError(`checkpoint ${lastCheckpoint} has no weights for ${k}`);
         net.loadStateDict(ck.networks[k]);
@@ -284,13 +355,15 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
       recipe.loadState(st.recipe, ck.extra ?? {});
       schedule?.load(st.schedule);
       loader.restore(st.loader);
-      restoreRng(st.rng);
+      restoreRng(job ? { cpu: st.rankRng![job.rank] } : st.rng);
       step = st.step;
       imagesSeen = st.imagesSeen;
     });
-    truncateMetrics(paths, step);
+    if (lead) truncateMetrics(paths, step);
     log(`resuming ${dir} from ${name} (${where()})`);
   }
+  // The same starting weights on every rank (rank 0's), whether just made or loaded.
+  job?.broadcastFromRoot(Object.values(nets));
 
   // The same latents (and labels) for every grid of the run, drawn apart from the training stream.
   const sampleLabels = env.numClasses > 0 ? Array.from({ length: nSamples }, (_, i) => Math.floor((i * env.numClasses) / nSamples)) : null;
@@ -312,8 +385,10 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
 
   const writeSamples = async (): Promise<string> => {
     const file = join(paths.samples, `${checkpointName(imagesSeen / 1000)}.png`);
-    stand();
-    const images = torch.scope(() => torch.withSeed(0, () => torch.noGrad(() => recipe.generate(fixed))));
+    if (!lead) return file;
+    const alone = <T>(fn: () => T): T => (job ? job.alone(fn) : fn());
+    alone(stand);
+    const images = torch.scope(() => torch.withSeed(0, () => torch.noGrad(() => alone(() => recipe.generate(fixed)))));
     try {
       await saveGrid(images, file, { nrow: recipe.gridColumns ?? Math.ceil(Math.sqrt(nSamples)) });
     } finally {
@@ -322,11 +397,15 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
     return file;
   };
 
+  // Every rank calls it at the same step (it gathers their random states); rank 0 writes.
   const writeCheckpoint = (): string => torch.scope(() => {
-    stand();
+    const rng = rngStates(device, job);
+    if (!lead) return (lastCheckpoint = join(paths.checkpoints, checkpointName(imagesSeen / 1000)));
+    if (job) job.alone(stand);
+    else stand();
     const state = {
       ganforge: VERSION, configHash: hash, step, imagesSeen, kimg: imagesSeen / 1000, epoch: loader.epoch,
-      loader: loader.state(), rng: rngState(device), recipe: recipe.state(), schedule: schedule?.state() ?? null,
+      loader: loader.state(), ...rng, ...(job ? { world } : {}), recipe: recipe.state(), schedule: schedule?.state() ?? null,
       optimizers: Object.fromEntries(Object.entries(recipe.optimizers()).map(([k, opt]) => [k, opt.stateDict().hyper])),
       ...(stoodAt === step ? { emaStanding: true } : {}),
     };
@@ -341,8 +420,14 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   // and the best list updated (a checkpoint that leaves it goes with the next pruning).
   let measuredAt = -1;
   const measure = async (): Promise<void> => {
-    if (!measured || !hooks.evaluate || measuredAt === step) return;
+    if (!measured || measuredAt === step) return;
+    // Every rank takes part in the checkpoint; rank 0 alone measures, while the others wait
+    // at their next collective (so a measurement must fit in --dist_timeout).
     const checkpoint = writeCheckpoint();
+    if (!lead || !hooks.evaluate) {
+      measuredAt = step;
+      return;
+    }
     const name = basename(checkpoint);
     const rng = rngState(device);
     const started = performance.now();
@@ -396,25 +481,27 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
       await new Promise<void>((resolve) => setImmediate(resolve));
       if (recipe.nextBatchSize) await rebatch(recipe.nextBatchSize(imagesSeen));
       const batch = await loader.next();
+      // The images of the whole step, over every rank.
+      const size = batch.size * world;
       schedule?.beforeStep(batch.epoch);
       const metrics = torch.scope(() => {
         const tb = toTensorBatch(batch, { device });
         const m = runner.run(tb, { step, imagesSeen });
-        if (emaOpts) updateEma(ema, G, emaBeta(emaOpts, batch.size, imagesSeen), recipe.emaBuffers);
+        if (emaOpts) updateEma(ema, G, emaBeta(emaOpts, size, imagesSeen), recipe.emaBuffers);
         return m;
       });
       const before = imagesSeen;
-      imagesSeen += batch.size;
-      intervalImages += batch.size;
+      imagesSeen += size;
+      intervalImages += size;
       step++;
       schedule?.afterStep(metrics);
       averages.add(metrics);
       if (step % c.log_every === 0 || imagesSeen >= totalImages) {
         const now = performance.now();
         const imgPerSec = intervalImages / ((now - intervalStart) / 1000);
-        const m = averages.take();
+        const m = job ? meanOverRanks(job, averages.take()) : averages.take();
         const n = skippedCount();
-        appendMetrics(paths, {
+        if (lead) appendMetrics(paths, {
           step, kimg: imagesSeen / 1000, epoch: batch.epoch, ...m, ...(schedule ? { lr_mult: schedule.multiplier } : {}), img_per_s: imgPerSec, sec: (now - t0) / 1000,
           ...(step - windowStart !== c.log_every ? { window_steps: step - windowStart, ...(resumedAt !== null ? { resumed_at_step: resumedAt } : {}) } : {}),
           ...(n ? { skipped_files: n } : {}),
@@ -442,6 +529,8 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
         if (crossed(before, imagesSeen, L.kimg.metrics_kimg * 1000)) await measure();
       }
       if (hooks.afterStep?.(step)) stopRequested = true;
+      // Every rank stops after the same step (a Ctrl-C may reach them a step apart).
+      if (job) stopRequested = job.any(stopRequested);
     }
     const final = writeCheckpoint();
     // An interrupted run stops promptly; the next one measures where it ends.
