@@ -153,7 +153,7 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
   let resuming = given.resume === true;
   // Before any work: --out can be written, and --force would replace only a run.
   checkRunFolder(dir, { resume: resuming, force: given.force === true, data: optionsView(COMMON_SCHEMA, given).data });
-  const o = resuming ? resumeOptions(def, dir, given, givenNames) : { ...given, out: dir };
+  const o = resuming ? resumeOptions(def, dir, given, givenNames) : { ...(def.resolveOptions ? def.resolveOptions(given, givenNames) : given), out: dir };
   const t = trainerOptions(def, o);
   const c = t.common, L = t.length;
   const device = c.device;
