@@ -97,7 +97,10 @@ export class SynthesisLayer extends nn.Module {
       const styles = this.affine.forward(w);
       let noise: Tensor | null = null;
       if (this.useNoise && o.noiseMode === 'random') {
-        noise = randn([x.size(0), 1, this.resolution, this.resolution], { dtype: x.dtype, device: x.device }).mul(this.noiseStrength!);
+        // Drawn and scaled in float32 whatever the network's dtype, as the reference (a 0-d
+        // strength does not promote the noise): a float64 network then sees the same values.
+        const z = randn([x.size(0), 1, this.resolution, this.resolution], { device: x.device }).mul(this.noiseStrength!);
+        noise = z.dtype === x.dtype ? z : z.to(x.dtype);
       } else if (this.useNoise && o.noiseMode === 'const') {
         noise = this.noiseConst!.mul(this.noiseStrength!);
       }

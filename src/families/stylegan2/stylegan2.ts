@@ -87,7 +87,7 @@ export class StyleGAN2Recipe implements Recipe<Shared> {
     // Options built outside `train` (tests) may still hold the presets' nulls.
     const o = (this.o = resolveStyleGAN2Options(
       { ...options, resolution: env.resolution, batch: env.batchSize },
-      new Set(Object.entries(options).filter(([, v]) => v !== null).map(([k]) => k)),
+      new Set(Object.entries(options).filter(([k, v]) => v !== null && k !== 'mirror').map(([k]) => k)),
     ) as StyleGAN2Options);
     const synthesis = {
       channelBase: need(o.channel_base, 'channel_base'), channelMax: o.channel_max, numFp16Res: need(o.num_fp16_res, 'num_fp16_res'),
@@ -185,7 +185,10 @@ export class StyleGAN2Recipe implements Recipe<Shared> {
           const pl = pathLengthPenalty(img, ws, this.plMean, o.pl_decay);
           torch.noGrad(() => this.plMean.copy_(pl.mean));
           const penalty = pl.penalty.mean();
-          return { loss: penalty.mul(plWeight * o.G_reg_interval), log: { pl_penalty: penalty, pl_mean: pl.mean } };
+          // The image's zero term, as the reference: every parameter the image depends on
+          // gets a gradient (zero where the penalty has none), so Adam treats them all alike.
+          const loss = img.select(1, 0).select(1, 0).select(1, 0).mul(0).add(pl.penalty.mul(plWeight)).mean().mul(o.G_reg_interval);
+          return { loss, log: { pl_penalty: penalty, pl_mean: pl.mean } };
         },
       },
       {
@@ -206,8 +209,10 @@ export class StyleGAN2Recipe implements Recipe<Shared> {
         runs: ({ step }) => gamma > 0 && step % o.D_reg_interval === 0,
         loss: (batch): PhaseLoss => {
           const real = batch.a.detach().requiresGrad_(true);
-          const r1 = r1Penalty(real, this.runD(real, batch.labels));
-          return { loss: r1.mul((gamma / 2) * o.D_reg_interval), log: { r1_penalty: r1 } };
+          const logits = this.runD(real, batch.labels);
+          const r1 = r1Penalty(real, logits);
+          // The logits' zero term, as the reference (see Greg).
+          return { loss: logits.mul(0).mean().add(r1.mul(gamma / 2)).mul(o.D_reg_interval), log: { r1_penalty: r1 } };
         },
       },
     ];
