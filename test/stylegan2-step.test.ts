@@ -4,7 +4,7 @@
 // (non-saturating loss through style mixing and fresh noise), Greg (path length, gain 4),
 // Dmain and Dreg (R1, gain 16), the w_avg updates and the running path-length mean. In
 // float64 every draw is the same on both sides (same generator, same calls), so the
-// comparison is tight relative to each tensor's largest gradient on any CPU.
+// comparison is tight (1e-6 of each tensor's largest gradient) on any CPU.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../src/torch/index.js';
@@ -64,12 +64,16 @@ describe('one training step against the reference (float64)', () => {
             }
             const scale = Math.max(w.abs().max().item(), 1e-30);
             assert.ok(p.grad, `${name}: ${k} has no gradient, the reference has one`);
-            assertClose(arr(p.grad), arr(w), 0, 1e-9 * scale, `${name}: grad of ${k}`);
+            // 1e-6 of the tensor's scale: everything runs in float64 except the noise maps, drawn
+            // in float32 as the reference draws them, whose last bit differs between CPU kernels.
+            // The noise strengths' gradients are float32 sums on both sides (noise × strength runs in float32).
+            const tol = k.endsWith('noise_strength') ? 1e-5 : 1e-6;
+            assertClose(arr(p.grad), arr(w), 0, tol * scale, `${name}: grad of ${k}`);
           }
           assertClose(arr(r.G.mapping.wAvg!), arr(T[`${name}.w_avg_after`]), 1e-12, 1e-12, `${name}: w_avg`);
         });
       });
-      assertClose([r.plMean.item()], [T.pl_mean_after.item()], 1e-12, 1e-12, 'pl_mean');
+      assertClose([r.plMean.item()], [T.pl_mean_after.item()], 1e-8, 0, 'pl_mean');
     } finally {
       for (const net of Object.values(r.networks())) net.dispose();
       for (const opt of Object.values(r.optimizers())) opt.dispose();
