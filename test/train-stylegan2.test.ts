@@ -129,4 +129,12 @@ test('sample, interpolate and mix work on a StyleGAN2 run', () => {
   r = cli(['mix', '--run', run, '--rows', '1,2', '--cols', '3,4', '--out', join(out, 'm.png')]);
   assert.equal(r.status, 0, r.stderr);
   for (const f of ['s.png', 'i.png', 'm.png']) assert.ok(existsSync(join(out, f)), f);
+  // generate.py's --noise_mode names: const is the stored maps (our 'fixed'), none switches noise off.
+  for (const mode of ['const', 'none', 'fixed']) {
+    r = cli(['sample', '--run', run, '--n', '4', '--noise_mode', mode, '--out', join(out, `${mode}.png`)]);
+    assert.equal(r.status, 0, r.stderr);
+  }
+  const bytes = (f: string): Buffer => readFileSync(join(out, f));
+  assert.ok(bytes('const.png').equals(bytes('fixed.png')), 'const = fixed');
+  assert.ok(!bytes('const.png').equals(bytes('none.png')), 'none draws without the noise maps');
 });

@@ -47,6 +47,8 @@ export interface StyleAccess {
    * randomize_noise=False, used for its figures), else fresh noise per image.
    */
   synthesize(w: Tensor, randomizeNoise?: boolean): Tensor;
+  /** w → images with the noise inputs switched off (StyleGAN2's noise_mode 'none'), for models that can. */
+  synthesizeNoiseless?(w: Tensor): Tensor;
 }
 
 export interface Recipe<S = unknown> {

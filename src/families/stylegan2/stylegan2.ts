@@ -114,6 +114,7 @@ export class StyleGAN2Recipe implements Recipe<Shared> {
       numLayers: Gs.numWs,
       dlatents: (z, labels, psi, cutoff) => Gs.mapping.forward(z, labels, { truncationPsi: psi, truncationCutoff: cutoff }),
       synthesize: (w, randomizeNoise = true) => Gs.synthesis.forward(w, { noiseMode: randomizeNoise ? 'random' : 'const' }),
+      synthesizeNoiseless: (w) => Gs.synthesis.forward(w, { noiseMode: 'none' }),
     };
   }
 
