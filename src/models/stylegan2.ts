@@ -5,9 +5,9 @@
 // from our own checkpoints) load into the right architecture.
 import { Tensor, scope } from '../torch/index.js';
 import * as nn from '../nn/index.js';
-import { MappingNetwork, MAPPING_DEFAULTS, type MappingConfig, type MappingForwardOptions } from './stylegan2_mapping.js';
-import { SynthesisNetwork, SYNTHESIS_DEFAULTS, type SynthesisConfig, type SynthesisForwardOptions } from './stylegan2_synthesis.js';
-import { Discriminator, DISCRIMINATOR_DEFAULTS, type DiscriminatorConfig } from './stylegan2_discriminator.js';
+import { MappingNetwork, type MappingConfig, type MappingForwardOptions } from './stylegan2_mapping.js';
+import { SynthesisNetwork, ARCHITECTURES, type SynthesisConfig, type SynthesisForwardOptions } from './stylegan2_synthesis.js';
+import { Discriminator, type DiscriminatorConfig } from './stylegan2_discriminator.js';
 
 export * from './stylegan2_mapping.js';
 export * from './stylegan2_synthesis.js';
@@ -100,7 +100,6 @@ const str = <T extends string>(choices: readonly T[], name: string) => (v: unkno
   return v as T;
 };
 const ACTS = Object.keys(nn.ACTIVATIONS) as nn.Activation[];
-const ARCHS = ['orig', 'skip', 'resnet'] as const;
 
 const MAPPING_TABLE: Record<string, (v: unknown) => [string, unknown]> = {
   num_layers: (v) => ['numLayers', num(v, 'num_layers')],
@@ -116,7 +115,7 @@ const SYNTHESIS_TABLE: Record<string, (v: unknown) => [string, unknown]> = {
   channel_max: (v) => ['channelMax', num(v, 'channel_max')],
   num_fp16_res: (v) => ['numFp16Res', num(v, 'num_fp16_res')],
   conv_clamp: (v) => ['convClamp', numOrNull(v, 'conv_clamp')],
-  architecture: (v) => ['architecture', str(ARCHS, 'architecture')(v)],
+  architecture: (v) => ['architecture', str(ARCHITECTURES, 'architecture')(v)],
   resample_filter: (v) => ['resampleFilter', filterArg(v)],
   use_noise: (v) => ['useNoise', Boolean(v)],
   activation: (v) => ['activation', str(ACTS, 'activation')(v)],
@@ -145,7 +144,7 @@ export function discriminatorFromInitKwargs(kwargs: Record<string, unknown>): Di
   const top = translate(
     Object.fromEntries(Object.entries(kwargs).filter(([k]) => !['c_dim', 'img_resolution', 'img_channels', 'block_kwargs', 'mapping_kwargs', 'epilogue_kwargs', 'class_name'].includes(k))),
     {
-      architecture: (v) => ['architecture', str(ARCHS, 'architecture')(v)],
+      architecture: (v) => ['architecture', str(ARCHITECTURES, 'architecture')(v)],
       channel_base: SYNTHESIS_TABLE.channel_base, channel_max: SYNTHESIS_TABLE.channel_max,
       num_fp16_res: SYNTHESIS_TABLE.num_fp16_res, conv_clamp: SYNTHESIS_TABLE.conv_clamp,
       cmap_dim: (v) => ['cmapDim', numOrNull(v, 'cmap_dim')],

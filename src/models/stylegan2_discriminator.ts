@@ -12,7 +12,7 @@
 import { Tensor, scope } from '../torch/index.js';
 import * as nn from '../nn/index.js';
 import { MappingNetwork, MAPPING_DEFAULTS, type MappingConfig } from './stylegan2_mapping.js';
-import { channelsAt, resolutionLog2, type SynthesisArchitecture } from './stylegan2_synthesis.js';
+import { channelsAt, checkArchitecture, resolutionLog2, type SynthesisArchitecture } from './stylegan2_synthesis.js';
 
 export interface DiscriminatorConfig {
   cDim: number;
@@ -121,7 +121,7 @@ export class Discriminator extends nn.Module {
   constructor(cfg: Partial<DiscriminatorConfig> & Pick<DiscriminatorConfig, 'cDim' | 'imgResolution' | 'imgChannels'>) {
     super();
     const c = (this.cfg = { ...DISCRIMINATOR_DEFAULTS, ...cfg });
-    if (!['orig', 'skip', 'resnet'].includes(c.architecture)) throw new RangeError(`discriminator architecture must be orig, skip or resnet, got '${c.architecture}'`);
+    checkArchitecture(c.architecture, 'discriminator');
     const R = resolutionLog2(c.imgResolution);
     const ch = (res: number): number => channelsAt(res, c.channelBase, c.channelMax);
     const cmapDim = c.cDim === 0 ? 0 : c.cmapDim ?? ch(4);

@@ -18,6 +18,12 @@ import { Tensor, randn, scope, zeros } from '../torch/index.js';
 import * as nn from '../nn/index.js';
 
 export type SynthesisArchitecture = 'orig' | 'skip' | 'resnet';
+export const ARCHITECTURES: readonly SynthesisArchitecture[] = ['orig', 'skip', 'resnet'];
+
+/** Refuses an architecture the reference does not have, naming the network. */
+export function checkArchitecture(a: string, network: string): void {
+  if (!ARCHITECTURES.includes(a as SynthesisArchitecture)) throw new RangeError(`${network} architecture must be orig, skip or resnet, got '${a}'`);
+}
 export type NoiseMode = 'random' | 'const' | 'none';
 export const NOISE_MODES: readonly NoiseMode[] = ['random', 'const', 'none'];
 
@@ -201,7 +207,7 @@ export class SynthesisNetwork extends nn.Module {
   constructor(cfg: Partial<SynthesisConfig> & Pick<SynthesisConfig, 'wDim' | 'imgResolution' | 'imgChannels'>) {
     super();
     const c = (this.cfg = { ...SYNTHESIS_DEFAULTS, ...cfg });
-    if (!['orig', 'skip', 'resnet'].includes(c.architecture)) throw new RangeError(`synthesis architecture must be orig, skip or resnet, got '${c.architecture}'`);
+    checkArchitecture(c.architecture, 'synthesis');
     const R = resolutionLog2(c.imgResolution);
     let numWs = 0;
     for (let r = 2; r <= R; r++) {
