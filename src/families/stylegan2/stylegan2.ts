@@ -253,7 +253,8 @@ export class StyleGAN2Recipe implements Recipe<Shared> {
 export const stylegan2 = defineRecipe({
   name: 'stylegan2',
   summary: 'StyleGAN2 (Karras et al. 2020) as stylegan2-ada-pytorch: modulated convolutions, path-length and lazy R1 regularisation, --cfg presets',
-  trainerDefaults: { resolution: 32 },
+  // What --cfg sets has no fixed default (--help shows none; config.json records the value used).
+  trainerDefaults: { resolution: 32, batch: null, kimg: null, ema_kimg: null, ema_rampup: null, no_flip: null },
   schema: STYLEGAN2_SCHEMA,
   resolveOptions: resolveStyleGAN2Options,
   create: (o, env) => {
