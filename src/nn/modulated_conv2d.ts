@@ -34,19 +34,22 @@ export function modulatedConv2d(x: Tensor, weight: Tensor, styles: Tensor, o: Mo
   const noise = o.noise ?? null;
   const rs = { filter: o.filter ?? null, up: o.up, down: o.down, padding: o.padding, flipWeight: o.flipWeight };
   return scope(() => {
-    let w: Tensor | null = null;
-    let dcoefs: Tensor | null = null;
-    if (demodulate || fused) w = weight.unsqueeze(0).mul(styles.reshape(n, 1, inC, 1, 1)); // [N, O, I, k, k]
-    if (demodulate) dcoefs = w!.square().sum([2, 3, 4]).add(1e-8).rsqrt(); // [N, O]
+    // Σ_{i,k} (w_oik·s_ni)² = Σ_i s_ni²·Σ_k w_oik²: the demodulation coefficients from one
+    // [N, I] × [I, O] product, without squaring the per-sample weights [N, O, I, k, k] (151 MB
+    // a layer at 512 channels and batch 16) as the reference does.
+    const dcoefs = demodulate ? styles.square().matmul(weight.square().sum([2, 3]).t()).add(1e-8).rsqrt() : null; // [N, O]
     if (!fused) {
+      // No per-sample weights at all: scale the activations before and after the convolution.
       let y = x.mul(styles.reshape(n, inC, 1, 1));
       y = conv2dResample(y, weight, rs);
       if (dcoefs) y = y.mul(dcoefs.reshape(n, outC, 1, 1));
       if (noise) y = y.add(noise);
       return y;
     }
-    if (dcoefs) w = w!.mul(dcoefs.reshape(n, outC, 1, 1, 1));
-    let y = conv2dResample(x.reshape(1, n * inC, x.size(2), x.size(3)), w!.reshape(n * outC, inC, kh, kw), { ...rs, groups: n });
+    // One pass over the per-sample weights: w_oik·(s_ni·d_no).
+    const scale = dcoefs ? styles.reshape(n, 1, inC).mul(dcoefs.reshape(n, outC, 1)) : styles.reshape(n, 1, inC).expand(n, outC, inC);
+    const w = weight.unsqueeze(0).mul(scale.reshape(n, outC, inC, 1, 1)); // [N, O, I, k, k]
+    let y = conv2dResample(x.reshape(1, n * inC, x.size(2), x.size(3)), w.reshape(n * outC, inC, kh, kw), { ...rs, groups: n });
     y = y.reshape(n, outC, y.size(2), y.size(3));
     if (noise) y = y.add(noise);
     return y;
