@@ -27,6 +27,10 @@
 //   git -C <mirror or clone> archive b75dee4 | tar -x -C /tmp/ganzoo
 //   GAN_ZOO_REF=/tmp/ganzoo node dist/bench/train.js pggan
 // There is no StyleGAN v1 reference: its cases print ours only.
+// StyleGAN2 (stylegan2-cifar32, stylegan2-auto64) is timed as ../shared/reference-bench/
+// bench_stylegan2ada.py times NVlabs/stylegan2-ada-pytorch (commit d72cc7d), phases
+// amortised over their intervals, side by side when STYLEGAN2ADA_REF names a checkout:
+//   STYLEGAN2ADA_REF=/work/refs/stylegan2-ada-pytorch node dist/bench/train.js stylegan2-cifar32
 // Run: npx tsc -p . && node dist/bench/train.js [dcgan] [pix2pix] [cyclegan] [pggan] [stylegan] [--iters N]
 // (a model name runs all its cases; pggan32, pggan64, stylegan32, stylegan64 pick one)
 import { execFileSync } from 'node:child_process';
@@ -40,6 +44,8 @@ import { translateImages, type Generator } from '../src/families/translation/net
 import { emaBeta, initEma, updateEma } from '../src/train/ema.js';
 import { PhaseRunner } from '../src/train/phase.js';
 import type { Options } from '../src/config/options.js';
+import type { Recipe } from '../src/train/recipe.js';
+import type { TensorBatch } from '../src/data/index.js';
 // The allocator settings the CLI trains with (bench figures are the CLI's).
 if (!process.env.GANFORGE_SYSTEM_MALLOC || process.env.GANFORGE_SYSTEM_MALLOC === '0') torch.tuneMalloc();
 
@@ -81,6 +87,13 @@ interface Case {
   noBaseline?: string;
   /** Include the trainer's G_ema update in the timed step (as the baseline's step does). */
   ema?: boolean;
+  /** Classes of a conditional case (labels drawn at random). */
+  numClasses?: number;
+  /**
+   * Time the every-step phases and each lazy phase apart and amortise them over their
+   * intervals, as bench_stylegan2ada.py times the reference: step = main + Σ reg / interval (+ G_ema).
+   */
+  amortised?: boolean;
 }
 
 /** The full-resolution phase of a progressive schedule: lod 0 and minibatch `batch` from the first step. */
@@ -153,6 +166,24 @@ const CASES: Case[] = [
     iters: 1, sampleIters: 3, warmup: 1, rounds: 1,
     noBaseline: 'no StyleGAN v1 row (the StyleGAN2-ADA rows are another network and loss): ours only',
   },
+  // StyleGAN2 as bench_stylegan2ada.py runs stylegan2-ada-pytorch: train.py's --cfg with --fp32 (no fp16, no
+  // conv_clamp), batch 16, no ADA; phases amortised over their intervals, G_ema update included.
+  {
+    model: 'stylegan2', name: 'stylegan2-cifar32', resolution: 32, batch: 16, ema: true, amortised: true, numClasses: 10,
+    label: 'StyleGAN2 --cfg cifar 32×32, conditional (10 classes), fp32: map 2, 512 ch, D orig, mbstd 32 (16 by the batch), R1 γ 0.01, no pl, no mixing, lr 0.0025',
+    options: { cfg: 'cifar', fp32: true },
+    iters: 2, sampleIters: 5, warmup: 1, rounds: 1,
+    ref: { driver: 'bench_stylegan2ada.py', args: ['--cfg=cifar', '--res=32', '--batch=16', '--cond=1'], env: 'STYLEGAN2ADA_REF' },
+    baseline: { train: 1.20, sample: 7.76, what: 'stylegan2-ada-pytorch --cfg=cifar --cond=1, fp32, batch 16, amortised phases; sampling G_ema ψ 1, noise const' },
+  },
+  {
+    model: 'stylegan2', name: 'stylegan2-auto64', resolution: 64, batch: 16, ema: true, amortised: true,
+    label: 'StyleGAN2 --cfg auto 64×64, fp32: map 2, 512 ch up to 32², 256 at 64², resnet D, mbstd 4, R1 γ 0.0256, pl 2, mixing 0.9, lr 0.0025',
+    options: { cfg: 'auto', fp32: true },
+    iters: 1, sampleIters: 3, warmup: 1, rounds: 1,
+    ref: { driver: 'bench_stylegan2ada.py', args: ['--cfg=auto', '--res=64', '--batch=16', '--cond=0'], env: 'STYLEGAN2ADA_REF' },
+    baseline: { train: 0.602, sample: 5.84, what: 'stylegan2-ada-pytorch --cfg=auto 64×64, fp32, batch 16, amortised phases; sampling G_ema ψ 1, noise const' },
+  },
 ];
 
 const args = process.argv.slice(2);
@@ -186,13 +217,40 @@ function timeIt(fn: () => void, n: number, warmup: number): { s: number; cores: 
   return { s: median(ts), cores: (cpu.user + cpu.system) / 1e6 / ts.reduce((a, b) => a + b, 0), times: ts, warm };
 }
 
+/**
+ * A phased recipe timed as bench_stylegan2ada.py times the reference: the phases that run
+ * every step together (at a step no lazy phase is due), each lazy phase alone, the G_ema
+ * update apart; the step is their sum with each lazy phase divided by its interval.
+ */
+function timeAmortised(recipe: Recipe, batch: TensorBatch, iters: number, warmup: number, ema: (() => void) | null): ReturnType<typeof timeIt> {
+  const groups = [recipe.phases.filter((p) => (p.interval ?? 1) === 1), ...recipe.phases.filter((p) => (p.interval ?? 1) > 1).map((p) => [p])];
+  let total = 0, cores = 0;
+  const times: number[] = [];
+  const warm: number[] = [];
+  for (const phases of groups) {
+    const interval = phases[0].interval ?? 1;
+    // Lazy phases run at step 0 (a multiple of every interval); the main ones at step 1.
+    const runner = new PhaseRunner({ networks: () => recipe.networks(), phases, prepare: recipe.prepare?.bind(recipe) });
+    const step = interval > 1 ? 0 : 1;
+    const t = timeIt(() => torch.scope(() => { runner.run(batch, { step, imagesSeen: step * batch.a.shape[0] }); }), iters, warmup);
+    total += t.s / interval;
+    cores = Math.max(cores, t.cores);
+    times.push(...t.times.map((x) => x / interval));
+    warm.push(...t.warm.map((x) => x / interval));
+  }
+  if (ema) total += timeIt(() => torch.scope(ema), Math.max(iters, 3), 1).s;
+  return { s: total, cores, times, warm };
+}
+
 function runOurs(c: Case): Rates {
   const def = RECIPES[c.model];
   const o: Options = Object.fromEntries(Object.entries(fullSchema(def)).map(([k, s]) => [k, s.default]));
   // Translation families name the image side --crop_size (resolutionOf reads either).
   Object.assign(o, { model: c.model, batch: c.batch }, c.translation ? { crop_size: c.resolution, load_size: c.resolution } : { resolution: c.resolution }, c.options);
+  // What a preset (StyleGAN2's --cfg) sets beyond the case's own options, as the trainer resolves it.
+  if (def.resolveOptions) Object.assign(o, def.resolveOptions(o, new Set(['model', 'batch', 'resolution', 'crop_size', 'load_size', ...Object.keys(c.options)])));
   torch.manualSeed(0);
-  const recipe = def.create(o, recipeEnv(o, 0, 'cpu'));
+  const recipe = def.create(o, recipeEnv(o, c.numClasses ?? 0, 'cpu'));
   const runner = new PhaseRunner(recipe);
   const nets = recipe.networks();
   // The trainer's generator average, when the case times it: β per step as the trainer computes it.
@@ -203,15 +261,17 @@ function runOurs(c: Case): Rates {
   const image = (n: number) => torch.rand([n, 3, c.resolution, c.resolution]).mul(2).sub(1).keep();
   const real = image(c.batch);
   const realB = c.translation ? image(c.batch) : null;
+  const labels = c.numClasses ? torch.randint(0, c.numClasses, [c.batch], { dtype: 'int64' }).keep() : null;
   const perStep = c.batch * (c.imagesPerItem ?? 1);
   const iters = ITERS ?? c.iters;
   let step = 0;
-  const { s: stepS, cores, times, warm } = timeIt(() => torch.scope(() => {
+  const timed = c.amortised ? timeAmortised(recipe, { a: real, b: realB, labels }, iters, c.warmup, ema ? () => updateEma(ema, G!, emaBeta(emaOpts, c.batch, (step++) * perStep), recipe.emaBuffers) : null) : null;
+  const { s: stepS, cores, times, warm } = timed ?? timeIt(() => torch.scope(() => {
     const imagesSeen = step * perStep;
     // Progressive recipes evaluate their schedule here; the case's options pin it to lod 0, minibatch `batch`.
     const mb = recipe.nextBatchSize?.(imagesSeen);
     if (mb !== undefined && mb !== c.batch) throw new Error(`${c.model}: the schedule asks for minibatch ${mb}, not ${c.batch}`);
-    const m = runner.run({ a: real, b: realB, labels: null }, { step, imagesSeen });
+    const m = runner.run({ a: real, b: realB, labels }, { step, imagesSeen });
     if (mb !== undefined && m.lod !== 0) throw new Error(`${c.model}: the step ran at lod ${m.lod}, not 0 (full resolution)`);
     if (ema) updateEma(ema, G!, emaBeta(emaOpts, c.batch, imagesSeen), recipe.emaBuffers);
     step++;
@@ -225,13 +285,16 @@ function runOurs(c: Case): Rates {
     sampled = c.translation.sampleBatch;
     x.dispose();
   } else {
-    const inputs = recipe.sampleInputs(c.batch, null);
+    const inputs = recipe.sampleInputs(c.batch, c.numClasses ? Array.from({ length: c.batch }, (_, i) => i % c.numClasses!) : null);
     inputs.z?.keep();
+    inputs.labels?.keep();
     for (const m of Object.values(recipe.networks())) m.eval();
     sampleS = timeIt(() => torch.scope(() => { torch.noGrad(() => recipe.generate(inputs)); }), Math.max(iters, c.sampleIters), c.warmup).s;
     sampled = c.batch;
     inputs.z?.dispose();
+    inputs.labels?.dispose();
   }
+  labels?.dispose();
   real.dispose();
   realB?.dispose();
   recipe.dispose?.();
@@ -266,7 +329,9 @@ function runRef(c: Case): { rates: Rates | null; why?: string } {
     const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
     const cores = j.train.cpu_s ? sum(j.train.cpu_s) / sum(j.train.times_s) : undefined;
     const params = j.params ? { G: j.params.G as number | undefined, D: j.params.D as number | undefined } : undefined;
-    return { rates: { train: perStep / j.train.median_s, sample: sb / j.sample.median_s, stepS: j.train.median_s, sampleS: j.sample.median_s, cores, params } };
+    // bench_stylegan2ada.py reports its amortised step as a mean only.
+    const trainS = (j.train.median_s ?? j.train.mean_s) as number, sampleS = (j.sample.median_s ?? j.sample.mean_s) as number;
+    return { rates: { train: perStep / trainS, sample: sb / sampleS, stepS: trainS, sampleS, cores, params } };
   } catch (e) {
     const err = e as { stderr?: string; message: string };
     return { rates: null, why: `PyTorch run failed: ${(err.stderr ?? err.message).trim().split('\n').pop()}` };
@@ -336,5 +401,6 @@ for (const c of CASES.filter((x) => wanted.length === 0 || wanted.includes(x.mod
 const envPrefix = [
   process.env.CYCLEGAN_PIX2PIX_REF && ran.some((m) => m === 'pix2pix' || m === 'cyclegan') ? `CYCLEGAN_PIX2PIX_REF=${process.env.CYCLEGAN_PIX2PIX_REF} ` : '',
   process.env.GAN_ZOO_REF && ran.includes('pggan') ? `GAN_ZOO_REF=${process.env.GAN_ZOO_REF} ` : '',
+  process.env.STYLEGAN2ADA_REF && ran.includes('stylegan2') ? `STYLEGAN2ADA_REF=${process.env.STYLEGAN2ADA_REF} ` : '',
 ].join('');
 console.log(`\nrepeat: npx tsc -p . && ${envPrefix}node dist/bench/train.js ${wanted.join(' ')}${ITERS !== undefined ? ` --iters ${ITERS}` : ''}`.replace(/ +$/, ''));

@@ -9,7 +9,8 @@ import { IMAGE_FILE, checkOutputPath, checkReplaceableFile } from '../run/output
 import { readLatentsFile } from '../io/latents_file.js';
 import { NumpyRandomState } from '../util/numpy_random.js';
 
-export type NoiseMode = 'fixed' | 'random';
+/** 'fixed' (generate.py's 'const'): the stored noise maps; 'random': fresh per image; 'none': no noise (StyleGAN2). */
+export type NoiseMode = 'fixed' | 'const' | 'random' | 'none';
 
 /** Options `sample`, `interpolate` and `mix` all take. */
 export const RUN_OPTIONS = defineSchema({
@@ -206,7 +207,11 @@ export function renderLatents(recipe: Recipe, z: torch.Tensor, labels: torch.Ten
   const style = recipe.style;
   return torch.noGrad(() => chunked(z.size(0), batch, (i, len) => {
     const zi = z.narrow(0, i, len), li = labels ? labels.narrow(0, i, len) : null;
-    if (style && noise === 'fixed') return style.synthesize(style.dlatents(zi, li, t.psi, t.cutoff), false);
+    if (style && (noise === 'fixed' || noise === 'const')) return style.synthesize(style.dlatents(zi, li, t.psi, t.cutoff), false);
+    if (style && noise === 'none') {
+      if (!style.synthesizeNoiseless) throw new UsageError("--noise none: this model's noise inputs cannot be switched off");
+      return style.synthesizeNoiseless(style.dlatents(zi, li, t.psi, t.cutoff));
+    }
     return recipe.generate({ z: zi, labels: li, truncationPsi: t.psi, truncationCutoff: t.cutoff });
   }));
 }

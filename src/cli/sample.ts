@@ -17,7 +17,10 @@ const SCHEMA = defineSchema({
   ...LATENT_SOURCE_OPTIONS,
   class: { type: 'string', default: null, help: 'class name or index for a conditional model (default: all classes in turn)', metavar: 'C' },
   ...TRUNCATION_OPTIONS,
-  noise: { type: 'string', default: 'fixed', choices: ['fixed', 'random'], help: "style-based models' per-pixel noise: the same maps for every image (as interpolate and mix draw them), or fresh for each" },
+  noise: {
+    type: 'string', default: 'fixed', choices: ['fixed', 'const', 'random', 'none'], aliases: ['noise_mode'],
+    help: "style-based models' per-pixel noise: the same stored maps for every image (fixed, or generate.py's const; as interpolate and mix draw them), fresh for each (random), or none (StyleGAN2)",
+  },
   out: { type: 'string', default: null, help: 'PNG file (default: <run>/samples/sample-seed<seed>.png)', metavar: 'FILE' },
   nrow: { type: 'int', default: null, help: 'images per row (default: √n)', min: 1 },
   device: RUN_OPTIONS.device,

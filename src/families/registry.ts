@@ -5,8 +5,9 @@ import { pix2pix } from './translation/pix2pix.js';
 import { cyclegan } from './translation/cyclegan.js';
 import { pggan } from './progressive/pggan.js';
 import { stylegan } from './progressive/stylegan.js';
+import { stylegan2 } from './stylegan2/stylegan2.js';
 
-export const RECIPES: Readonly<Record<string, RecipeDef>> = { dcgan, pix2pix, cyclegan, pggan, stylegan };
+export const RECIPES: Readonly<Record<string, RecipeDef>> = { dcgan, pix2pix, cyclegan, pggan, stylegan, stylegan2 };
 
 export function recipeNames(): string[] {
   return Object.keys(RECIPES);

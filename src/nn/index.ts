@@ -13,3 +13,8 @@ export { EqualizedLinear, EqualizedConv2d, type EqualizedOptions, type Resample 
 export { pixelNorm, PixelNorm } from './pixel_norm.js';
 export { minibatchStddev, MinibatchStddev } from './minibatch_stddev.js';
 export { upscale2d, downscale2d, blur2d, blurKernel, Blur2d } from './resample.js';
+export { upfirdn2d, upsample2d, downsample2d, setupFilter, parsePadding, type UpFirDnOptions, type PaddingArg } from './upfirdn2d.js';
+export { biasAct, ACTIVATIONS, type Activation, type BiasActOptions } from './bias_act.js';
+export { conv2dResample, type Conv2dResampleOptions } from './conv2d_resample.js';
+export { modulatedConv2d, type ModulatedConv2dOptions } from './modulated_conv2d.js';
+export { FullyConnectedLayer, Conv2dLayer, type FullyConnectedOptions, type Conv2dLayerOptions } from './stylegan2_layers.js';

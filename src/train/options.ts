@@ -61,7 +61,7 @@ export const LR_POLICY_SCHEMA = defineSchema({
 /** Single images at one resolution, optionally with class labels. */
 export const IMAGE_DATA_SCHEMA = defineSchema({
   resolution: { type: 'int', default: 32, help: 'image size in pixels (a power of two)', min: 4, max: 4096, check: powerOfTwo },
-  classes: { type: 'bool', default: false, help: 'train a class-conditional model (labels from sub-folders, the cache, or the main shape)' },
+  classes: { type: 'bool', default: false, help: 'train a class-conditional model (labels from sub-folders, the cache, or the main shape)', aliases: ['cond'] },
   channels: { type: 'int', default: 3, help: 'image channels (1 grayscale, 3 RGB)', min: 1, max: 3, check: channels },
 });
 

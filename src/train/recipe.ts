@@ -47,6 +47,8 @@ export interface StyleAccess {
    * randomize_noise=False, used for its figures), else fresh noise per image.
    */
   synthesize(w: Tensor, randomizeNoise?: boolean): Tensor;
+  /** w → images with the noise inputs switched off (StyleGAN2's noise_mode 'none'), for models that can. */
+  synthesizeNoiseless?(w: Tensor): Tensor;
 }
 
 export interface Recipe<S = unknown> {
@@ -121,6 +123,13 @@ export interface RecipeDef<S extends Schema = Schema> {
   progressive?: boolean;
   /** Defaults this family prefers for the trainer's shared options (e.g. batch size). */
   trainerDefaults?: Options;
+  /**
+   * Options whose defaults depend on other options (a config preset such as StyleGAN2's
+   * --cfg, the resolution): returns `o` with those the user did not give (not in `given`)
+   * filled in, before anything is built. A new run's config.json records the result, so a
+   * resume reads the same values.
+   */
+  resolveOptions?(o: Options, given: ReadonlySet<string>): Options;
   /** Builds the family's networks and optimisers from its options (typed by its schema). */
   create(o: OptionsOf<S>, env: RecipeEnv): Recipe;
 }

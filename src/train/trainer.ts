@@ -209,7 +209,7 @@ async function trainAlone(def: RecipeDef, given: Options, givenNames: Set<string
   let resuming = given.resume === true;
   // Before any work: --out can be written, and --force would replace only a run.
   if (lead) checkRunFolder(dir, { resume: resuming, force: given.force === true, data: optionsView(COMMON_SCHEMA, given).data });
-  const o = resuming ? resumeOptions(def, dir, given, givenNames) : { ...given, out: dir };
+  const o = resuming ? resumeOptions(def, dir, given, givenNames) : { ...(def.resolveOptions ? def.resolveOptions(given, givenNames) : given), out: dir };
   const t = trainerOptions(def, o);
   const c = t.common, L = t.length;
   const device = c.device;
