@@ -25,11 +25,13 @@ export function startDashboard(dir: string, warn: (line: string) => void): Promi
     };
     child.once('message', (m: { url?: string }) => {
       settled = true;
+      // Nothing of the child keeps this process alive: the channel stays open (the child
+      // exits when it closes, however this process ends) but unreferenced, like the pipe.
       child.stderr?.removeAllListeners('data');
       child.stderr?.resume();
-      // The channel stays open: the child exits when it closes (this process ending).
+      (child.stderr as { unref?: () => void } | null)?.unref?.();
       child.unref();
-      (child.channel as { unref?: () => void } | undefined)?.unref?.();
+      child.channel?.unref();
       resolve({ url: String(m.url), stop: () => child.kill('SIGTERM') });
     });
     child.once('error', (e) => fail(e.message));

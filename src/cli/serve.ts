@@ -60,7 +60,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
   if (!isLoopback(server.host)) {
     process.stdout.write(`note: listening on ${server.host}, not only this machine: anyone who can reach port ${server.port} can read ${o.static !== null ? 'this folder' : 'these runs'} (no password)\n`);
   }
-  process.send?.({ url: server.url });
+  if (process.send) {
+    process.send({ url: server.url });
+    // The channel to the parent must not keep this process alive once the server is closed.
+    process.channel?.unref();
+  }
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
