@@ -19,7 +19,7 @@ const SCHEMA = defineSchema({
   epochs: { type: 'int', default: 16, help: 'training length in epochs of the 1000 built-in pairs (half at the full rate, half decaying)', min: 2 },
   out: { type: 'string', default: null, help: 'run folder (default: runs/demo, or runs/demo-N when that exists)', metavar: 'DIR' },
   seed: { type: 'int', default: 0, help: 'seed', min: 0 },
-  serve: { type: 'bool', default: true, help: 'serve the dashboard while it trains (--no-serve: not)' },
+  serve: { type: 'bool', default: true, help: 'serve the dashboard while it trains (--no-serve: train without it)' },
 });
 
 export const DEMO_HELP = `Usage: ganforge demo [options]
@@ -31,8 +31,7 @@ the live dashboard meanwhile. About 4 minutes on two CPU cores. Nothing is downl
 an existing run folder is never overwritten.
 
 Options:
-${formatOptions(SCHEMA)}  --no-serve                      train without the dashboard
-`;
+${formatOptions(SCHEMA)}`;
 
 /** The demo's training options: pix2pix B→A on shapes-pairs at 32×32, `epochs` long. */
 export function demoOptions(epochs: number, out: string, seed: number): Options {

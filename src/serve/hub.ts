@@ -27,8 +27,9 @@ function isDir(p: string): boolean {
   }
 }
 
-/** Run folders at or under `dir`, down to `depth` levels, sorted. */
-function findRuns(dir: string, depth: number): string[] {
+/** Run folders at or under `dir`, down to `depth` levels, sorted; `known` ones are not read again. */
+function findRuns(dir: string, depth: number, known: (dir: string) => boolean): string[] {
+  if (known(dir)) return [dir];
   if (!isDir(dir)) return [];
   if (isRunFolder(dir)) return [dir];
   if (depth === 0) return [];
@@ -38,13 +39,15 @@ function findRuns(dir: string, depth: number): string[] {
   } catch {
     return [];
   }
-  return entries.flatMap((n) => findRuns(join(dir, n), depth - 1));
+  return entries.flatMap((n) => findRuns(join(dir, n), depth - 1, known));
 }
 
 export class Hub {
   readonly roots: string[];
   readonly #runs = new Map<string, RunFollower>();
   readonly #byDir = new Map<string, RunFollower>();
+  /** The paths where runs were found (as reached from a root), not read again. */
+  readonly #found = new Set<string>();
   readonly #watchers = new Map<string, FSWatcher[]>();
   readonly #listeners = new Set<(e: HubEvent) => void>();
   #timer: NodeJS.Timeout | null = null;
@@ -84,20 +87,25 @@ export class Hub {
 
   #discover(): void {
     for (const root of this.roots) {
-      for (const dir of findRuns(root, DEPTH)) {
+      for (const dir of findRuns(root, DEPTH, (d) => this.#found.has(d))) {
+        if (this.#found.has(dir)) continue;
         let real: string;
         try {
           real = realpathSync(dir);
         } catch {
           continue;
         }
-        if (this.#byDir.has(real)) continue;
+        if (this.#byDir.has(real)) {
+          this.#found.add(dir);
+          continue;
+        }
         let id = basename(real);
         for (let i = 2; this.#runs.has(id); i++) id = `${basename(real)}-${i}`;
         const shown = relative(process.cwd(), dir) || '.';
         const f = new RunFollower(id, real, shown.startsWith('..') ? dir : shown);
         this.#runs.set(id, f);
         this.#byDir.set(real, f);
+        this.#found.add(dir);
         if (this.#listeners.size) this.#watch(f);
       }
     }
