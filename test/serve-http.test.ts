@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, type RunningServer } from '../src/serve/server.js';
+import { bestMetric, scalarKind } from '../src/serve/scalars.js';
 import { fromRoot } from './helpers.js';
 import { Sse, appendRows, png, raw, row, writeRun } from './serve-helpers.js';
 
@@ -82,6 +83,20 @@ test('the runs list: model, data, progress, last losses, state and best metric o
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('the columns of metrics.jsonl by section, and the best of the first metric by its direction', () => {
+  const kinds: Record<string, string[]> = {
+    x: ['step', 'kimg', 'epoch', 'sec'],
+    bookkeeping: ['window_steps', 'resumed_at_step', 'skipped_files'],
+    schedule: ['lr_mult', 'lr_G', 'lr_D', 'lod', 'minibatch', 'img_per_s'],
+    metric: ['fid50k_full', 'fid10k', 'kid10k', 'is50k', 'pr50k3_precision', 'pr50k3_recall', 'ppl_wend'],
+    loss: ['loss_G', 'loss_D_real', 'loss_G_L1', 'l1', 'gp', 'r1', 'loss_cycle_A', 'idt_B'],
+  };
+  for (const [kind, names] of Object.entries(kinds)) for (const n of names) assert.equal(scalarKind(n), kind, n);
+  assert.deepEqual(bestMetric([{ kimg: 1, kid10k: 0.2 }, { kimg: 2, kid10k: 0.1 }, { kimg: 3, kid10k: 0.3 }]), { metric: 'kid10k', value: 0.1, kimg: 2 });
+  assert.deepEqual(bestMetric([{ kimg: 1, is50k: 2 }, { kimg: 2, is50k: 4 }, { kimg: 3, is50k: 3 }]), { metric: 'is50k', value: 4, kimg: 2 });
+  assert.equal(bestMetric([{ kimg: 1, loss_G: 1 }]), null);
 });
 
 for (const watch of [true, false]) {
