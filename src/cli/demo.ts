@@ -74,7 +74,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
   };
   const dashboard = d.serve ? await startDashboard(out, say) : null;
   const minutes = Math.max(1, Math.round((d.epochs * 1000) / IDLE_IMG_PER_S / 60));
-  line(`training pix2pix on shapes-pairs (scene → outline drawing, 32×32), ${d.epochs} epochs, about ${minutes} minutes on 2 idle cores${dashboard ? `, open ${runPage(dashboard.url, out)}` : ''}`);
+  line(`training pix2pix on shapes-pairs (scene → outline drawing, 32×32), ${d.epochs} epochs, about ${minutes} minute${minutes === 1 ? '' : 's'} on 2 idle cores${dashboard ? `, open ${runPage(dashboard.url, out)}` : ''}`);
   const t0 = performance.now();
   let result;
   try {
