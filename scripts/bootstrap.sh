@@ -28,6 +28,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# The test command only (`bootstrap.sh --tests`): the dashboard's browser tests drive
+# Debian's /usr/bin/chromium. Where it cannot be installed they are skipped, saying so.
+if [ "${1:-}" = --tests ] && [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing chromium for the browser tests (apt-get)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } ||
+      say "could not install chromium: the browser tests will be skipped"
+  else
+    say "no /usr/bin/chromium (installing it needs root and apt-get): the browser tests will be skipped"
+  fi
+fi
+
 # node-gyp cannot download Node's headers on a closed network: use the system's.
 if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node.h ]; then export npm_config_nodedir=/usr; fi
 

@@ -16,7 +16,7 @@ const RANK: Record<string, number> = {
   models: 3, losses: 3, metrics: 3, distributed: 3,
   run: 4, train: 4,
   families: 5,
-  cli: 6, index: 6,
+  cli: 6, serve: 6, index: 6,
 };
 
 function sources(dir: string): string[] {

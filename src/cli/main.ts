@@ -14,7 +14,8 @@ Commands:
   mix              style mixing (stylegan): rows' images with the columns' coarse/middle/fine styles
   translate        image-to-image: a pix2pix/CycleGAN run's or imported generator over images
   eval             FID, KID, IS, precision/recall of a run or a folder of images (stylegan2-ada-pytorch's metrics)
-  demo             train a small DCGAN on built-in data for a few minutes
+  demo             watch pix2pix learn on built-in data in a few minutes, with the dashboard
+  serve            a live dashboard over run folders in the browser (or --static DIR)
   dataset info     describe an image folder or prepared cache
   dataset prepare  pack an image folder into a single-file cache for fast training
   selfcheck        check the engine on this machine: libtorch, threads, a tiny training run
@@ -48,7 +49,8 @@ export async function run(argv: string[]): Promise<number> {
         process.stdout.write(`${VERSION}\n`);
         return 0;
     }
-    if (rest.includes('--help') || rest.includes('-h')) return await dispatch(cmd, rest);
+    // The dashboard never loads libtorch.
+    if (rest.includes('--help') || rest.includes('-h') || cmd === 'serve') return await dispatch(cmd, rest);
     // The allocator settings training wants (the program's choice, not the library's).
     if (!process.env.GANFORGE_SYSTEM_MALLOC || process.env.GANFORGE_SYSTEM_MALLOC === '0') (await import('../torch/index.js')).tuneMalloc();
     return await dispatch(cmd, rest);
@@ -95,6 +97,10 @@ async function dispatch(cmd: string, rest: string[]): Promise<number> {
     case 'demo': {
       const { demoCommand } = await import('./demo.js');
       return await demoCommand(rest);
+    }
+    case 'serve': {
+      const { serveCommand } = await import('./serve.js');
+      return await serveCommand(rest);
     }
     case 'dataset': {
       const { datasetCommand } = await import('./dataset.js');

@@ -7,15 +7,14 @@ import { cacheDir, openDetectors, parseMetricList } from '../metrics/index.js';
 import { trainingEvaluator } from '../families/evaluate.js';
 import { RECIPES, recipeNames } from '../families/registry.js';
 import { train } from '../train/trainer.js';
-import { METRICS_SCHEMA, fullSchema, type MetricsOptions } from '../train/options.js';
+import { COMMON_SCHEMA, METRICS_SCHEMA, fullSchema, type MetricsOptions } from '../train/options.js';
 import type { RecipeDef } from '../train/recipe.js';
 import { progressPrinter } from './progress.js';
 import { withStopSignals } from './stop.js';
 import { launchWorkers } from './launch.js';
 import { distributedEnv, joinJob, type Job } from '../distributed/index.js';
-import { optionsView } from '../config/options.js';
-import { COMMON_SCHEMA } from '../train/options.js';
 import { requireC10d } from '../torch/index.js';
+import { runPage, startDashboard } from './dashboard.js';
 
 function modelOf(argv: readonly string[]): string | null {
   for (let i = 0; i < argv.length; i++) {
@@ -33,7 +32,7 @@ export function recipeFor(name: string | null, command: string): RecipeDef {
 }
 
 export function trainHelp(def: RecipeDef | null): string {
-  const head = 'Usage: ganforge train --model NAME [options]\n\nTrains a GAN and writes runs/<name>/: config.json, metrics.jsonl, samples/, checkpoints/.\nCtrl-C finishes the step, writes a checkpoint and exits; --resume continues exactly.\n';
+  const head = 'Usage: ganforge train --model NAME [options] [--serve]\n\nTrains a GAN and writes runs/<name>/: config.json, metrics.jsonl, samples/, checkpoints/.\nCtrl-C finishes the step, writes a checkpoint and exits; --resume continues exactly.\n--serve starts the dashboard (ganforge serve) beside the training and prints its URL.\n';
   if (!def) {
     return `${head}\nModels:\n${recipeNames().map((n) => `  ${n.padEnd(10)} ${RECIPES[n].summary}`).join('\n')}\n\nSee 'ganforge train --model NAME --help' for a model's options.\n`;
   }
@@ -58,7 +57,9 @@ export async function trainCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const def = recipeFor(name, 'train');
-  const { options, given, positional } = parseArgs(argv, fullSchema(def), 'train');
+  // --serve is the command's, not the run's: it is not an option of the training.
+  const serve = argv.includes('--serve');
+  const { options, given, positional } = parseArgs(argv.filter((a) => a !== '--serve'), fullSchema(def), 'train');
   if (positional.length) throw new UsageError(`train takes no positional arguments, got '${positional[0]}'`);
   const c = optionsView(COMMON_SCHEMA, options);
   // Inside a job (torchrun's variables, or a worker of --nproc) this process is one rank;
@@ -88,12 +89,18 @@ export async function trainCommand(argv: string[]): Promise<number> {
   if (m.features && given.has('inception')) throw new UsageError('give --inception or --features, not both');
   const nets = specs && lead ? await openDetectors(specs, { ...m, device: String(options.device) }) : null;
   const evaluate = specs && nets ? trainingEvaluator(def, specs, nets, { cacheDir: cacheDir() }) : undefined;
+  // Without --out the run goes under runs/: the dashboard shows that folder.
+  const served = typeof options.out === 'string' ? options.out : 'runs';
+  const dashboard = serve && lead ? await startDashboard(served, say) : null;
+  if (dashboard) process.stdout.write(`dashboard: ${typeof options.out === 'string' ? runPage(dashboard.url, options.out) : dashboard.url}\n`);
   try {
     const result = await withStopSignals((signal) => train(def, options, given, { progress: bar?.update, log: say, signal, evaluate, distributed: job }), say);
     bar?.done();
     if (lead) process.stdout.write(`${result.interrupted ? 'interrupted' : 'done'}: ${result.steps} steps, ${result.kimg.toFixed(3)} kimg in ${result.runDir}${job ? ` (${job.size} processes)` : ''}\n`);
+    if (dashboard) process.stdout.write(`the dashboard stopped with the training; to keep it up: ganforge serve ${served}\n`);
     return 0;
   } finally {
+    dashboard?.stop();
     nets?.dispose();
     job?.group.destroy();
   }

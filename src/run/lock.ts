@@ -72,6 +72,22 @@ function describe(h: Holder): string {
   return `process ${h.pid} on ${h.host}${h.command ? ` (ganforge ${h.command})` : ''}, since ${h.started}`;
 }
 
+/**
+ * Who writes the run in `dir` now, for readers that show a run's state (the dashboard):
+ * null when no live process holds its lock (none, or one left by a dead process).
+ */
+export function lockHolder(dir: string): { pid: number; host: string; started: string } | null {
+  let found;
+  try {
+    found = readHolder(join(dir, LOCK_FILE));
+  } catch {
+    return null;
+  }
+  if (!found?.holder || !running(found.holder)) return null;
+  const { pid, host, started } = found.holder;
+  return { pid, host, started };
+}
+
 const held = new Set<RunLock>();
 
 /** A lock on a run folder, held until release() (or the end of a `using` block). */
