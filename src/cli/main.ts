@@ -13,6 +13,7 @@ Commands:
   interpolate      a latent walk between seeds: a PNG strip or an animated GIF/WebP
   mix              style mixing (stylegan): rows' images with the columns' coarse/middle/fine styles
   translate        image-to-image: a pix2pix/CycleGAN run's or imported generator over images
+  export           a run's generator as ONNX (--out G.onnx), and a browser playground (--web DIR)
   demo             train a small DCGAN on built-in data for a few minutes
   dataset info     describe an image folder or prepared cache
   dataset prepare  pack an image folder into a single-file cache for fast training
@@ -84,6 +85,10 @@ async function dispatch(cmd: string, rest: string[]): Promise<number> {
     case 'translate': {
       const { translateCommand } = await import('./translate.js');
       return await translateCommand(rest);
+    }
+    case 'export': {
+      const { exportCommand } = await import('./export.js');
+      return await exportCommand(rest);
     }
     case 'demo': {
       const { demoCommand } = await import('./demo.js');
