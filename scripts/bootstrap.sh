@@ -25,12 +25,26 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# The playground tests (test/export-playground.test.ts) drive Debian's Chromium; without
+# it they are skipped, so it is installed where we can and only reported where we cannot.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing chromium for the playground tests (apt-get)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || say "could not install chromium: the playground tests will be skipped"
+  else
+    say "/usr/bin/chromium is absent (apt-get install chromium): the playground tests will be skipped"
+  fi
+fi
+
 # node-gyp cannot download Node's headers on a closed network: use the system's.
 if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node.h ]; then export npm_config_nodedir=/usr; fi
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm dependencies and building the native addon (npm ci)"
-  npm ci --no-audit --no-fund --loglevel=error
+  # onnxruntime-node (tests only) bundles its CPU runtime; its postinstall would download
+  # CUDA extras from the internet. .npmrc says skip too; the variable outlives npm's
+  # support for unknown keys in .npmrc.
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error
 fi
 
 addon=build/Release/ganforge.node
