@@ -199,7 +199,42 @@ test('random draws and data-dependent branches fail the export instead of baking
   bn.train();
   const norm = new Probe((x) => bn.forward(x.reshape(x.shape[0], 4, 1, 1)));
   assert.throws(() => exportModel(spec(norm)), /cannot export op 'batchNorm': batch norm in training mode/);
-  for (const m of [noisy, branching, norm, bn]) m.dispose();
+  const view = new Probe((x, w) => {
+    const y = x.mul(w);
+    y.narrow(1, 0, 2).relu_();
+    return y;
+  });
+  assert.throws(() => exportModel(spec(view)), /cannot export op 'relu_': it works in place on a tensor that shares its storage/);
+  for (const m of [noisy, branching, norm, bn, view]) m.dispose();
+});
+
+test('ops the coming families need map exactly: embedding (Gather), flip, nearest resize, depthwise FIR conv, max pool, matmul, softmax', async () => {
+  const emb = new nn.Embedding(5, 8);
+  const fir = torch.tensor([1, 2, 1, 2, 4, 2, 1, 2, 1], { dtype: 'float32' }).div(16).reshape(1, 1, 3, 3).repeat(2, 1, 1, 1);
+  const s: ExportSpec = {
+    name: 'ops', modules: { emb }, outputs: ['y'], size: { batch: 2, height: 0, width: 0 }, dynamic: ['batch'],
+    inputs: [
+      { name: 'x', make: (n) => torch.randn([n.batch, 8]), axes: ['batch', null] },
+      { name: 'labels', make: (n) => torch.arange(0, n.batch, 1, { dtype: 'int64' }).remainder(5), axes: ['batch'] },
+    ],
+    forward: ({ x, labels }) => torch.scope(() => {
+      const img = x.mul(emb.forward(labels)).reshape(x.shape[0], 2, 2, 2).flip(2, 3);
+      const up = torch.F.interpolate(img, { scaleFactor: 2, mode: 'nearest' });
+      const blurred = torch.F.conv2d(up, fir, null, { padding: 1, groups: 2 });
+      const pooled = torch.F.maxPool2d(blurred, 2).flatten(1);
+      const attention = torch.F.softmax(pooled.unsqueeze(2).matmul(pooled.unsqueeze(1)), 2);
+      return [attention.matmul(x.unsqueeze(2)).squeeze(2)];
+    }),
+  };
+  const e = exportModel(s);
+  assert.deepEqual(e.dynamic, ['batch']);
+  for (const op of ['Gather', 'Resize', 'Conv', 'MaxPool', 'MatMul', 'Softmax', 'Slice']) assert.ok(e.opTypes.includes(op), op);
+  const x = torch.randn([3, 8]);
+  const labels = torch.tensor([4, 0, 2], { dtype: 'int64' });
+  const ours = torch.noGrad(() => s.forward({ x, labels })[0]);
+  const out = await run(e.model, { x: f32(x), labels: i64(labels) });
+  assert.ok(maxDiff(ours, out.y) < 1e-5);
+  for (const t of [x, labels, ours, fir, emb]) t.dispose();
 });
 
 test('a graph that bakes in the batch is exported with a fixed batch, and says which op decided it', async () => {

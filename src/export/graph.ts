@@ -4,7 +4,7 @@
 // weight times its gain) are folded: their contents are copied out when they are made
 // and become initializers if a live op uses them.
 import type { Handle } from '../torch/native.js';
-import { handleMeta, isHandle, snapshot, type TensorSnapshot, type TracedCall } from '../torch/trace.js';
+import { handleMeta, isHandle, sharesStorage, snapshot, type TensorSnapshot, type TracedCall } from '../torch/trace.js';
 import { ExportError } from './errors.js';
 import { OPS, RANDOM_OPS, READS_VALUES } from './ops.js';
 
@@ -95,6 +95,7 @@ export class GraphBuilder {
     }
     const map = OPS[op];
     if (!map) throw new ExportError(`cannot export op '${op}': it has no ONNX mapping (src/export/ops.ts)`);
+    if (inPlace) this.#checkNoAlias(op, args[0] as Handle);
     this.#op = op;
     const names = map(this.#context(), args, result);
     const outs = inPlace ? [args[0] as Handle] : Array.isArray(result) ? result : [result];
@@ -113,6 +114,18 @@ export class GraphBuilder {
     const target = args[1] as number[];
     const from = this.#context().shape(args[0]);
     return target.length === from.length && target[0] === b.size && from[0] === 1;
+  }
+
+  /**
+   * An in-place op on a view also changes its base (and the base's other views), which a
+   * graph of values cannot show: refused unless the tensor is the only live one on its storage.
+   */
+  #checkNoAlias(op: string, target: Handle): void {
+    for (const [h, v] of this.#values) {
+      if (v.live && h !== target && sharesStorage(h, target)) {
+        throw new ExportError(`cannot export op '${op}': it works in place on a tensor that shares its storage with another (a view), which a graph cannot express; use the out-of-place op`);
+      }
+    }
   }
 
   #hintOf(h: Handle): string | null {

@@ -286,6 +286,13 @@ export const OPS: Record<string, OpMapping> = {
     const x = a[0] as Handle;
     return ctx.emit('Gather', [ctx.input(x), ctx.input(a[2] as Handle)], { axis: norm(a[1] as number, ctx.shape(x).length) })[0];
   },
+  flip: (ctx, a) => {
+    // A reversed slice per dimension (StyleGAN2 flips filters; on weights it folds away).
+    const x = a[0] as Handle;
+    const rank = ctx.shape(x).length;
+    const dims = (a[1] as number[]).map((d) => norm(d, rank));
+    return ctx.emit('Slice', [ctx.input(x), ctx.int64(dims.map(() => -1)), ctx.int64(dims.map(() => -Number.MAX_SAFE_INTEGER)), ctx.int64(dims), ctx.int64(dims.map(() => -1))])[0];
+  },
   split: (ctx, a) => {
     const x = a[0] as Handle;
     const dim = norm(a[2] as number, ctx.shape(x).length);

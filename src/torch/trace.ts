@@ -20,7 +20,7 @@ export interface TracedCall {
 const NOT_OPS = new Set([
   'shape', 'numel', 'dtype', 'device', 'strides', 'isContiguous', 'requiresGrad', 'setRequiresGrad', 'dispose',
   'isLeaf', 'gradFnName', 'gradOf', 'sameStorage', 'liveTensors', 'setNumThreads', 'getNumThreads', 'buildInfo',
-  'isGradEnabled', 'setGradEnabled',
+  'isGradEnabled', 'setGradEnabled', 'isLive',
 ]);
 
 let tracing = false;
@@ -87,4 +87,9 @@ export function snapshot(h: Handle): TensorSnapshot {
 /** A handle's shape and dtype (no copy). */
 export function handleMeta(h: Handle): { shape: number[]; dtype: string } {
   return { shape: raw.shape(h) as number[], dtype: raw.dtype(h) as string };
+}
+
+/** Whether two handles look at the same storage (a view and its base); a disposed handle shares nothing. */
+export function sharesStorage(a: Handle, b: Handle): boolean {
+  return (raw.isLive(a) as boolean) && (raw.isLive(b) as boolean) && (raw.sameStorage(a, b) as boolean);
 }
