@@ -11,7 +11,6 @@ import { optionsView } from '../config/options.js';
 import { TRANSLATION_DATA_SCHEMA } from '../train/options.js';
 import type { LoadedRun } from '../families/load.js';
 import { StyleGANGenerator } from '../models/stylegan.js';
-import { oneHotLabels } from '../families/progressive/pggan.js';
 import type { Generator } from '../families/translation/networks.js';
 
 /** What the playground needs to know of an exported model (written as model.json). */
@@ -31,6 +30,8 @@ export interface ModelInfo {
   inputChannels?: number;
   stride?: number;
   dynamic: string[];
+  /** The batch the model is fixed at, or null when it is dynamic. */
+  batch: number | null;
   note: string | null;
   checkpoint: string;
   /** ONNX files of the folder: the generator, and the style-based model's two halves. */
@@ -119,32 +120,29 @@ export function exportRun(loaded: LoadedRun, o: RunExportOptions = {}): RunExpor
       files.synthesis = 'synthesis.onnx';
     }
   } else {
-    const forward = (x: Record<string, torch.Tensor>): torch.Tensor[] => {
-      if (loaded.def.name === 'pggan') {
-        const lod = (loaded.recipe as unknown as { progress: { lodNow(): number } }).progress.lodNow();
-        return [(G as unknown as { forward(z: torch.Tensor, l: torch.Tensor | null, lod: number): torch.Tensor }).forward(x.z, oneHotLabels(x.labels ?? null, k), lod)];
-      }
-      return [loaded.recipe.generate({ z: x.z, labels: x.labels ?? null })];
-    };
+    // What sampling draws: G_ema (PGGAN at the run's level of detail).
+    const forward = (x: Record<string, torch.Tensor>): torch.Tensor[] => [loaded.recipe.generate({ z: x.z, labels: x.labels ?? null })];
     models = { G: exportModel({ name: 'G', inputs, outputs: ['image'], forward, modules: { G }, size, dynamic: ['batch'], metadata: meta(loaded, 'generator') }) };
   }
   const out = models.G.outputs[0].dims;
   const info: ModelInfo = {
     family: loaded.def.name, kind: style ? 'style' : 'image', resolution: Number(out[3]), channels: Number(out[1]),
-    latent: dims.reduce((a, b) => a * b, 1), classes: loaded.classes, dynamic: models.G.dynamic, note: models.G.note,
+    latent: dims.reduce((a, b) => a * b, 1), classes: loaded.classes, dynamic: models.G.dynamic, batch: fixedBatch(models.G), note: models.G.note,
     checkpoint: loaded.checkpoint, files,
   };
   if (style) Object.assign(info, { numLayers: style.numLayers, dlatent: (G as StyleGANGenerator).cfg.dlatentSize });
   return { models, info };
 }
 
+function fixedBatch(m: Exported): number | null {
+  const b = m.inputs[0].dims[0];
+  return typeof b === 'number' ? b : null;
+}
+
 /** The factor every side of a translator's input must divide by: 2 per strided conv. */
 function strideOf(G: Generator): number {
   let s = 1;
-  for (const m of G.modules()) {
-    const stride = (m as unknown as { stride?: number | number[] }).stride;
-    if (m instanceof nn.Conv2d && stride !== undefined) s *= Array.isArray(stride) ? stride[0] : stride;
-  }
+  for (const m of G.modules()) if (m instanceof nn.Conv2d) s *= m.stride[0];
   return s;
 }
 
@@ -177,7 +175,7 @@ function exportTranslation(loaded: LoadedRun, o: RunExportOptions): RunExport {
     });
     const info: ModelInfo = {
       family: loaded.def.name, kind: 'translation', resolution: side, channels: Number(model.outputs[0].dims[1]), inputChannels: inC,
-      stride: strideOf(G), dynamic: model.dynamic, note: model.note, checkpoint: loaded.checkpoint, files: { G: 'G.onnx' },
+      stride: strideOf(G), dynamic: model.dynamic, batch: fixedBatch(model), note: model.note, checkpoint: loaded.checkpoint, files: { G: 'G.onnx' },
     };
     return { models: { G: model }, info };
   } finally {

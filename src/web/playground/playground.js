@@ -49,7 +49,7 @@ async function main() {
   $('title').textContent = `ganforge playground — ${info.family}`;
   const kb = Object.entries(sizes).map(([k, n]) => `${info.files[k]} ${(n / 1024).toFixed(0)} KiB`).join(', ');
   $('info').textContent = `${info.kind === 'translation' ? `${info.inputChannels}→${info.channels} channels, sides multiples of ${info.stride}` : `${info.resolution}×${info.resolution}, z ${info.latent}`}` +
-    ` · ${kb} · checkpoint ${info.checkpoint.split('/').pop()} · batch ${info.dynamic.includes('batch') ? 'dynamic' : 'fixed'}`;
+    ` · ${kb} · checkpoint ${info.checkpoint.split('/').pop()} · batch ${info.batch ? `fixed at ${info.batch}` : 'dynamic'}`;
   if (info.kind === 'translation') await translation(info, sessions.G);
   else await generation(info, sessions);
   state.ready = true;
@@ -58,9 +58,10 @@ async function main() {
 async function generation(info, sessions) {
   const style = info.kind === 'style';
   const conditional = Array.isArray(info.classes) && info.classes.length > 0;
-  const batchFixed = !info.dynamic.includes('batch');
   for (const id of ['generate', 'interpolate']) $(id).hidden = false;
-  if (style && sessions.mapping) $('mix').hidden = false;
+  // Mixing runs mapping and synthesis on 2 and 3 images: it needs a dynamic batch.
+  const mixing = style && sessions.mapping && !info.batch;
+  if (mixing) $('mix').hidden = false;
   if (conditional) {
     $('classBox').hidden = false;
     $('class').replaceChildren(...info.classes.map((c, i) => new Option(`${i}: ${c}`, String(i))));
@@ -78,10 +79,27 @@ async function generation(info, sessions) {
     seeds.forEach(([s, i], k) => zs.set(latent(s, i, info.latent), k * info.latent));
     return zs;
   };
-  /** Runs G on n latents (one at a time when the model's batch is fixed at 1). */
+  /**
+   * Runs G on n latents: in one run, or in runs of the model's fixed batch when it was
+   * exported with one (the last run padded with zeros).
+   */
   async function generate(zs, n, el, what) {
-    if (!batchFixed) return (await timed(sessions.G, feeds(zs, n), n, el, what)).image;
-    throw new Error('this model was exported with a fixed batch; the playground needs a dynamic one');
+    const fixed = info.batch;
+    if (!fixed) return (await timed(sessions.G, feeds(zs, n), n, el, what)).image;
+    const t0 = performance.now();
+    let data = null, dims = null;
+    for (let i = 0; i < n; i += fixed) {
+      const chunk = new Float32Array(fixed * info.latent);
+      chunk.set(zs.subarray(i * info.latent, Math.min(n, i + fixed) * info.latent));
+      const { image } = await sessions.G.run(feeds(chunk, fixed));
+      const per = image.data.length / fixed;
+      if (!data) { data = new Float32Array(n * per); dims = [n, ...image.dims.slice(1)]; }
+      data.set(image.data.subarray(0, Math.min(fixed, n - i) * per), i * per);
+    }
+    const ms = (performance.now() - t0) / n;
+    el.textContent = `${what}: ${ms.toFixed(1)} ms per image (runs of a fixed batch of ${fixed}, wasm, 1 thread)`;
+    state.msPerImage[what] = ms;
+    return { dims, data };
   }
 
   const grid = canvases($('grid'), GRID);
@@ -114,8 +132,7 @@ async function generation(info, sessions) {
     const t = Number($('t').value);
     const [a, b] = ends;
     const z = a.map((v, j) => v + t * (b[j] - v));
-    const out = await sessions.G.run(feeds(z, 1));
-    paint($('lerp'), out.image, 0);
+    paint($('lerp'), await generate(z, 1, {}, 'slider'), 0);
   }
   for (const id of ['seedA', 'seedB']) $(id).addEventListener('change', drawStrip);
   $('t').addEventListener('input', drawLerp);
@@ -141,13 +158,13 @@ async function generation(info, sessions) {
     state.msPerImage.mix = ms;
     mixRow.forEach((c, i) => paint(c, image, i));
   }
-  if (style && sessions.mapping) {
+  if (mixing) {
     for (const [k, r] of Object.entries(info.styles)) if (!r) $('mixRange').querySelector(`option[value=${k}]`).disabled = true;
     for (const id of ['mixA', 'mixB', 'mixRange']) $(id).addEventListener('change', drawMix);
   }
   async function redrawOthers() {
     await drawStrip();
-    if (style && sessions.mapping) await drawMix();
+    if (mixing) await drawMix();
   }
   await drawGrid();
   await redrawOthers();
