@@ -144,7 +144,10 @@ function translated(G: Generator, x: torch.Tensor): torch.Tensor {
 
 for (const [family, net, direction] of [['pix2pix', 'G', null], ['cyclegan', 'G_A', null], ['cyclegan', 'G_B', 'BtoA']] as const) {
   test(`${family} ${net}: image → translated for any batch and any height and width that are multiples of the stride`, () => withRun(family, async (loaded) => {
+    const buffers = () => loaded.recipe.networks()[net].buffers().map((b) => b.toArray());
+    const statsBefore = buffers();
     const { models, info } = exportRun(loaded, { direction });
+    assert.deepEqual(buffers(), statsBefore, 'the running statistics are as they were');
     const G = models.G;
     assert.deepEqual(G.dynamic, ['batch', 'height', 'width']);
     assert.deepEqual(G.inputs[0].dims, ['batch', 3, 'height', 'width']);

@@ -7,7 +7,7 @@
 import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { extname, join, normalize } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { AddressInfo } from 'node:net';
@@ -181,6 +181,18 @@ test('image family (class-conditional dcgan): the grid equals the ONNX output fo
   assert.equal((await pixels(page, '#strip canvas')).length, 8, 'the interpolation strip');
   assert.match(await page.textContent('#gridTiming') ?? '', /ms per image/);
   await finish(t, page, 'dcgan', outside);
+});
+
+test('a model exported with a fixed batch is run in chunks of it (the last one padded)', { skip }, async (t) => {
+  // The dcgan model runs any batch; told it is fixed at 3, the page feeds it 3 at a time.
+  const file = join(dir, 'web-dcgan', 'model.json');
+  const original = readFileSync(file, 'utf8');
+  writeFileSync(file, JSON.stringify({ ...JSON.parse(original), batch: 3 }));
+  t.after(() => writeFileSync(file, original));
+  const { page, outside } = await open(t, 'dcgan');
+  await checkGrid(page, 'dcgan', { labels: new ort.Tensor('int64', new BigInt64Array(8), [8]) });
+  assert.match(await page.textContent('#gridTiming') ?? '', /runs of a fixed batch of 3/);
+  assert.deepEqual(outside, []);
 });
 
 test('style-based family (stylegan): the grid follows the truncation slider; style mixing takes the chosen layers', { skip }, async (t) => {

@@ -162,7 +162,10 @@ function exportTranslation(loaded: LoadedRun, o: RunExportOptions): RunExport {
   const inC = net === 'G_B' ? r.output_nc : r.input_nc;
   const side = r.crop_size;
   // translate's mode: training-mode normalisation (each image by its own statistics), and
-  // dropout off so that the graph is deterministic.
+  // dropout off so that the graph is deterministic. Training-mode batch norm updates its
+  // running statistics as it goes: they are put back afterwards, as translate does.
+  const buffers = G.buffers();
+  const saved = buffers.map((b) => b.clone());
   G.train();
   for (const m of G.modules()) if (m instanceof nn.Dropout) m.eval();
   try {
@@ -180,5 +183,7 @@ function exportTranslation(loaded: LoadedRun, o: RunExportOptions): RunExport {
     return { models: { G: model }, info };
   } finally {
     G.eval();
+    torch.noGrad(() => buffers.forEach((b, i) => b.copy_(saved[i])));
+    for (const t of saved) t.dispose();
   }
 }
