@@ -282,5 +282,8 @@ test('ganforge export writes an ONNX file; mistakes are one line, exit 2; --forc
   const dir2 = await cliErrorInProcess(['export', '--run', runDir('dcgan'), '--out', join(dir, 'x.onnx'), '--direction', 'BtoA']);
   assert.equal(dir2.status, 2);
   assert.match(dir2.stderr, /--direction applies to cyclegan runs/);
+  const cut = await cliErrorInProcess(['export', '--run', runDir('dcgan'), '--out', join(dir, 'x.onnx'), '--truncation_cutoff', '4']);
+  assert.equal(cut.status, 2);
+  assert.match(cut.stderr, /--truncation_cutoff applies to style-based models/);
   assert.ok(!existsSync(join(dir, 'x.onnx')));
 });

@@ -18,7 +18,7 @@ const SCHEMA = defineSchema({
   run: RUN_OPTIONS.run,
   checkpoint: RUN_OPTIONS.checkpoint,
   out: { type: 'string', default: null, help: 'the ONNX file to write', metavar: 'FILE' },
-  web: { type: 'string', default: null, help: 'also write a playground folder (index.html, the model, the onnxruntime-web runtime) here', metavar: 'DIR' },
+  web: { type: 'string', default: null, help: 'write a playground folder here (index.html, the model, the onnxruntime-web runtime)', metavar: 'DIR' },
   direction: { type: 'string', default: null, choices: ['AtoB', 'BtoA'], help: "cyclegan: the generator of this direction (default: the run's own, G_A)" },
   truncation_cutoff: { type: 'int', default: null, help: 'style-based models: truncation ψ applies to the first N synthesis layers (default: all)', min: 1, metavar: 'N' },
   force: { type: 'bool', default: false, help: 'overwrite --out (an ONNX file) and --web (a playground folder) if they exist' },

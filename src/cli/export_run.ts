@@ -87,6 +87,7 @@ export function exportRun(loaded: LoadedRun, o: RunExportOptions = {}): RunExpor
   const inputs = [zInput(dims), ...(k > 0 ? [labelsInput(k)] : [])];
   const size: Sizes = { batch: BATCH, height: 0, width: 0 };
   const style = loaded.recipe.style;
+  if (o.truncationCutoff != null && !style) throw new UsageError(`--truncation_cutoff applies to style-based models (stylegan); a ${loaded.def.name} generator has no synthesis layers to cut off`);
   const files: Record<string, string> = { G: 'G.onnx' };
   let models: Record<string, Exported>;
   if (style && G instanceof StyleGANGenerator) {
@@ -147,6 +148,7 @@ function strideOf(G: Generator): number {
 }
 
 function exportTranslation(loaded: LoadedRun, o: RunExportOptions): RunExport {
+  if (o.truncationCutoff != null) throw new UsageError(`--truncation_cutoff applies to style-based models; ${loaded.def.name} translates images`);
   const nets = loaded.recipe.networks();
   const r = optionsView(TRANSLATION_DATA_SCHEMA, loaded.options);
   let net = 'G';
