@@ -28,8 +28,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# The test command only (`bootstrap.sh --tests`): the dashboard's browser tests drive
-# Debian's /usr/bin/chromium. Where it cannot be installed they are skipped, saying so.
+# The test command only (`bootstrap.sh --tests`): the dashboard's and the ONNX playground's
+# browser tests drive Debian's /usr/bin/chromium. Where it cannot be installed they are
+# skipped, saying so.
 if [ "${1:-}" = --tests ] && [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing chromium for the browser tests (apt-get)"
@@ -45,7 +46,10 @@ if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node.h ]; then exp
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm dependencies and building the native addon (npm ci)"
-  npm ci --no-audit --no-fund --loglevel=error
+  # onnxruntime-node (tests only) bundles its CPU runtime; its postinstall would download
+  # CUDA extras from the internet. .npmrc says skip too; the variable outlives npm's
+  # support for unknown keys in .npmrc.
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error
 fi
 
 addon=build/Release/ganforge.node

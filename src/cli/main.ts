@@ -14,6 +14,7 @@ Commands:
   mix              style mixing (stylegan): rows' images with the columns' coarse/middle/fine styles
   translate        image-to-image: a pix2pix/CycleGAN run's or imported generator over images
   eval             FID, KID, IS, precision/recall of a run or a folder of images (stylegan2-ada-pytorch's metrics)
+  export           a run's generator as ONNX (--out G.onnx), and a browser playground (--web DIR)
   demo             watch pix2pix learn on built-in data in a few minutes, with the dashboard
   serve            a live dashboard over run folders in the browser (or --static DIR)
   dataset info     describe an image folder or prepared cache
@@ -93,6 +94,10 @@ async function dispatch(cmd: string, rest: string[]): Promise<number> {
     case 'eval': {
       const { evalCommand } = await import('./eval.js');
       return await evalCommand(rest);
+    }
+    case 'export': {
+      const { exportCommand } = await import('./export.js');
+      return await exportCommand(rest);
     }
     case 'demo': {
       const { demoCommand } = await import('./demo.js');
