@@ -1,4 +1,4 @@
-// The dashboard's HTTP server (node:http, nothing else): the page (web/), the chart
+// The dashboard's HTTP server (node:http, nothing else): the page (src/web/dashboard/), the chart
 // library from its npm package, a small JSON API over the followed runs, Server-Sent
 // Events for what changes, and the runs' own files. Or, with `staticRoot`, any static
 // folder (the ONNX playground). Read-only: GET and HEAD only; files only from under a
@@ -41,7 +41,7 @@ export function isLoopback(host: string): boolean {
 }
 
 function webRoot(): string {
-  return join(packageRoot(), 'web');
+  return join(packageRoot(), 'src', 'web', 'dashboard');
 }
 
 function uplotRoot(): string {
