@@ -13,3 +13,7 @@ export { EqualizedLinear, EqualizedConv2d, type EqualizedOptions, type Resample 
 export { pixelNorm, PixelNorm } from './pixel_norm.js';
 export { minibatchStddev, MinibatchStddev } from './minibatch_stddev.js';
 export { upscale2d, downscale2d, blur2d, blurKernel, Blur2d } from './resample.js';
+export { SpectralNorm, SNConv2d, SNLinear, SNEmbedding, type SNOptions } from './spectral_norm.js';
+export { CCBN, BN, MyBN, type BigGANNormOptions, type ConditionalLinear } from './ccbn.js';
+export { Attention, type Conv1x1 } from './attention.js';
+export { isStandingNorm, type StandingNorm } from './standing.js';
