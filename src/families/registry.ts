@@ -5,8 +5,9 @@ import { pix2pix } from './translation/pix2pix.js';
 import { cyclegan } from './translation/cyclegan.js';
 import { pggan } from './progressive/pggan.js';
 import { stylegan } from './progressive/stylegan.js';
+import { biggan } from './biggan.js';
 
-export const RECIPES: Readonly<Record<string, RecipeDef>> = { dcgan, pix2pix, cyclegan, pggan, stylegan };
+export const RECIPES: Readonly<Record<string, RecipeDef>> = { dcgan, pix2pix, cyclegan, pggan, stylegan, biggan };
 
 export function recipeNames(): string[] {
   return Object.keys(RECIPES);

@@ -146,6 +146,26 @@ export function trainerOptions(def: RecipeDef, o: Options): TrainerOptions {
   };
 }
 
+/**
+ * `o` with the family's named configuration (RecipeDef.presets) filled in: each of its
+ * values replaces an option the user did not give (in `given`), so every value stays
+ * overridable. Unchanged without a preset or when none is chosen.
+ */
+export function applyPreset(def: RecipeDef, o: Options, given: ReadonlySet<string>): Options {
+  const p = def.presets;
+  const name = p ? o[p.option] : null;
+  if (!p || name === null || name === undefined || name === 'none') return o;
+  const values = p.named[String(name)];
+  if (!values) throw new Error(`internal: ${def.name} has no preset '${String(name)}'`);
+  const schema = fullSchema(def);
+  const out = { ...o };
+  for (const [k, v] of Object.entries(values)) {
+    if (!(k in schema)) throw new Error(`internal: ${def.name}'s preset ${String(name)} sets --${k}, which it does not have`);
+    if (!given.has(k)) out[k] = v;
+  }
+  return out;
+}
+
 /** The model's image side: --resolution, or --crop_size for translation families. */
 export function resolutionOf(o: Options): number {
   return 'crop_size' in o ? optionsView(TRANSLATION_DATA_SCHEMA, o).crop_size : optionsView(IMAGE_DATA_SCHEMA, o).resolution;

@@ -59,6 +59,14 @@ export interface Recipe<S = unknown> {
    * (BigGAN's standing statistics, see standing_stats.ts). Default 'copy'.
    */
   readonly emaBuffers?: 'copy' | 'average' | 'standing';
+  /**
+   * The generator average's decay after the iteration at `ctx`, for a family whose
+   * reference fixes its own rule (BigGAN: ema_decay, copying G before ema_start
+   * iterations); without it the --ema_* options decide.
+   */
+  emaDecay?(ctx: StepContext): number;
+  /** Batches standing statistics average over (default 16, BigGAN's num_standing_accumulations). */
+  readonly standingBatches?: number;
   optimizers(): Record<string, optim.Optimizer>;
   /** The phases of one training iteration, in order (run by the trainer's PhaseRunner). */
   readonly phases: readonly Phase<S>[];
@@ -121,6 +129,12 @@ export interface RecipeDef<S extends Schema = Schema> {
   progressive?: boolean;
   /** Defaults this family prefers for the trainer's shared options (e.g. batch size). */
   trainerDefaults?: Options;
+  /**
+   * Named configurations (a reference's launch scripts): the string option `option` picks
+   * one, whose values (the family's or the trainer's options) replace the defaults of
+   * every option the user did not give (see applyPreset).
+   */
+  presets?: { option: string; named: Record<string, Options> };
   /** Builds the family's networks and optimisers from its options (typed by its schema). */
   create(o: OptionsOf<S>, env: RecipeEnv): Recipe;
 }

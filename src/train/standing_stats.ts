@@ -80,12 +80,12 @@ export const STANDING_SEED_OFFSET = 2_000_003;
 /**
  * Standing statistics for a recipe whose G_ema asks for them (emaBuffers 'standing'):
  * `STANDING_BATCHES` batches of `batch` latents (class labels in turn for a conditional
- * model), each through `recipe.generate`, which runs G_ema; the same latents every time
+ * model; `recipe.standingBatches` when it sets it), each through `recipe.generate`, which runs G_ema; the same latents every time
  * for a run of seed `runSeed`, so a checkpoint's statistics are reproducible.
  */
 export function standEma(recipe: Recipe, ema: Module, o: { batch: number; numClasses: number; runSeed: number }): void {
   const labels = o.numClasses > 0 ? Array.from({ length: o.batch }, (_, i) => i % o.numClasses) : null;
   accumulateStandingStats(ema, () => recipe.generate(recipe.sampleInputs(o.batch, labels)), {
-    batches: STANDING_BATCHES, seed: o.runSeed + STANDING_SEED_OFFSET,
+    batches: recipe.standingBatches ?? STANDING_BATCHES, seed: o.runSeed + STANDING_SEED_OFFSET,
   });
 }

@@ -10,7 +10,7 @@ import { checkpointName, saveCheckpoint, loadCheckpoint, removePartialCheckpoint
 import { VERSION } from '../version.js';
 import type { Recipe, RecipeDef, RecipeEnv, SampleInputs } from './recipe.js';
 import { PhaseRunner, type GradientHook } from './phase.js';
-import { COMMON_SCHEMA, RESUMABLE_CHANGES, fullSchema, datasetOptions, recipeEnv, resolutionOf, trainerOptions, type KimgOptions } from './options.js';
+import { COMMON_SCHEMA, RESUMABLE_CHANGES, applyPreset, fullSchema, datasetOptions, recipeEnv, resolutionOf, trainerOptions, type KimgOptions } from './options.js';
 import { openTrainingData } from './data.js';
 import { emaBeta, updateEma, initEma, type EmaOptions } from './ema.js';
 import { standEma } from './standing_stats.js';
@@ -147,7 +147,8 @@ class Averages {
  * set explicitly). Returns when --kimg is reached or the run is interrupted; either way
  * the last state is in a checkpoint.
  */
-export async function train(def: RecipeDef, given: Options, givenNames: Set<string>, hooks: TrainHooks = {}): Promise<TrainResult> {
+export async function train(def: RecipeDef, givenOptions: Options, givenNames: Set<string>, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const given = applyPreset(def, givenOptions, givenNames);
   const log = hooks.log ?? ((s: string) => process.stderr.write(s + '\n'));
   const dir = optionsView(COMMON_SCHEMA, given).out ?? defaultOut(given);
   let resuming = given.resume === true;
@@ -345,7 +346,7 @@ export async function train(def: RecipeDef, given: Options, givenNames: Set<stri
       const metrics = torch.scope(() => {
         const tb = toTensorBatch(batch, { device });
         const m = runner.run(tb, { step, imagesSeen });
-        if (emaOpts) updateEma(ema, G, emaBeta(emaOpts, batch.size, imagesSeen), recipe.emaBuffers);
+        if (emaOpts) updateEma(ema, G, recipe.emaDecay ? recipe.emaDecay({ step, imagesSeen }) : emaBeta(emaOpts, batch.size, imagesSeen), recipe.emaBuffers);
         return m;
       });
       const before = imagesSeen;
