@@ -7,6 +7,7 @@ import { parseCommand } from './command.js';
 import { defineSchema, formatOptions } from '../config/options.js';
 import { saveGrid } from '../data/index.js';
 import { loadRun, readRunOptions } from '../families/load.js';
+import { bigganSampleCommand, isBigGANSample } from './biggan_sample.js';
 import { RUN_OPTIONS, TRUNCATION_OPTIONS, classIndex, disposeRun, checkOutputImage, rejectTranslationRun, renderLatents, truncationOf, type NoiseMode } from './latents.js';
 
 const SCHEMA = defineSchema({
@@ -29,12 +30,16 @@ Generates a grid of images with a trained run's generator (the EMA weights when 
 family keeps them), from latents drawn with --seed (--n 1 draws the one latent that
 interpolate and mix use for that seed). Style-based models (stylegan) also take the
 truncation trick: --truncation_psi 0.7 --truncation_cutoff 8 as in the paper.
+BigGAN: --weights DIR|G_ema.pth (BigGAN-PyTorch's weights), --sample_sheets,
+--sample_interps, --sample_npz, --truncation, --z_var: see 'ganforge sample --weights x --help'.
 
 Options:
 ${formatOptions(SCHEMA)}
 `;
 
 export async function sampleCommand(argv: string[]): Promise<number> {
+  // BigGAN-PyTorch's weights and sample.py's sheets have their own options.
+  if (isBigGANSample(argv)) return bigganSampleCommand(argv);
   const parsed = parseCommand(argv, SCHEMA, 'sample', SAMPLE_HELP);
   if (!parsed) return 0;
   const { options: o, given } = parsed;
