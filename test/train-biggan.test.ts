@@ -22,6 +22,8 @@ import type { Options } from '../src/config/options.js';
 import { type ReferenceSteps, GRAD_TOL, TIGHT, assertUpdatesClose } from './step-parity.js';
 import { assertClose, fromRoot, loadJson } from './helpers.js';
 import { cli, tempDir, assertSameCheckpoint } from './train-helpers.js';
+import { writeSolid } from './data-helpers.js';
+import { readWeightFile } from '../src/families/biggan_weights.js';
 
 const fx = io.loadSafetensors(fromRoot('test/fixtures/biggan/step.safetensors')).tensors;
 const meta = loadJson<{ seed: number; config: Record<string, number | string | boolean> }>('test/fixtures/biggan/step.json');
@@ -192,4 +194,33 @@ test('a tiny conditional run trains, samples per class, and resumes bit-exactly'
   const rows = readFileSync(join(straight, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
   assert.equal(rows.length, 4);
   for (const row of rows) for (const k of ['D_loss_real', 'D_loss_fake', 'G_loss']) assert.ok(Number.isFinite(row[k]), `${k} logged`);
+});
+
+test('--resume_from a reference weights folder: training starts from its G, D, G_ema and Adam moments, on a labelled folder', async () => {
+  const dir = tempDir('gf-biggan-from-');
+  const data = join(dir, 'data');
+  // Four classes, as the reference run had (sub-folders, sorted: the labels 0-3).
+  for (const [k, cls] of ['a', 'b', 'c', 'd'].entries()) {
+    for (let i = 0; i < 2; i++) await writeSolid(join(data, cls, `${i}.png`), 32, 32, [40 * k, 200 - 30 * i, 90]);
+  }
+  const weights = fromRoot('test/fixtures/biggan/weights_legacy');
+  const run = join(dir, 'run');
+  const r = cli(['train', '--model', 'biggan', '--data', data, '--classes', '--resolution', '32', '--batch', '2', '--num_D_steps', '2',
+    '--G_ch', '2', '--D_ch', '2', '--dim_z', '12', '--G_shared', '--shared_dim', '6', '--hier', '--G_attn', '16', '--D_attn', '16', '--SN_eps', '1e-6',
+    '--adam_eps', '1e-6', '--resume_from', weights, '--kimg', '0.004', '--workers', '1', '--sample_kimg', '0', '--n_samples', '4', '--out', run]);
+  assert.equal(r.status, 0, r.stderr);
+  const names = io.listCheckpoints(join(run, 'checkpoints'));
+  torch.scope(() => {
+    const first = io.loadCheckpoint(join(run, 'checkpoints', names[0]));
+    for (const net of ['G', 'D', 'G_ema'] as const) {
+      const ref = readWeightFile(weights, net);
+      for (const [k, t] of Object.entries(ref)) assert.ok(t.equal(first.networks[net][k]), `${net}.${k} starts as the reference's`);
+    }
+    // Adam's moments too (our key i.exp_avg is the reference's state of parameter i).
+    const refOpt = io.readPthFileSync(join(weights, 'D_optim.pth')) as { state: Record<string, { exp_avg: io.PthValue }> };
+    assert.ok(io.rawToTensor(refOpt.state['0'].exp_avg as never).equal(first.optimizers.D['0.exp_avg']), 'D moments start as the reference\'s');
+    const last = io.loadCheckpoint(join(run, 'checkpoints', names.at(-1)!));
+    assert.equal((last.state as { step: number }).step, 1);
+    assert.ok(!last.networks.G['linear.weight'].equal(first.networks.G['linear.weight']), 'G trained on');
+  });
 });

@@ -17,6 +17,9 @@ import { defineRecipe, type Phase, type Recipe, type RecipeEnv, type SampleInput
 import { discriminatorLoss, generatorLoss, type GanLoss } from '../losses/index.js';
 import type { TensorBatch } from '../data/index.js';
 import { orthoGradient, type OrthoMode } from './biggan_ortho.js';
+import { isWeightsFolder, loadReferenceAdam, readReferenceState, readWeightFile } from './biggan_weights.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 
 export const BIGGAN_SCHEMA = defineSchema({
   config: { type: 'string', default: 'none', choices: ['none', 'cifar', 'imagenet128'], help: "a launch script's settings (cifar: launch_cifar_ema.sh, imagenet128: launch_BigGAN_bs256x8.sh) for every option not given" },
@@ -58,9 +61,10 @@ export const BIGGAN_SCHEMA = defineSchema({
   D_ortho: { type: 'float', default: 0, help: 'orthogonal regularisation strength in D', min: 0 },
   G_ortho_mode: { type: 'string', default: 'fast', choices: ['fast', 'full'], help: "'fast': BigGAN's off-diagonal form (utils.ortho); 'full': ‖WWᵀ − I‖² (utils.default_ortho)" },
   ema_decay: { type: 'float', default: 0.9999, help: 'decay of G_ema per iteration (replaces --ema_kimg/--ema_beta)', min: 0, max: 1 },
-  ema_start: { type: 'int', default: 0, help: 'iterations before which G_ema copies G', min: 0 },
+  ema_start: { type: 'int', default: 0, help: 'iterations before which G_ema copies G (the reference counts from 1)', min: 0 },
   accumulate_stats: { type: 'bool', default: false, help: "standing statistics: G_ema's batch norms re-estimated before each grid and checkpoint" },
   num_standing_accumulations: { type: 'int', default: 16, help: 'batches the standing statistics average over', min: 1 },
+  resume_from: { type: 'string', default: null, help: "start from a BigGAN-PyTorch weights folder (G, G_ema, D and their optimisers; its itr counts towards ema_start); the architecture options must match it", metavar: 'DIR' },
   z_var: { type: 'float', default: 1, help: 'standard deviation of the latents (the reference calls it a variance)', min: 0 },
 });
 
@@ -89,6 +93,10 @@ class BigGANRecipe implements Recipe {
   readonly nClasses: number;
   readonly mode: GanLoss;
   readonly gBatch: number;
+  /** G_ema came from --resume_from: the trainer leaves it as loaded. */
+  readonly emaLoaded: boolean;
+  /** Iterations the reference ran before --resume_from (its state_dict.pth itr). */
+  #startItr = 0;
 
   constructor(readonly o: BigGANOptions, readonly env: RecipeEnv) {
     // An unconditional run is a one-class conditional one (the projection term is then a learnt bias direction).
@@ -105,6 +113,27 @@ class BigGANRecipe implements Recipe {
     this.emaBuffers = o.accumulate_stats ? 'standing' : 'average';
     this.standingBatches = o.num_standing_accumulations;
     this.phases = this.#definePhases();
+    this.emaLoaded = o.resume_from !== null;
+    if (o.resume_from !== null) this.#resumeFrom(o.resume_from);
+  }
+
+  /** The reference's load_weights: networks, optimiser moments, and the iteration count. */
+  #resumeFrom(dir: string): void {
+    if (!isWeightsFolder(dir)) throw new UsageError(`--resume_from ${dir} is not a BigGAN-PyTorch weights folder (no G.pth)`);
+    const state = readReferenceState(dir);
+    torch.scope(() => {
+      for (const [name, net] of [['G', this.G], ['D', this.D], ['G_ema', this.G_ema]] as const) {
+        const file = name === 'G_ema' && !existsSync(join(dir, 'G_ema.pth')) ? 'G' : name;
+        try {
+          net.loadStateDict(readWeightFile(dir, file));
+        } catch (e) {
+          throw new UsageError(`--resume_from ${dir}: ${file}.pth does not fit the architecture the options give (${(e as Error).message.split('\n')[0]})`);
+        }
+      }
+      loadReferenceAdam(dir, 'G_optim', this.optG);
+      loadReferenceAdam(dir, 'D_optim', this.optD);
+    });
+    this.#startItr = typeof state.itr === 'number' ? state.itr : 0;
   }
 
   networks(): Record<string, Module> {
@@ -172,7 +201,7 @@ class BigGANRecipe implements Recipe {
 
   /** ema.update(itr) with itr = step + 1: G_ema copies G until ema_start. */
   emaDecay(ctx: StepContext): number {
-    return ctx.step + 1 < this.o.ema_start ? 0 : this.o.ema_decay;
+    return this.#startItr + ctx.step + 1 < this.o.ema_start ? 0 : this.o.ema_decay;
   }
 
   sampleInputs(n: number, labels: number[] | null): SampleInputs {
@@ -186,10 +215,12 @@ class BigGANRecipe implements Recipe {
   }
 
   state(): Record<string, unknown> {
-    return {};
+    return { startItr: this.#startItr };
   }
 
-  loadState(): void {}
+  loadState(s: Record<string, unknown>): void {
+    if (typeof s.startItr === 'number') this.#startItr = s.startItr;
+  }
 }
 
 /** Resolutions BigGAN has both a G and a D architecture for. */

@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { UsageError } from '../config/errors.js';
 import { readPthFileSync, type PthValue } from '../io/pth.js';
 import { loadPthStateDict } from '../io/tensors.js';
-import type { Tensor } from '../torch/index.js';
+import type { Tensor, optim } from '../torch/index.js';
+import { rawToTensor } from '../io/tensors.js';
+import { isRawTensor } from '../io/raw.js';
 import { BIGGAN_ARCH_DEFAULTS, BIGGAN_INITS, type BigGANArch, type BigGANInit } from '../models/biggan.js';
 
 /** The classes state_dict.pth may pickle (train.py's activations); nothing else is accepted. */
@@ -79,4 +81,44 @@ export function archFromConfig(c: ReferenceState): BigGANArch {
     num_D_SV_itrs: num(c, 'num_D_SV_itrs', d.num_D_SV_itrs), G_param: str(c, 'G_param', d.G_param),
     D_wide: bool(c, 'D_wide', d.D_wide), G_init: init(c, 'G_init'), D_init: init(c, 'D_init'),
   };
+}
+
+/**
+ * Loads a reference Adam state (G_optim.pth / D_optim.pth: torch's {state, param_groups})
+ * into `opt`, whose parameters are in the same order (both follow the module's
+ * registration order). Moments and step counts only: learning rates and betas stay the
+ * run's options.
+ */
+export function loadReferenceAdam(dir: string, name: 'G_optim' | 'D_optim', opt: optim.Adam): void {
+  const file = join(dir, `${name}.pth`);
+  if (!existsSync(file)) throw new UsageError(`${dir} has no ${name}.pth`);
+  const v = readPthFileSync(file) as { state?: Record<string, Record<string, PthValue>>; param_groups?: { params: number[] }[] };
+  const params = v.param_groups?.flatMap((g) => g.params) ?? [];
+  if (params.length !== opt.params.length) throw new UsageError(`${file} is for ${params.length} parameters, the model has ${opt.params.length}`);
+  const tensors: Record<string, Tensor> = {};
+  const step: number[] = [];
+  params.forEach((pid, i) => {
+    const st = v.state?.[String(pid)];
+    if (!st) {
+      step.push(0);
+      return;
+    }
+    for (const k of ['exp_avg', 'exp_avg_sq']) {
+      const t = st[k];
+      if (!isRawTensor(t)) throw new UsageError(`${file}: parameter ${pid} has no ${k}`);
+      tensors[`${i}.${k}`] = rawToTensor(t);
+    }
+    const s = st.step;
+    step.push(isRawTensor(s) ? rawToTensor(s).item() : Number(s));
+  });
+  // Parameters the reference never stepped keep zero moments.
+  opt.params.forEach((p, i) => {
+    for (const k of ['exp_avg', 'exp_avg_sq']) if (!tensors[`${i}.${k}`]) tensors[`${i}.${k}`] = p.detach().mul(0);
+  });
+  const { hyper } = opt.stateDict();
+  try {
+    opt.loadStateDict({ tensors, hyper: { ...hyper, step } });
+  } catch (e) {
+    throw new UsageError(`${file} does not fit the model: ${(e as Error).message}`);
+  }
 }

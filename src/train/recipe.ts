@@ -65,6 +65,11 @@ export interface Recipe<S = unknown> {
    * iterations); without it the --ema_* options decide.
    */
   emaDecay?(ctx: StepContext): number;
+  /**
+   * G_ema already holds weights of its own (loaded from elsewhere, e.g. a reference
+   * checkpoint): the trainer does not start it as a copy of G.
+   */
+  readonly emaLoaded?: boolean;
   /** Batches standing statistics average over (default 16, BigGAN's num_standing_accumulations). */
   readonly standingBatches?: number;
   optimizers(): Record<string, optim.Optimizer>;

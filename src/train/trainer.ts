@@ -210,7 +210,12 @@ export async function train(def: RecipeDef, givenOptions: Options, givenNames: S
 
   const nets = recipe.networks();
   const G = nets.G, ema = nets[EMA_NETWORK];
-  if (G && ema) initEma(ema, G);
+  if (G && ema) {
+    if (recipe.emaLoaded) {
+      ema.requiresGrad_(false);
+      ema.eval();
+    } else initEma(ema, G);
+  }
   // Base learning rates are read now, before a checkpoint could overwrite them.
   const schedule = t.lr ? new LrSchedule(t.lr, Object.values(recipe.optimizers())) : null;
   // Epoch-based families see every image once per epoch, the last batch possibly short, as
