@@ -5,7 +5,7 @@
 // sheets (one class per row), interpolation sheets (z, y, or both moving per row) and
 // samples.npz (x uint8 NCHW, y) for the metric tools.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import * as torch from '../torch/index.js';
 import { UsageError } from '../config/errors.js';
 import { defineSchema, formatOptions, type Options } from '../config/options.js';
@@ -126,8 +126,8 @@ function loadGenerator(o: Options, given: Set<string>): { G: BigGANGenerator; so
 }
 
 function readLone(path: string): Record<string, torch.Tensor> {
-  const dir = join(path, '..');
-  const name = path.slice(dir.length + 1).replace(/\.pth$/, '');
+  const dir = dirname(path);
+  const name = basename(path).replace(/\.pth$/, '');
   if (name === 'G' || name === 'G_ema') return readWeightFile(dir, name);
   throw new UsageError(`--weights ${path}: expected a weights folder, G.pth or G_ema.pth`);
 }
