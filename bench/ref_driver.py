@@ -8,6 +8,9 @@ torchvision installed, that one is used. It also records each timed call's CPU t
 (`cpu_s` beside `times_s` in the JSON) so that bench/train.ts can show whether the run
 had its cores to itself.
 
+Modules only the references' data loading imports (tqdm, h5py, torchvision.datasets) get
+inert stand-ins when missing.
+
 Usage: /usr/bin/python3 bench/ref_driver.py DRIVER.py [driver args...]
 """
 import enum
@@ -31,6 +34,28 @@ except ImportError:
     tv.transforms.InterpolationMode = InterpolationMode
     sys.modules['torchvision'] = tv
     sys.modules['torchvision.transforms'] = tv.transforms
+
+
+
+class _Inert(types.ModuleType):
+    """A module whose every attribute is a do-nothing class: for imports a driver's code
+    path never uses (BigGAN-PyTorch's utils.py imports its datasets.py, and with it tqdm,
+    h5py and torchvision.datasets, for data loaders the timing never builds)."""
+
+    def __getattr__(self, name):
+        if name.startswith('__'):
+            raise AttributeError(name)
+        return type(name, (), {'__init__': lambda self, *a, **k: None})
+
+
+for _name in ['tqdm', 'h5py', 'torchvision.datasets', 'torchvision.datasets.utils', 'torchvision.utils']:
+    try:
+        __import__(_name)
+    except ImportError:
+        sys.modules[_name] = _Inert(_name)
+        parent, _, child = _name.rpartition('.')
+        if parent in sys.modules:
+            setattr(sys.modules[parent], child, sys.modules[_name])
 
 driver = os.path.abspath(sys.argv[1])
 sys.argv = sys.argv[1:]

@@ -31,7 +31,7 @@
 // bench_stylegan2ada.py times NVlabs/stylegan2-ada-pytorch (commit d72cc7d), phases
 // amortised over their intervals, side by side when STYLEGAN2ADA_REF names a checkout:
 //   STYLEGAN2ADA_REF=/work/refs/stylegan2-ada-pytorch node dist/bench/train.js stylegan2-cifar32
-// Run: npx tsc -p . && node dist/bench/train.js [dcgan] [pix2pix] [cyclegan] [pggan] [stylegan] [--iters N]
+// Run: npx tsc -p . && node dist/bench/train.js [dcgan] [pix2pix] [cyclegan] [pggan] [stylegan] [stylegan2] [biggan] [--iters N]
 // (a model name runs all its cases; pggan32, pggan64, stylegan32, stylegan64 pick one)
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -39,6 +39,7 @@ import { join } from 'node:path';
 import * as torch from '../src/torch/index.js';
 import { packageRoot } from '../src/root.js';
 import { RECIPES } from '../src/families/registry.js';
+import { BIGGAN_CONFIGS } from '../src/families/biggan.js';
 import { fullSchema, recipeEnv } from '../src/train/options.js';
 import { translateImages, type Generator } from '../src/families/translation/networks.js';
 import { emaBeta, initEma, updateEma } from '../src/train/ema.js';
@@ -87,8 +88,10 @@ interface Case {
   noBaseline?: string;
   /** Include the trainer's G_ema update in the timed step (as the baseline's step does). */
   ema?: boolean;
-  /** Classes of a conditional case (labels drawn at random). */
-  numClasses?: number;
+  /** Classes of a conditional case (random labels); default unconditional. */
+  classes?: number;
+  /** Real images the loader hands one step when the recipe asks for more than `batch` (BigGAN: batch × num_D_steps). */
+  loaderBatch?: number;
   /**
    * Time the every-step phases and each lazy phase apart and amortise them over their
    * intervals, as bench_stylegan2ada.py times the reference: step = main + Σ reg / interval (+ G_ema).
@@ -109,6 +112,12 @@ const PGGAN_LABEL = (r: number) => `PGGAN ${r}×${r} (4→…→${r}, ${r <= 32 
   `mbstd 4, non-fused up/down, WGAN-GP λ 10, drift 1e-3, Adam 1e-3 (0, 0.99), G_ema β 0.999; full-resolution phase, lod 0)`;
 const STYLEGAN_LABEL = (r: number) => `StyleGAN v1 ${r}×${r} (4→…→${r} synthesis, ${r <= 32 ? '512 ch at every level' : '512 ch up to 32², 256 at 64²'}; ` +
   `z=w 512, 8-layer mapping, style mixing 0.9, mbstd 4, logistic NS loss + R1 γ 10, Adam (0, 0.99), G_ema half-life 10 kimg; full-resolution phase, lod 0)`;
+
+// BigGAN: scripts/launch_cifar_ema.sh (the --config cifar preset: ch 64, z 128, no attention,
+// 4 D steps of batch 50 per G step, N02, G_ema), beside ../shared/reference-bench/bench_biggan.py
+// when BIGGAN_REF names a checkout of ajbrock/BigGAN-PyTorch:
+//   BIGGAN_REF=/work/refs/BigGAN-PyTorch node dist/bench/train.js biggan-cifar32
+const { seed: _seed, resolution: _res, batch: _batch, ...BIGGAN_CIFAR } = BIGGAN_CONFIGS.cifar;
 
 const CASES: Case[] = [
   {
@@ -155,6 +164,14 @@ const CASES: Case[] = [
     noBaseline: 'no 64×64 PGGAN row (only 32×32); the same-machine GAN-zoo run (GAN_ZOO_REF) is the only PyTorch figure',
   },
   {
+    model: 'biggan', name: 'biggan-cifar32', resolution: 32, batch: 50, loaderBatch: 200, classes: 10, ema: true,
+    label: 'BigGAN CIFAR 32×32 (launch_cifar_ema.sh: G_ch = D_ch 64, dim_z 128, no attention, SN, hinge, 4 D steps per G step, Adam 2e-4 (0, 0.999), N02, G_ema)',
+    options: { ...BIGGAN_CIFAR },
+    iters: 3, sampleIters: 5, warmup: 1, rounds: 1,
+    ref: { driver: 'bench_biggan.py', args: ['--batch=50'], env: 'BIGGAN_REF' },
+    noBaseline: 'no BigGAN row: the same-machine BigGAN-PyTorch run (BIGGAN_REF) is the PyTorch figure (its sampling runs G_ema in train mode, ours in eval mode)',
+  },
+  {
     model: 'stylegan', name: 'stylegan32', label: STYLEGAN_LABEL(32), resolution: 32, batch: 16, ema: true,
     options: fullResPhase(32, 16),
     iters: 2, sampleIters: 5, warmup: 1, rounds: 1,
@@ -169,7 +186,7 @@ const CASES: Case[] = [
   // StyleGAN2 as bench_stylegan2ada.py runs stylegan2-ada-pytorch: train.py's --cfg with --fp32 (no fp16, no
   // conv_clamp), batch 16, no ADA; phases amortised over their intervals, G_ema update included.
   {
-    model: 'stylegan2', name: 'stylegan2-cifar32', resolution: 32, batch: 16, ema: true, amortised: true, numClasses: 10,
+    model: 'stylegan2', name: 'stylegan2-cifar32', resolution: 32, batch: 16, ema: true, amortised: true, classes: 10,
     label: 'StyleGAN2 --cfg cifar 32×32, conditional (10 classes), fp32: map 2, 512 ch, D orig, mbstd 32 (16 by the batch), R1 γ 0.01, no pl, no mixing, lr 0.0025',
     options: { cfg: 'cifar', fp32: true },
     iters: 2, sampleIters: 5, warmup: 1, rounds: 1,
@@ -250,7 +267,7 @@ function runOurs(c: Case): Rates {
   // What a preset (StyleGAN2's --cfg) sets beyond the case's own options, as the trainer resolves it.
   if (def.resolveOptions) Object.assign(o, def.resolveOptions(o, new Set(['model', 'batch', 'resolution', 'crop_size', 'load_size', ...Object.keys(c.options)])));
   torch.manualSeed(0);
-  const recipe = def.create(o, recipeEnv(o, c.numClasses ?? 0, 'cpu'));
+  const recipe = def.create(o, recipeEnv(o, c.classes ?? 0, 'cpu'));
   const runner = new PhaseRunner(recipe);
   const nets = recipe.networks();
   // The trainer's generator average, when the case times it: β per step as the trainer computes it.
@@ -259,10 +276,10 @@ function runOurs(c: Case): Rates {
   if (ema) initEma(ema, G!);
   const emaOpts = { emaKimg: o.ema_kimg as number, beta: o.ema_beta as number | null, startKimg: o.ema_start_kimg as number, rampup: o.ema_rampup as number | null };
   const image = (n: number) => torch.rand([n, 3, c.resolution, c.resolution]).mul(2).sub(1).keep();
-  const real = image(c.batch);
+  const real = image(c.loaderBatch ?? c.batch);
   const realB = c.translation ? image(c.batch) : null;
-  const labels = c.numClasses ? torch.randint(0, c.numClasses, [c.batch], { dtype: 'int64' }).keep() : null;
-  const perStep = c.batch * (c.imagesPerItem ?? 1);
+  const labels = c.classes ? torch.randint(0, c.classes, [real.shape[0]], { dtype: 'int64' }).keep() : null;
+  const perStep = c.loaderBatch ?? c.batch * (c.imagesPerItem ?? 1);
   const iters = ITERS ?? c.iters;
   let step = 0;
   const timed = c.amortised ? timeAmortised(recipe, { a: real, b: realB, labels }, iters, c.warmup, ema ? () => updateEma(ema, G!, emaBeta(emaOpts, c.batch, (step++) * perStep), recipe.emaBuffers) : null) : null;
@@ -270,10 +287,10 @@ function runOurs(c: Case): Rates {
     const imagesSeen = step * perStep;
     // Progressive recipes evaluate their schedule here; the case's options pin it to lod 0, minibatch `batch`.
     const mb = recipe.nextBatchSize?.(imagesSeen);
-    if (mb !== undefined && mb !== c.batch) throw new Error(`${c.model}: the schedule asks for minibatch ${mb}, not ${c.batch}`);
+    if (mb !== undefined && mb !== (c.loaderBatch ?? c.batch)) throw new Error(`${c.model}: the schedule asks for minibatch ${mb}, not ${c.loaderBatch ?? c.batch}`);
     const m = runner.run({ a: real, b: realB, labels }, { step, imagesSeen });
-    if (mb !== undefined && m.lod !== 0) throw new Error(`${c.model}: the step ran at lod ${m.lod}, not 0 (full resolution)`);
-    if (ema) updateEma(ema, G!, emaBeta(emaOpts, c.batch, imagesSeen), recipe.emaBuffers);
+    if (mb !== undefined && !c.loaderBatch && m.lod !== 0) throw new Error(`${c.model}: the step ran at lod ${m.lod}, not 0 (full resolution)`);
+    if (ema) updateEma(ema, G!, recipe.emaDecay ? recipe.emaDecay({ step, imagesSeen }) : emaBeta(emaOpts, c.batch, imagesSeen), recipe.emaBuffers);
     step++;
   }), iters, c.warmup);
   let sampleS: number;
@@ -285,7 +302,7 @@ function runOurs(c: Case): Rates {
     sampled = c.translation.sampleBatch;
     x.dispose();
   } else {
-    const inputs = recipe.sampleInputs(c.batch, c.numClasses ? Array.from({ length: c.batch }, (_, i) => i % c.numClasses!) : null);
+    const inputs = recipe.sampleInputs(c.batch, c.classes ? Array.from({ length: c.batch }, (_, i) => i % c.classes!) : null);
     inputs.z?.keep();
     inputs.labels?.keep();
     for (const m of Object.values(recipe.networks())) m.eval();
@@ -297,6 +314,7 @@ function runOurs(c: Case): Rates {
   labels?.dispose();
   real.dispose();
   realB?.dispose();
+  labels?.dispose();
   recipe.dispose?.();
   const count = (k: string) => nets[k] ? nets[k].parameters().reduce((a, p) => a + p.numel, 0) : undefined;
   return { train: perStep / stepS, sample: sampled / sampleS, stepS, sampleS, cores, params: { G: count('G'), D: count('D') }, stepTimes: { warm, timed: times } };
@@ -324,8 +342,8 @@ function runRef(c: Case): { rates: Rates | null; why?: string } {
     const j = JSON.parse(out.trim().split('\n').pop()!);
     if ('script' in c.ref) return { rates: { train: j.train_img_per_s, sample: j.sample_img_per_s, stepS: c.batch / j.train_img_per_s, sampleS: c.batch / j.sample_img_per_s } };
     // The reference drivers report mean and median; compare medians, as ours are.
-    const perStep = c.batch * (c.imagesPerItem ?? 1);
-    const sb = j.config.sample_batch as number;
+    const perStep = c.loaderBatch ?? c.batch * (c.imagesPerItem ?? 1);
+    const sb = (j.config.sample_batch ?? j.config.sample_images_per_call) as number;
     const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
     const cores = j.train.cpu_s ? sum(j.train.cpu_s) / sum(j.train.times_s) : undefined;
     const params = j.params ? { G: j.params.G as number | undefined, D: j.params.D as number | undefined } : undefined;
@@ -366,7 +384,7 @@ for (const c of CASES.filter((x) => wanted.length === 0 || wanted.includes(x.mod
   }
   const o = ours!;
   const iters = ITERS ?? c.iters;
-  const perStep = c.batch * (c.imagesPerItem ?? 1);
+  const perStep = c.loaderBatch ?? c.batch * (c.imagesPerItem ?? 1);
   const sb = c.translation?.sampleBatch ?? c.batch;
   console.log(`\n${c.label}, batch ${c.batch}`);
   console.log(`  measured: training step on ${perStep} real image${perStep > 1 ? 's' : ''}${c.ema ? ' (nextBatchSize, recipe.step, G_ema update)' : ''} (${c.warmup} warm-up + ${iters} timed)` +
@@ -402,5 +420,6 @@ const envPrefix = [
   process.env.CYCLEGAN_PIX2PIX_REF && ran.some((m) => m === 'pix2pix' || m === 'cyclegan') ? `CYCLEGAN_PIX2PIX_REF=${process.env.CYCLEGAN_PIX2PIX_REF} ` : '',
   process.env.GAN_ZOO_REF && ran.includes('pggan') ? `GAN_ZOO_REF=${process.env.GAN_ZOO_REF} ` : '',
   process.env.STYLEGAN2ADA_REF && ran.includes('stylegan2') ? `STYLEGAN2ADA_REF=${process.env.STYLEGAN2ADA_REF} ` : '',
+  process.env.BIGGAN_REF && ran.includes('biggan') ? `BIGGAN_REF=${process.env.BIGGAN_REF} ` : '',
 ].join('');
 console.log(`\nrepeat: npx tsc -p . && ${envPrefix}node dist/bench/train.js ${wanted.join(' ')}${ITERS !== undefined ? ` --iters ${ITERS}` : ''}`.replace(/ +$/, ''));

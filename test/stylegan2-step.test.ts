@@ -50,7 +50,7 @@ describe('one training step against the reference (float64)', () => {
           phase.optimizer.zeroGrad();
           other.requiresGrad_(false);
           torch.manualSeed(100 + i);
-          phase.loss(batch, { step: 0, imagesSeen: 0, round: 0, rounds: 1, shared }).loss.backward();
+          phase.loss(batch, { step: 0, imagesSeen: 0, round: 0, rounds: 1, phaseStep: 0, shared }).loss.backward();
           other.requiresGrad_(true);
           const want = sub(`grad.${name}.`);
           const got = net.namedParameters();

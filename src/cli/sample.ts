@@ -7,6 +7,7 @@ import { parseCommand } from './command.js';
 import { defineSchema, formatOptions } from '../config/options.js';
 import { saveGrid } from '../data/index.js';
 import { loadRun, readRunOptions } from '../families/load.js';
+import { bigganSampleCommand, isBigGANSample } from './biggan_sample.js';
 import { LATENT_SOURCE_OPTIONS, RUN_OPTIONS, TRUNCATION_OPTIONS, classIndex, disposeRun, checkOutputImage, fileLatents, latentShape, numpyLatents, rejectTranslationRun, renderLatents, seedRngOf, truncationOf, type NoiseMode, type SeedRng } from './latents.js';
 
 const SCHEMA = defineSchema({
@@ -35,12 +36,16 @@ interpolate and mix use for that seed), or --seed_rng numpy for numpy's
 RandomState(seed).randn(n, z_dim), or from a file of latents with --z FILE (.npy or
 .safetensors, [N, z_dim]: one image per row). Style-based models (stylegan) also take the
 truncation trick: --truncation_psi 0.7 --truncation_cutoff 8 as in the paper.
+BigGAN: --weights DIR|G_ema.pth (BigGAN-PyTorch's weights), --sample_sheets,
+--sample_interps, --sample_npz, --truncation, --z_var: see 'ganforge sample --weights x --help'.
 
 Options:
 ${formatOptions(SCHEMA)}
 `;
 
 export async function sampleCommand(argv: string[]): Promise<number> {
+  // BigGAN-PyTorch's weights and sample.py's sheets have their own options.
+  if (isBigGANSample(argv)) return bigganSampleCommand(argv);
   const parsed = parseCommand(argv, SCHEMA, 'sample', SAMPLE_HELP);
   if (!parsed) return 0;
   const { options: o, given } = parsed;

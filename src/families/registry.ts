@@ -6,8 +6,9 @@ import { cyclegan } from './translation/cyclegan.js';
 import { pggan } from './progressive/pggan.js';
 import { stylegan } from './progressive/stylegan.js';
 import { stylegan2 } from './stylegan2/stylegan2.js';
+import { biggan } from './biggan.js';
 
-export const RECIPES: Readonly<Record<string, RecipeDef>> = { dcgan, pix2pix, cyclegan, pggan, stylegan, stylegan2 };
+export const RECIPES: Readonly<Record<string, RecipeDef>> = { dcgan, pix2pix, cyclegan, pggan, stylegan, stylegan2, biggan };
 
 export function recipeNames(): string[] {
   return Object.keys(RECIPES);

@@ -215,6 +215,40 @@ function buildGlobals(): Map<string, PickleGlobal> {
 
 const GLOBALS = buildGlobals();
 
+export interface PthReadOptions {
+  /**
+   * Python classes (nn.Module subclasses without tensors, such as the nn.ReLU objects
+   * BigGAN-PyTorch's state_dict.pth keeps in its config) accepted as inert stubs:
+   * constructing one makes `{ __class__: 'module.Name' }` and its pickled state is
+   * discarded. Only for files known to hold them; nothing of the class runs. A module's
+   * state pickles its hook sets as Python sets, so sets are accepted alongside.
+   */
+  moduleStubs?: readonly string[];
+}
+
+/** The allow-list for a read: the default one, plus any module stubs asked for. */
+function globalsFor(o: PthReadOptions): ReadonlyMap<string, PickleGlobal> {
+  if (!o.moduleStubs?.length) return GLOBALS;
+  const g = new Map(GLOBALS);
+  for (const name of o.moduleStubs) {
+    const stub: PickleGlobal & { moduleStub: string } = {
+      moduleStub: name,
+      call: () => new Map<string, unknown>([['__class__', name]]),
+      build: (obj) => obj,
+    };
+    g.set(name, stub);
+  }
+  const set: PickleGlobal = {
+    call(args) {
+      if (args.length > 1 || (args.length === 1 && !Array.isArray(args[0]))) throw new Error('set() takes one list');
+      return new Set((args[0] as unknown[] | undefined) ?? []);
+    },
+  };
+  g.set('builtins.set', set);
+  g.set('__builtin__.set', set);
+  return g;
+}
+
 function isStorageRef(x: unknown): x is StorageRef {
   return x !== null && typeof x === 'object' && 'key' in x && 'dtype' in x && 'numel' in x && !(x instanceof TensorRef);
 }
@@ -248,11 +282,15 @@ interface Storages {
 function storageLoader(storages: Storages): (pid: unknown) => StorageRef {
   const viewsByKey = new Map<string, StorageRef>();
   return (pid) => {
-    if (!Array.isArray(pid) || pid.length < 5) throw new Error('unsupported persistent id');
+    if (!Array.isArray(pid)) throw new Error('unsupported persistent id');
     const [kind, type, key, , count, viewMeta] = pid as unknown[];
     if (kind === 'module') {
+      // The legacy format records a pickled module's class with its source code; an
+      // allowed stub class stands for itself (the source is never looked at).
+      if (type !== null && typeof type === 'object' && 'moduleStub' in type) return type as unknown as StorageRef;
       throw new Error('the file pickles a whole nn.Module; save and load model.state_dict() instead');
     }
+    if (pid.length < 5) throw new Error('unsupported persistent id');
     if (kind !== 'storage') throw new Error(`unsupported persistent id kind '${String(kind)}'`);
     if (!isStorageType(type)) throw new Error('storage persistent id without a storage type');
     if (typeof key !== 'string') throw new Error('storage key is not a string');
@@ -292,37 +330,38 @@ function storageLoader(storages: Storages): (pid: unknown) => StorageRef {
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 const LEGACY_PROTOCOL = 1001;
 
-export function readPth(input: Uint8Array, name = '<memory>'): PthValue {
+export function readPth(input: Uint8Array, name = '<memory>', o: PthReadOptions = {}): PthValue {
   const bytes = plainBytes(input);
-  if (isZip(bytes)) return readZipPth(bytes, name);
+  const globals = globalsFor(o);
+  if (isZip(bytes)) return readZipPth(bytes, name, globals);
   if (bytes.byteLength > 262 && latin1(bytes.subarray(257, 262)) === 'ustar') {
     throw new Error(`${name}: tar-format checkpoint (PyTorch < 0.4) is not supported; re-save it with a newer torch`);
   }
-  if (bytes.byteLength >= 2 && bytes[0] === 0x80) return readLegacyPth(bytes, name);
+  if (bytes.byteLength >= 2 && bytes[0] === 0x80) return readLegacyPth(bytes, name, globals);
   throw new Error(`${name}: not a PyTorch checkpoint (neither a torch zip archive nor a legacy pickle)`);
 }
 
-export async function readPthFile(path: string): Promise<PthValue> {
+export async function readPthFile(path: string, o: PthReadOptions = {}): Promise<PthValue> {
   let bytes: Uint8Array;
   try {
     bytes = await fsp.readFile(path);
   } catch (e) {
     throw new Error(`cannot read ${path}: ${(e as Error).message}`);
   }
-  return readPth(bytes, path);
+  return readPth(bytes, path, o);
 }
 
-export function readPthFileSync(path: string): PthValue {
+export function readPthFileSync(path: string, o: PthReadOptions = {}): PthValue {
   let bytes: Uint8Array;
   try {
     bytes = fs.readFileSync(path);
   } catch (e) {
     throw new Error(`cannot read ${path}: ${(e as Error).message}`);
   }
-  return readPth(bytes, path);
+  return readPth(bytes, path, o);
 }
 
-function readZipPth(bytes: Uint8Array, name: string): PthValue {
+function readZipPth(bytes: Uint8Array, name: string, globals: ReadonlyMap<string, PickleGlobal>): PthValue {
   const zip = new ZipArchive(bytes, name);
   const names = zip.names();
   if (names.length === 0) throw new Error(`${name}: empty zip archive`);
@@ -346,7 +385,7 @@ function readZipPth(bytes: Uint8Array, name: string): PthValue {
 
   const storages: Storages = { roots: new Map(), views: [] };
   const { value } = unpickle(zip.read(pklName), {
-    globals: GLOBALS,
+    globals,
     persistentLoad: storageLoader(storages),
     file: name,
     refusalReason: REFUSAL,
@@ -367,8 +406,8 @@ function readZipPth(bytes: Uint8Array, name: string): PthValue {
   return toPthValue(value, name);
 }
 
-function readLegacyPth(bytes: Uint8Array, name: string): PthValue {
-  const opts = { globals: GLOBALS, file: name, refusalReason: REFUSAL };
+function readLegacyPth(bytes: Uint8Array, name: string, globals: ReadonlyMap<string, PickleGlobal>): PthValue {
+  const opts = { globals, file: name, refusalReason: REFUSAL };
   const magic = unpickle(bytes, opts, 0);
   if (magic.value !== LEGACY_MAGIC) {
     throw new Error(`${name}: a pickle, but not a torch.save checkpoint (wrong magic number)`);

@@ -18,3 +18,7 @@ export { biasAct, ACTIVATIONS, type Activation, type BiasActOptions } from './bi
 export { conv2dResample, type Conv2dResampleOptions } from './conv2d_resample.js';
 export { modulatedConv2d, type ModulatedConv2dOptions } from './modulated_conv2d.js';
 export { FullyConnectedLayer, Conv2dLayer, type FullyConnectedOptions, type Conv2dLayerOptions } from './stylegan2_layers.js';
+export { SpectralNorm, SNConv2d, SNLinear, SNEmbedding, type SNOptions } from './spectral_norm.js';
+export { CCBN, BN, MyBN, type BigGANNormOptions, type ConditionalLinear } from './ccbn.js';
+export { Attention, type Conv1x1 } from './attention.js';
+export { isStandingNorm, type StandingNorm } from './standing.js';

@@ -5,6 +5,7 @@
 // (pix2pix, CycleGAN) get TRANSLATION_DATA and EPOCHS, spelled and defaulted as
 // pytorch-CycleGAN-and-pix2pix.
 import { type Options, type OptionsOf, type Schema, defineSchema, isPowerOfTwo, optionsView } from '../config/options.js';
+import { UsageError } from '../config/errors.js';
 import { PREPROCESS_MODES, type DatasetOptions } from '../data/index.js';
 import type { RecipeDef, RecipeEnv } from './recipe.js';
 import { LR_POLICIES } from './lr.js';
@@ -165,6 +166,24 @@ export function trainerOptions(def: RecipeDef, o: Options): TrainerOptions {
     length: isTranslation(def)
       ? { byEpoch: true, translation: optionsView(TRANSLATION_DATA_SCHEMA, o), epochs: optionsView(EPOCHS_SCHEMA, o), lr: optionsView(LR_POLICY_SCHEMA, o) }
       : { byEpoch: false, image: optionsView(IMAGE_DATA_SCHEMA, o), kimg: optionsView(KIMG_SCHEMA, o) },
+  };
+}
+
+/**
+ * A family's named configurations (a reference's launch scripts) as its
+ * RecipeDef.resolveOptions: the string option `option` picks one, whose values replace
+ * every option the user did not give (in `given`), so each value stays overridable.
+ * Unchanged when none is chosen ('none' or null).
+ */
+export function presetResolver(option: string, named: Readonly<Record<string, Options>>): (o: Options, given: ReadonlySet<string>) => Options {
+  return (o, given) => {
+    const name = o[option];
+    if (name === null || name === undefined || name === 'none') return o;
+    const values = named[String(name)];
+    if (!values) throw new UsageError(`--${option} must be one of ${['none', ...Object.keys(named)].join(', ')}, got '${String(name)}'`);
+    const out = { ...o };
+    for (const [k, v] of Object.entries(values)) if (!given.has(k)) out[k] = v;
+    return out;
   };
 }
 

@@ -20,6 +20,8 @@ export interface PhaseContext<S> extends StepContext {
   /** The accumulation round (0-based) and how many there are. */
   round: number;
   rounds: number;
+  /** The optimiser step within the phase's `steps` (0-based). */
+  phaseStep: number;
   /** What the recipe's prepare() returned for this iteration (undefined without one). */
   shared: S;
 }
@@ -49,6 +51,18 @@ export interface Phase<S = unknown> {
   lazy?: boolean;
   /** Minibatches the iteration's batch is split into; their gradients are averaged before the step. */
   accumulate?: number;
+  /**
+   * Optimiser steps the phase takes in a row per iteration (BigGAN's num_D_steps), each on
+   * its own equal slice of the batch (then split into `accumulate` minibatches). Default 1.
+   */
+  steps?: number;
+  /**
+   * false: every accumulation round gets the whole batch instead of a slice (a generator
+   * phase that draws its own latents and reads no real images). Default true.
+   */
+  split?: boolean;
+  /** Adds to the accumulated gradients before the step (a regulariser given directly as a gradient, e.g. BigGAN's orthogonal one). */
+  beforeStep?(): void;
   /** Overrides `interval` when a family's cadence is not periodic in steps (progressive D_repeats groups). */
   runs?(ctx: StepContext & { shared: S }): boolean;
   loss(batch: TensorBatch, ctx: PhaseContext<S>): PhaseLoss;
@@ -103,6 +117,7 @@ export class PhaseRunner<S = unknown> {
       const interval = p.interval ?? 1;
       if (!Number.isInteger(interval) || interval < 1) throw new Error(`internal: phase ${p.name} has interval ${interval}`);
       if (!Number.isInteger(p.accumulate ?? 1) || (p.accumulate ?? 1) < 1) throw new Error(`internal: phase ${p.name} accumulates ${p.accumulate} minibatches`);
+      if (!Number.isInteger(p.steps ?? 1) || (p.steps ?? 1) < 1) throw new Error(`internal: phase ${p.name} takes ${p.steps} steps`);
       if (p.nets.length === 0) throw new Error(`internal: phase ${p.name} trains no network`);
       if (p.lazy && interval > 1 && !adjusted.has(p.optimizer)) {
         lazyRegularization(p.optimizer, interval);
@@ -142,22 +157,32 @@ export class PhaseRunner<S = unknown> {
     for (const p of frozen) p.requiresGrad = false;
     const sums: Record<string, Tensor | number> = {};
     try {
-      phase.optimizer.zeroGrad();
       const rounds = phase.accumulate ?? 1;
-      const parts = splitBatch(batch, rounds, phase.name);
-      parts.forEach((part, round) => {
-        const { loss, log } = phase.loss(part, { ...ctx, round, rounds, shared });
-        (rounds === 1 ? loss : loss.div(rounds)).backward();
-        for (const [k, v] of Object.entries(log ?? {})) {
-          const x = typeof v === 'number' ? v / rounds : v.detach().div(rounds);
-          const prev = sums[k];
-          if (prev === undefined) sums[k] = x;
-          else if (typeof prev === 'number') sums[k] = typeof x === 'number' ? prev + x : x.add(prev);
-          else sums[k] = prev.add(x);
-        }
-      });
-      this.#hook?.(phase.optimizer.params, phase.name);
-      phase.optimizer.step();
+      const steps = phase.steps ?? 1;
+      const oneStep = (slice: TensorBatch, phaseStep: number): Record<string, Tensor | number> => {
+        const local = { ...sums };
+        phase.optimizer.zeroGrad();
+        const parts = phase.split === false ? Array.from({ length: rounds }, () => slice) : splitBatch(slice, rounds, phase.name);
+        parts.forEach((part, round) => {
+          const { loss, log } = phase.loss(part, { ...ctx, round, rounds, phaseStep, shared });
+          (rounds === 1 ? loss : loss.div(rounds)).backward();
+          // Logged scalars: the mean over every minibatch of every step.
+          const n = rounds * steps;
+          for (const [k, v] of Object.entries(log ?? {})) {
+            const x = typeof v === 'number' ? v / n : v.detach().div(n);
+            const prev = local[k];
+            if (prev === undefined) local[k] = x;
+            else if (typeof prev === 'number') local[k] = typeof x === 'number' ? prev + x : x.add(prev);
+            else local[k] = prev.add(x);
+          }
+        });
+        this.#hook?.(phase.optimizer.params, phase.name);
+        phase.beforeStep?.();
+        phase.optimizer.step();
+        return local;
+      };
+      // Several steps: each frees its activations before the next (only the logged sums stay).
+      splitBatch(batch, steps, phase.name).forEach((slice, i) => Object.assign(sums, steps === 1 ? oneStep(slice, i) : torch.scope(() => oneStep(slice, i))));
     } finally {
       for (const p of frozen) p.requiresGrad = true;
     }

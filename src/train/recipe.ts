@@ -61,6 +61,19 @@ export interface Recipe<S = unknown> {
    * (BigGAN's standing statistics, see standing_stats.ts). Default 'copy'.
    */
   readonly emaBuffers?: 'copy' | 'average' | 'standing';
+  /**
+   * The generator average's decay after the iteration at `ctx`, for a family whose
+   * reference fixes its own rule (BigGAN: ema_decay, copying G before ema_start
+   * iterations); without it the --ema_* options decide.
+   */
+  emaDecay?(ctx: StepContext): number;
+  /**
+   * G_ema already holds weights of its own (loaded from elsewhere, e.g. a reference
+   * checkpoint): the trainer does not start it as a copy of G.
+   */
+  readonly emaLoaded?: boolean;
+  /** Batches standing statistics average over (default 16, BigGAN's num_standing_accumulations). */
+  readonly standingBatches?: number;
   optimizers(): Record<string, optim.Optimizer>;
   /** The phases of one training iteration, in order (run by the trainer's PhaseRunner). */
   readonly phases: readonly Phase<S>[];

@@ -5,7 +5,7 @@
 // flat grey. Running the averaged generator on a few batches of fresh latents, its batch
 // norms in train mode with a cumulative average (PyTorch's momentum=None), gives the mean
 // and variance of its own activations.
-import { BatchNorm2d, type Module } from '../nn/index.js';
+import { BatchNorm2d, isStandingNorm, type Module, type StandingNorm } from '../nn/index.js';
 import { noGrad, scope, withSeed } from '../torch/index.js';
 import type { Recipe } from './recipe.js';
 
@@ -26,8 +26,13 @@ export function trackingBatchNorms(net: Module): BatchNorm2d[] {
   return net.modules().filter((m): m is BatchNorm2d => m instanceof BatchNorm2d && m.trackRunningStats && m.runningMean !== null);
 }
 
+/** The other normalisation layers of `net` that can re-estimate their statistics (nn/standing.ts). */
+export function standingNorms(net: Module): (Module & StandingNorm)[] {
+  return net.modules().filter((m): m is Module & StandingNorm => isStandingNorm(m));
+}
+
 /**
- * Resets the running statistics of every batch norm in `net` and re-estimates them as the
+ * Resets the running statistics of every batch norm in `net` (and of every StandingNorm) and re-estimates them as the
  * mean, over `o.batches` calls of `forward` (each runs `net` on one batch of fresh inputs),
  * of each batch's mean and unbiased variance. Only the batch norms switch to train mode
  * meanwhile; everything else of `net` (its other modules' modes, momenta) is as before
@@ -35,10 +40,16 @@ export function trackingBatchNorms(net: Module): BatchNorm2d[] {
  */
 export function accumulateStandingStats(net: Module, forward: () => unknown, o: StandingStatsOptions): void {
   const bns = trackingBatchNorms(net);
-  if (bns.length === 0) return;
+  const others = standingNorms(net);
+  if (bns.length === 0 && others.length === 0) return;
   if (!Number.isInteger(o.batches) || o.batches < 1) throw new RangeError(`standing statistics need at least one batch, got ${o.batches}`);
   const saved = bns.map((bn) => ({ training: bn.training, momentum: bn.momentum }));
+  const savedModes = others.map((m) => m.training);
   try {
+    for (const m of others) {
+      m.beginStanding();
+      m.training = true;
+    }
     noGrad(() => {
       for (const bn of bns) {
         bn.runningMean!.zero_();
@@ -56,6 +67,10 @@ export function accumulateStandingStats(net: Module, forward: () => unknown, o: 
       bn.training = saved[i].training;
       bn.momentum = saved[i].momentum;
     });
+    others.forEach((m, i) => {
+      m.endStanding();
+      m.training = savedModes[i];
+    });
   }
 }
 
@@ -65,12 +80,12 @@ export const STANDING_SEED_OFFSET = 2_000_003;
 /**
  * Standing statistics for a recipe whose G_ema asks for them (emaBuffers 'standing'):
  * `STANDING_BATCHES` batches of `batch` latents (class labels in turn for a conditional
- * model), each through `recipe.generate`, which runs G_ema; the same latents every time
+ * model; `recipe.standingBatches` when it sets it), each through `recipe.generate`, which runs G_ema; the same latents every time
  * for a run of seed `runSeed`, so a checkpoint's statistics are reproducible.
  */
 export function standEma(recipe: Recipe, ema: Module, o: { batch: number; numClasses: number; runSeed: number }): void {
   const labels = o.numClasses > 0 ? Array.from({ length: o.batch }, (_, i) => i % o.numClasses) : null;
   accumulateStandingStats(ema, () => recipe.generate(recipe.sampleInputs(o.batch, labels)), {
-    batches: STANDING_BATCHES, seed: o.runSeed + STANDING_SEED_OFFSET,
+    batches: recipe.standingBatches ?? STANDING_BATCHES, seed: o.runSeed + STANDING_SEED_OFFSET,
   });
 }

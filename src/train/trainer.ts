@@ -294,7 +294,12 @@ async function trainAlone(def: RecipeDef, given: Options, givenNames: Set<string
 
   const nets = recipe.networks();
   const G = nets.G, ema = nets[EMA_NETWORK];
-  if (G && ema) initEma(ema, G);
+  if (G && ema) {
+    if (recipe.emaLoaded) {
+      ema.requiresGrad_(false);
+      ema.eval();
+    } else initEma(ema, G);
+  }
   if (job) {
     // The trained networks' batch norms see the global batch (G_ema's statistics are stood
     // on rank 0 alone, which samples and saves it).
@@ -487,7 +492,7 @@ async function trainAlone(def: RecipeDef, given: Options, givenNames: Set<string
       const metrics = torch.scope(() => {
         const tb = toTensorBatch(batch, { device });
         const m = runner.run(tb, { step, imagesSeen });
-        if (emaOpts) updateEma(ema, G, emaBeta(emaOpts, size, imagesSeen), recipe.emaBuffers);
+        if (emaOpts) updateEma(ema, G, recipe.emaDecay ? recipe.emaDecay({ step, imagesSeen }) : emaBeta(emaOpts, size, imagesSeen), recipe.emaBuffers);
         return m;
       });
       const before = imagesSeen;

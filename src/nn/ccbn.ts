@@ -1,0 +1,171 @@
+// BigGAN's batch norms (BigGAN-PyTorch layers.py): `bn`, with a learnt gain and bias, and
+// `ccbn`, class-conditional, whose per-sample gain (1 + ·) and bias are computed from the
+// conditioning vector y (a class index through embeddings, or [shared embedding, z chunk]
+// through linear layers). Both normalise with statistics kept in the reference's buffers
+// stored_mean/stored_var (F.batch_norm semantics: batch mean and biased variance in
+// training, running averages with momentum 0.1 of the mean and the unbiased variance), or,
+// with --mybn, in a child `bn` of the reference's own myBN (mean of squares minus squared
+// mean, and summed standing statistics divided by accumulation_counter).
+import { Tensor, F, zeros, ones, noGrad } from '../torch/index.js';
+import { Module } from './module.js';
+import type { StandingNorm } from './standing.js';
+
+export interface BigGANNormOptions {
+  eps?: number;
+  momentum?: number;
+  /** The reference's --mybn: statistics in a myBN child (keys `bn.stored_mean` ...). */
+  mybn?: boolean;
+}
+
+/** x·scale − shift with scale = gain/√(var + eps) and shift = mean·scale − bias (layers.fused_bn). */
+function fusedBn(x: Tensor, mean: Tensor, variance: Tensor, gain: Tensor | null, bias: Tensor | null, eps: number): Tensor {
+  let scale = variance.add(eps).rsqrt();
+  if (gain) scale = scale.mul(gain);
+  let shift = mean.mul(scale);
+  if (bias) shift = shift.sub(bias);
+  return x.mul(scale).sub(shift);
+}
+
+/**
+ * The reference's myBN: batch statistics as E[x²] − E[x]² (biased), running averages with
+ * `momentum`, and standing statistics as plain sums over the accumulated batches that
+ * eval mode divides by the count.
+ */
+export class MyBN extends Module {
+  readonly storedMean: Tensor;
+  readonly storedVar: Tensor;
+  readonly accumulationCounter: Tensor;
+  /** Summing standing statistics (the reference's accumulate_standing; it stays on once set, as there). */
+  accumulateStanding = false;
+
+  constructor(numChannels: number, readonly eps = 1e-5, readonly momentum = 0.1) {
+    super();
+    this.storedMean = this.registerBuffer('stored_mean', zeros([numChannels]));
+    this.storedVar = this.registerBuffer('stored_var', ones([numChannels]));
+    this.accumulationCounter = this.registerBuffer('accumulation_counter', zeros([1]));
+  }
+
+  /** Starts summing standing statistics (the reference's reset_stats and accumulate_standing). */
+  resetStats(): void {
+    noGrad(() => {
+      this.storedMean.zero_();
+      this.storedVar.zero_();
+      this.accumulationCounter.zero_();
+    });
+    this.accumulateStanding = true;
+  }
+
+  forward(x: Tensor, gain: Tensor | null, bias: Tensor | null): Tensor {
+    if (this.training) {
+      const m = x.mean([0, 2, 3], true);
+      const variance = x.square().mean([0, 2, 3], true).sub(m.square());
+      const out = fusedBn(x, m, variance, gain, bias, this.eps);
+      noGrad(() => {
+        const bm = m.flatten(), bv = variance.flatten();
+        if (this.accumulateStanding) {
+          this.storedMean.add_(bm);
+          this.storedVar.add_(bv);
+          this.accumulationCounter.add_(1);
+        } else {
+          this.storedMean.mul_(1 - this.momentum).add_(bm, this.momentum);
+          this.storedVar.mul_(1 - this.momentum).add_(bv, this.momentum);
+        }
+      });
+      return out;
+    }
+    let mean = this.storedMean.view(1, -1, 1, 1);
+    let variance = this.storedVar.view(1, -1, 1, 1);
+    if (this.accumulateStanding) {
+      mean = mean.div(this.accumulationCounter);
+      variance = variance.div(this.accumulationCounter);
+    }
+    return fusedBn(x, mean, variance, gain, bias, this.eps);
+  }
+}
+
+// What ccbn and bn share: the stored statistics (or the myBN child) and the standing mode.
+abstract class StoredStatsNorm extends Module implements StandingNorm {
+  readonly eps: number;
+  readonly momentum: number;
+  readonly bn: MyBN | null;
+  readonly storedMean: Tensor | null;
+  readonly storedVar: Tensor | null;
+  /** Batches averaged so far while estimating standing statistics; null otherwise. */
+  #standing: number | null = null;
+
+  constructor(readonly outputSize: number, o: BigGANNormOptions) {
+    super();
+    this.eps = o.eps ?? 1e-5;
+    this.momentum = o.momentum ?? 0.1;
+    this.bn = this.registerModule('bn', o.mybn ? new MyBN(outputSize, this.eps, this.momentum) : null);
+    this.storedMean = this.registerBuffer('stored_mean', o.mybn ? null : zeros([outputSize]));
+    this.storedVar = this.registerBuffer('stored_var', o.mybn ? null : ones([outputSize]));
+  }
+
+  beginStanding(): void {
+    if (this.bn) this.bn.resetStats();
+    else this.#standing = 0;
+  }
+
+  endStanding(): void {
+    this.#standing = null;
+  }
+
+  /** The myBN child, in this layer's mode (standing statistics switch only the norm layers to training). */
+  protected myBN(): MyBN {
+    this.bn!.training = this.training;
+    return this.bn!;
+  }
+
+  /** (x − μ)/√(σ² + eps) with the batch's or the stored statistics, no affine part. */
+  protected normalized(x: Tensor, weight: Tensor | null, bias: Tensor | null): Tensor {
+    let momentum = this.momentum;
+    // Standing statistics: a cumulative average, every batch weighted equally.
+    if (this.training && this.#standing !== null) momentum = 1 / ++this.#standing;
+    return F.batchNorm(x, this.storedMean, this.storedVar, { weight, bias, training: this.training, momentum, eps: this.eps });
+  }
+}
+
+/** A module from the conditioning vector (or class index) to `out` values per sample. */
+export type ConditionalLinear = Module & { forward(y: Tensor): Tensor };
+
+/**
+ * Class-conditional batch norm (layers.ccbn, norm_style 'bn'): BN(x) · (1 + gain(y)) +
+ * bias(y). `which` builds gain and bias: a linear layer without bias over [shared
+ * embedding, z chunk] (SNLinear under G_param 'SN'), or an embedding of the class index.
+ */
+export class CCBN extends StoredStatsNorm {
+  readonly gain: ConditionalLinear;
+  readonly bias: ConditionalLinear;
+
+  constructor(outputSize: number, readonly inputSize: number, which: (inSize: number, outSize: number) => ConditionalLinear, o: BigGANNormOptions = {}) {
+    super(outputSize, o);
+    this.gain = this.registerModule('gain', which(inputSize, outputSize));
+    this.bias = this.registerModule('bias', which(inputSize, outputSize));
+  }
+
+  forward(x: Tensor, y: Tensor): Tensor {
+    const n = y.shape[0];
+    const gain = this.gain.forward(y).add(1).view(n, -1, 1, 1);
+    const bias = this.bias.forward(y).view(n, -1, 1, 1);
+    if (this.bn) return this.myBN().forward(x, gain, bias);
+    return this.normalized(x, null, null).mul(gain).add(bias);
+  }
+}
+
+/** The unconditional batch norm of G's output layer (layers.bn): parameters `gain` and `bias`. */
+export class BN extends StoredStatsNorm {
+  readonly gain: Tensor;
+  readonly bias: Tensor;
+
+  constructor(outputSize: number, o: BigGANNormOptions = {}) {
+    super(outputSize, o);
+    this.gain = this.registerParameter('gain', ones([outputSize]));
+    this.bias = this.registerParameter('bias', zeros([outputSize]));
+  }
+
+  forward(x: Tensor): Tensor {
+    if (this.bn) return this.myBN().forward(x, this.gain.view(1, -1, 1, 1), this.bias.view(1, -1, 1, 1));
+    return this.normalized(x, this.gain, this.bias);
+  }
+}
