@@ -20,7 +20,7 @@ export const RUN_OPTIONS = defineSchema({
 });
 
 export const TRUNCATION_OPTIONS = defineSchema({
-  truncation_psi: { type: 'float', default: 1, help: 'truncation ψ (style-based models): w ← avg + ψ·(w − avg); 1 = none, 0 = the average w', metavar: 'PSI' },
+  truncation_psi: { type: 'float', default: 1, aliases: ['trunc'], help: "truncation ψ (style-based models; generate.py's --trunc): w ← avg + ψ·(w − avg); 1 = none, 0 = the average w", metavar: 'PSI' },
   truncation_cutoff: { type: 'int', default: null, help: 'truncate only the first N synthesis layers (the paper uses 8; default: all layers)', min: 1, metavar: 'N' },
 });
 
