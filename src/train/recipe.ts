@@ -61,6 +61,11 @@ export interface Recipe<S = unknown> {
    * (BigGAN's standing statistics, see standing_stats.ts). Default 'copy'.
    */
   readonly emaBuffers?: 'copy' | 'average' | 'standing';
+  /**
+   * G_ema was given its own weights (fine-tuning from a snapshot that holds one): the
+   * trainer keeps them instead of starting G_ema as a copy of G. Default false.
+   */
+  readonly emaGiven?: boolean;
   optimizers(): Record<string, optim.Optimizer>;
   /** The phases of one training iteration, in order (run by the trainer's PhaseRunner). */
   readonly phases: readonly Phase<S>[];
