@@ -20,7 +20,7 @@ const SCHEMA = defineSchema({
   n: { type: 'int', default: 64, help: 'number of images', min: 1, max: 4096 },
   seed: { type: 'int', default: 1, help: 'seed of the latents', min: 0, max: 0xffffffff },
   ...LATENT_SOURCE_OPTIONS,
-  class: { type: 'string', default: null, help: 'class name or index for a conditional model (default: all classes in turn)', metavar: 'C' },
+  class: { type: 'string', default: null, help: 'class name or index for a conditional model (default: all classes in turn; with --network an index, required for a conditional network)', metavar: 'C' },
   ...TRUNCATION_OPTIONS,
   noise: {
     type: 'string', default: 'fixed', choices: ['fixed', 'const', 'random', 'none'], aliases: ['noise_mode'],
@@ -115,7 +115,8 @@ function generatePyBytes(img: torch.Tensor): Uint8Array {
 
 /** `sample --network`: one image per seed (or per row of --z) from a network pickle's G_ema, as generate.py. */
 async function sampleNetwork(o: SampleOptions, given: ReadonlySet<string>): Promise<number> {
-  for (const opt of ['run', 'checkpoint', 'n', 'seed', 'nrow'] as const) {
+  if (given.has('run')) throw new UsageError('--run and --network each name a generator: give one or the other');
+  for (const opt of ['checkpoint', 'n', 'seed', 'nrow'] as const) {
     if (given.has(opt)) throw new UsageError(`--${opt} applies to --run; with --network give --seeds (or --z FILE)`);
   }
   if (o.z !== null && (o.seeds !== null || given.has('seed_rng'))) throw new UsageError('--seeds draws latents, --z reads them from a file: give one or the other');
