@@ -20,7 +20,7 @@ export const RUN_OPTIONS = defineSchema({
 });
 
 export const TRUNCATION_OPTIONS = defineSchema({
-  truncation_psi: { type: 'float', default: 1, help: 'truncation ψ (style-based models): w ← avg + ψ·(w − avg); 1 = none, 0 = the average w', metavar: 'PSI' },
+  truncation_psi: { type: 'float', default: 1, aliases: ['trunc'], help: "truncation ψ (style-based models; generate.py's --trunc): w ← avg + ψ·(w − avg); 1 = none, 0 = the average w", metavar: 'PSI' },
   truncation_cutoff: { type: 'int', default: null, help: 'truncate only the first N synthesis layers (the paper uses 8; default: all layers)', min: 1, metavar: 'N' },
 });
 
@@ -118,7 +118,7 @@ export function seedLatents(recipe: Recipe, seeds: readonly number[], label: num
 /** Options choosing where latents come from, for commands that draw images from latents. */
 export const LATENT_SOURCE_OPTIONS = defineSchema({
   z: { type: 'string', default: null, help: 'latents from a file instead of a seed: .npy or .safetensors (one tensor, or one named z), float32 or float64 [N, z_dim]; one image per row', metavar: 'FILE' },
-  seed_rng: { type: 'string', default: null, choices: ['torch', 'numpy'], help: "what draws a seed's latents: torch (ganforge's generator, as the training sample grids; the default) or numpy (np.random.RandomState(seed).randn(n, z_dim), as NVIDIA's generate.py draws z)" },
+  seed_rng: { type: 'string', default: null, choices: ['torch', 'numpy'], help: "what draws a seed's latents: torch (ganforge's generator, as the training sample grids; the default for --run) or numpy (np.random.RandomState(seed).randn(n, z_dim), as NVIDIA's generate.py draws z; the default for --network)" },
 });
 
 export type SeedRng = 'torch' | 'numpy';

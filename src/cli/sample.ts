@@ -4,31 +4,37 @@ import { basename, dirname, join } from 'node:path';
 import * as torch from '../torch/index.js';
 import { UsageError } from '../config/errors.js';
 import { parseCommand } from './command.js';
-import { defineSchema, formatOptions } from '../config/options.js';
+import { defineSchema, formatOptions, type OptionsOf } from '../config/options.js';
+import { writeImage } from '../data/image.js';
+import { IMAGE_FILE, checkOutputPath, checkReplaceableFile } from '../run/output.js';
+import { loadNetworkGenerator, oneHot, type NetworkNoise } from '../families/network.js';
 import { saveGrid } from '../data/index.js';
 import { loadRun, readRunOptions } from '../families/load.js';
 import { bigganSampleCommand, isBigGANSample } from './biggan_sample.js';
-import { LATENT_SOURCE_OPTIONS, RUN_OPTIONS, TRUNCATION_OPTIONS, classIndex, disposeRun, checkOutputImage, fileLatents, latentShape, numpyLatents, rejectTranslationRun, renderLatents, seedRngOf, truncationOf, type NoiseMode, type SeedRng } from './latents.js';
+import { LATENT_SOURCE_OPTIONS, RUN_OPTIONS, TRUNCATION_OPTIONS, classIndex, disposeRun, checkOutputImage, fileLatents, latentShape, numpyLatents, numpySeedLatents, parseSeeds, rejectTranslationRun, renderLatents, seedRngOf, truncationOf, type NoiseMode, type SeedRng } from './latents.js';
 
 const SCHEMA = defineSchema({
   run: RUN_OPTIONS.run,
+  network: { type: 'string', default: null, help: "an NVIDIA network pickle (stylegan2-ada-pytorch's network-snapshot-*.pkl or a released one; TensorFlow StyleGAN2 and StyleGAN pickles too) instead of --run: one PNG per seed in --out DIR, as generate.py", metavar: 'PKL' },
+  seeds: { type: 'string', default: null, help: 'with --network: the seeds to draw, one image each (e.g. 85,100-105)', metavar: 'LIST' },
   checkpoint: RUN_OPTIONS.checkpoint,
   n: { type: 'int', default: 64, help: 'number of images', min: 1, max: 4096 },
   seed: { type: 'int', default: 1, help: 'seed of the latents', min: 0, max: 0xffffffff },
   ...LATENT_SOURCE_OPTIONS,
-  class: { type: 'string', default: null, help: 'class name or index for a conditional model (default: all classes in turn)', metavar: 'C' },
+  class: { type: 'string', default: null, help: 'class name or index for a conditional model (default: all classes in turn; with --network an index, required for a conditional network)', metavar: 'C' },
   ...TRUNCATION_OPTIONS,
   noise: {
     type: 'string', default: 'fixed', choices: ['fixed', 'const', 'random', 'none'], aliases: ['noise_mode'],
     help: "style-based models' per-pixel noise: the same stored maps for every image (fixed, or generate.py's const; as interpolate and mix draw them), fresh for each (random), or none (StyleGAN2)",
   },
-  out: { type: 'string', default: null, help: 'PNG file (default: <run>/samples/sample-seed<seed>.png)', metavar: 'FILE' },
+  out: { type: 'string', default: null, help: 'PNG file (default: <run>/samples/sample-seed<seed>.png); with --network, the folder for seedNNNN.png', metavar: 'FILE|DIR' },
   nrow: { type: 'int', default: null, help: 'images per row (default: √n)', min: 1 },
   device: RUN_OPTIONS.device,
   force: { type: 'bool', default: false, help: 'overwrite --out if it exists' },
 });
 
 export const SAMPLE_HELP = `Usage: ganforge sample --run DIR [options]
+       ganforge sample --network X.pkl --seeds 85,100-105 --trunc 0.7 [--class K] --out DIR
 
 Generates a grid of images with a trained run's generator (the EMA weights when the
 family keeps them), from latents drawn with --seed (--n 1 draws the one latent that
@@ -38,6 +44,11 @@ RandomState(seed).randn(n, z_dim), or from a file of latents with --z FILE (.npy
 truncation trick: --truncation_psi 0.7 --truncation_cutoff 8 as in the paper.
 BigGAN: --weights DIR|G_ema.pth (BigGAN-PyTorch's weights), --sample_sheets,
 --sample_interps, --sample_npz, --truncation, --z_var: see 'ganforge sample --weights x --help'.
+
+With --network, an NVIDIA network pickle is read (tensors only: nothing in it runs) and
+its G_ema draws one image per seed, written as generate.py writes them (DIR/seed0085.png);
+z comes from numpy's RandomState(seed).randn(1, z_dim) (--seed_rng numpy, the default
+here), so a seed gives the image generate.py gives. A conditional network needs --class K.
 
 Options:
 ${formatOptions(SCHEMA)}
@@ -49,7 +60,9 @@ export async function sampleCommand(argv: string[]): Promise<number> {
   const parsed = parseCommand(argv, SCHEMA, 'sample', SAMPLE_HELP);
   if (!parsed) return 0;
   const { options: o, given } = parsed;
-  if (!o.run) throw new UsageError('sample needs --run DIR (a folder written by ganforge train)');
+  if (o.network !== null) return sampleNetwork(o, given);
+  if (o.seeds !== null) throw new UsageError('--seeds applies with --network; a run draws --n images from --seed');
+  if (!o.run) throw new UsageError('sample needs --run DIR (a folder written by ganforge train) or --network X.pkl');
   const run = o.run;
   const { def } = readRunOptions(run);
   rejectTranslationRun(def, run, 'sample');
@@ -94,6 +107,68 @@ export async function sampleCommand(argv: string[]): Promise<number> {
     process.stdout.write(`wrote ${n} samples from ${loaded.checkpoint}${from}${tr} to ${out}\n`);
   } finally {
     disposeRun(loaded);
+  }
+  return 0;
+}
+
+type SampleOptions = OptionsOf<typeof SCHEMA>;
+
+/** generate.py's quantisation: (img·127.5 + 128) clamped to [0, 255], truncated to uint8. */
+function generatePyBytes(img: torch.Tensor): Uint8Array {
+  return torch.scope(() => img.mul(127.5).add(128).clamp(0, 255).to('uint8').permute(1, 2, 0).contiguous().toBytes());
+}
+
+/** `sample --network`: one image per seed (or per row of --z) from a network pickle's G_ema, as generate.py. */
+async function sampleNetwork(o: SampleOptions, given: ReadonlySet<string>): Promise<number> {
+  if (given.has('run')) throw new UsageError('--run and --network each name a generator: give one or the other');
+  for (const opt of ['checkpoint', 'n', 'seed', 'nrow'] as const) {
+    if (given.has(opt)) throw new UsageError(`--${opt} applies to --run; with --network give --seeds (or --z FILE)`);
+  }
+  if (o.z !== null && (o.seeds !== null || given.has('seed_rng'))) throw new UsageError('--seeds draws latents, --z reads them from a file: give one or the other');
+  if (o.z === null && o.seeds === null) throw new UsageError('sample --network needs --seeds (e.g. 85,100-105) or --z FILE');
+  if (!o.out) throw new UsageError('sample --network needs --out DIR (the folder for the images)');
+  if (given.has('truncation_cutoff') && o.truncation_psi === 1) throw new UsageError('--truncation_cutoff without --trunc (ψ) changes nothing: give --trunc too');
+  const seeds = o.seeds !== null ? parseSeeds(o.seeds, 'seeds') : null;
+  const rng: SeedRng = seedRngOf(o.seed_rng as SeedRng | null, true);
+  checkOutputPath(o.out, '--out', 'folder');
+  const G = loadNetworkGenerator(o.network!, o.device as torch.Device);
+  try {
+    let cls: number | null = null;
+    if (G.cDim > 0) {
+      if (o.class === null) throw new UsageError(`${o.network} is a conditional network (${G.cDim} classes): give --class K (0 to ${G.cDim - 1})`);
+      if (!/^\d+$/.test(o.class) || Number(o.class) >= G.cDim) throw new UsageError(`--class ${o.class}: ${o.network} has classes 0 to ${G.cDim - 1}`);
+      cls = Number(o.class);
+    } else if (o.class !== null) {
+      throw new UsageError(`--class applies to conditional networks; ${o.network} is unconditional`);
+    }
+    const device = o.device as torch.Device;
+    const z = o.z !== null ? fileLatents(o.z, [G.zDim], device, `${o.network}'s`)
+      : rng === 'numpy' ? numpySeedLatents(seeds!, [G.zDim], device)
+      : torch.cat(seeds!.map((s) => torch.withSeed(s, () => torch.randn([1, G.zDim], { device })))).keep();
+    const names = seeds ? seeds.map((s) => `seed${String(s).padStart(4, '0')}.png`) : Array.from({ length: z.size(0) }, (_, i) => `z${String(i).padStart(4, '0')}.png`);
+    const files = names.map((f) => join(o.out!, f));
+    try {
+      for (const f of files) checkReplaceableFile(f, '--out', o.force, IMAGE_FILE);
+      mkdirSync(o.out, { recursive: true });
+      const noise = (o.noise === 'fixed' ? 'const' : o.noise) as NetworkNoise;
+      // One image at a time, as generate.py draws them (a batch may round differently).
+      for (let i = 0; i < files.length; i++) {
+        const image = torch.scope(() => {
+          const c = cls !== null ? oneHot(cls, 1, G.cDim, device) : null;
+          const img = G.render(z.narrow(0, i, 1), c, o.truncation_psi, o.truncation_cutoff, noise);
+          const [, channels, height, width] = img.shape as [number, number, number, number];
+          return { data: generatePyBytes(img.squeeze(0)), width, height, channels };
+        });
+        await writeImage(image, files[i]!);
+      }
+    } finally {
+      z.dispose();
+    }
+    const from = o.z !== null ? `latents from ${o.z}` : `seeds ${o.seeds} (${rng === 'numpy' ? 'numpy RandomState, as generate.py' : 'torch'})`;
+    const tr = o.truncation_psi !== 1 ? `, ψ ${o.truncation_psi}` : '';
+    process.stdout.write(`wrote ${files.length} images from ${o.network} (${from}${tr}) to ${o.out}\n`);
+  } finally {
+    G.dispose();
   }
   return 0;
 }

@@ -63,9 +63,9 @@ export function updateEma(ema: Module, g: Module, beta: number, buffers: 'copy' 
   optim.copyAll(eb.filter((_, i) => !floats[i]), gb.filter((_, i) => !floats[i]));
 }
 
-/** Makes `ema` an exact, frozen copy of `g` (at the start of training). */
-export function initEma(ema: Module, g: Module): void {
-  noGrad(() => ema.loadStateDict(g.stateDict()));
+/** Makes `ema` an exact, frozen copy of `g` at the start of training (with `copy` false: frozen, keeping its own weights). */
+export function initEma(ema: Module, g: Module, copy = true): void {
+  if (copy) noGrad(() => ema.loadStateDict(g.stateDict()));
   ema.requiresGrad_(false);
   ema.eval();
 }

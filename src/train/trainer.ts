@@ -294,12 +294,7 @@ async function trainAlone(def: RecipeDef, given: Options, givenNames: Set<string
 
   const nets = recipe.networks();
   const G = nets.G, ema = nets[EMA_NETWORK];
-  if (G && ema) {
-    if (recipe.emaLoaded) {
-      ema.requiresGrad_(false);
-      ema.eval();
-    } else initEma(ema, G);
-  }
+  if (G && ema) initEma(ema, G, !recipe.emaLoaded);
   if (job) {
     // The trained networks' batch norms see the global batch (G_ema's statistics are stood
     // on rank 0 alone, which samples and saves it).

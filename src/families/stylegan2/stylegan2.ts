@@ -23,6 +23,7 @@ import { defineRecipe, type Phase, type PhaseLoss, type Recipe, type RecipeEnv, 
 import { r1Penalty } from '../../losses/index.js';
 import { CFG_NAMES, resolveStyleGAN2Options } from './config.js';
 import { pathLengthPenalty } from './path_length.js';
+import { networksFromPickle, resumeFromOptions } from './resume_from.js';
 
 const ARCHS = ['orig', 'skip', 'resnet'] as const;
 
@@ -52,6 +53,7 @@ const STYLEGAN2_SCHEMA = defineSchema({
   fp32: { type: 'bool', default: false, help: "as train.py --fp32: no fp16 resolutions and no conv_clamp" },
   mirror: { type: 'bool', default: false, help: 'augment the data with horizontal flips (train.py --mirror)' },
   aug: { type: 'string', default: 'noaug', choices: ['noaug'], help: "discriminator augmentation: only 'noaug' (no ADA) for now" },
+  resume_from: { type: 'string', default: null, help: "fine-tune from an NVIDIA network snapshot (train.py's --resume): G, D and G_ema start from its weights, the architecture options come from it (giving one otherwise is an error), the optimisers start fresh", metavar: 'PKL' },
 });
 
 type StyleGAN2Options = OptionsOf<typeof STYLEGAN2_SCHEMA>;
@@ -82,6 +84,8 @@ export class StyleGAN2Recipe implements Recipe<Shared> {
   /** Where an augmentation pipeline (ADA) goes: applied to every image D sees. */
   readonly augment: ((img: torch.Tensor) => torch.Tensor) | null = null;
   readonly o: StyleGAN2Options;
+  /** With --resume_from, G_ema holds the snapshot's own (not a copy of G). */
+  readonly emaLoaded: boolean = false;
 
   constructor(options: StyleGAN2Options, readonly env: RecipeEnv) {
     // Options built outside `train` (tests) may still hold the presets' nulls.
@@ -97,13 +101,19 @@ export class StyleGAN2Recipe implements Recipe<Shared> {
       zDim: o.z_dim, cDim: env.numClasses, wDim: o.w_dim, imgResolution: env.resolution, imgChannels: env.channels,
       mapping: { numLayers: need(o.map, 'map') }, synthesis,
     }).to(env.device);
-    this.G = make();
-    this.G_ema = make();
-    this.D = new Discriminator({
-      cDim: env.numClasses, imgResolution: env.resolution, imgChannels: env.channels, architecture: need(o.d_architecture, 'd_architecture') as SynthesisArchitecture,
-      channelBase: synthesis.channelBase, channelMax: o.channel_max, numFp16Res: synthesis.numFp16Res, convClamp: o.conv_clamp,
-      mbstdGroupSize: need(o.mbstd_group, 'mbstd_group'), mbstdNumChannels: o.mbstd_num_channels,
-    }).to(env.device);
+    if (o.resume_from !== null) {
+      // The snapshot's own networks (its kwargs, its weights); a --resume then loads its checkpoint over them.
+      ({ G: this.G, D: this.D, G_ema: this.G_ema } = networksFromPickle(o.resume_from, env));
+      this.emaLoaded = true;
+    } else {
+      this.G = make();
+      this.G_ema = make();
+      this.D = new Discriminator({
+        cDim: env.numClasses, imgResolution: env.resolution, imgChannels: env.channels, architecture: need(o.d_architecture, 'd_architecture') as SynthesisArchitecture,
+        channelBase: synthesis.channelBase, channelMax: o.channel_max, numFp16Res: synthesis.numFp16Res, convClamp: o.conv_clamp,
+        mbstdGroupSize: need(o.mbstd_group, 'mbstd_group'), mbstdNumChannels: o.mbstd_num_channels,
+      }).to(env.device);
+    }
     const betas: [number, number] = [0, 0.99];
     this.optG = new torch.optim.Adam(this.G.parameters(), { lr: need(o.glr, 'glr'), betas, eps: 1e-8 });
     this.optD = new torch.optim.Adam(this.D.parameters(), { lr: need(o.dlr, 'dlr'), betas, eps: 1e-8 });
@@ -256,7 +266,10 @@ export const stylegan2 = defineRecipe({
   // What --cfg sets has no fixed default (--help shows none; config.json records the value used).
   trainerDefaults: { resolution: 32, batch: null, kimg: null, ema_kimg: null, ema_rampup: null, no_flip: null },
   schema: STYLEGAN2_SCHEMA,
-  resolveOptions: resolveStyleGAN2Options,
+  resolveOptions: (o, given) => {
+    const r = resumeFromOptions(o, given);
+    return resolveStyleGAN2Options(r.o, r.given);
+  },
   create: (o, env) => {
     if (env.resolution < 8) throw new UsageError(`--model stylegan2 needs --resolution 8 or more, got ${env.resolution}`);
     return new StyleGAN2Recipe(o, env);
