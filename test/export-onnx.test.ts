@@ -18,6 +18,8 @@ import type { Generator } from '../src/families/translation/networks.js';
 import { cliAsync, exitOf, tempDir, cliErrorInProcess } from './train-helpers.js';
 
 const dir = tempDir('gf-onnx-');
+const STYLEGAN2 = ['--model', 'stylegan2', '--data', 'shapes', '--resolution', '16', '--batch', '4', '--kimg', '0.008', '--z_dim', '8', '--w_dim', '8',
+  '--channel_base', '64', '--channel_max', '8', '--map', '2'];
 const RUNS = {
   dcgan: ['--model', 'dcgan', '--data', 'shapes', '--resolution', '16', '--nz', '8', '--ngf', '8', '--ndf', '8', '--batch', '8', '--kimg', '0.016', '--classes'],
   // Stops half-way through fading in 16²: lod 0.5, so the export holds the blend.
@@ -25,6 +27,9 @@ const RUNS = {
     '--minibatch_base', '8', '--minibatch_dict', '', '--minibatch_repeats', '1', '--kimg', '0.024', '--latent_size', '16', '--fmap_base', '64', '--fmap_max', '16'],
   stylegan: ['--model', 'stylegan', '--data', 'shapes', '--resolution', '16', '--lod_initial_resolution', '16', '--minibatch_base', '8', '--minibatch_dict', '',
     '--kimg', '0.016', '--latent_size', '16', '--dlatent_size', '16', '--mapping_layers', '2', '--fmap_base', '64', '--fmap_max', '16'],
+  // StyleGAN2 at 16 px with 8 channels: skip (unconditional) and resnet (class-conditional).
+  stylegan2: [...STYLEGAN2, '--g_architecture', 'skip'],
+  stylegan2c: [...STYLEGAN2, '--g_architecture', 'resnet', '--classes'],
   pix2pix: ['--model', 'pix2pix', '--data', 'shapes-pairs', '--netG', 'unet_32', '--crop_size', '32', '--ngf', '4', '--ndf', '4', '--n_epochs', '1', '--n_epochs_decay', '0', '--max_dataset_size', '2'],
   cyclegan: ['--model', 'cyclegan', '--data', 'shapes-domains', '--netG', 'resnet_6blocks', '--crop_size', '32', '--ngf', '4', '--ndf', '4', '--n_epochs', '1', '--n_epochs_decay', '0', '--max_dataset_size', '2'],
 };
@@ -129,6 +134,58 @@ test('stylegan: truncation ψ is an input; G, and synthesis(mapping(z)), equal t
     ours.dispose();
   }
   z.dispose();
+}));
+
+for (const family of ['stylegan2', 'stylegan2c'] as const) {
+  const conditional = family === 'stylegan2c';
+  test(`${family === 'stylegan2' ? 'stylegan2 (skip)' : 'stylegan2 (resnet, class-conditional)'}: the non-fused graph for any batch equals the truncated G_ema (fused, stored noise) at two ψ`, () => withRun(family, async (loaded) => {
+    const style = loaded.recipe.style!;
+    const Gs = loaded.recipe.networks().G_ema;
+    // A few steps leave the noise strengths near 0: give them weight, so that the stored
+    // noise maps (constants of the graph) count in the comparison.
+    torch.withSeed(3, () => torch.noGrad(() => {
+      for (const [k, p] of Gs.namedParameters()) if (k.endsWith('.noise_strength')) p.copy_(torch.randn([]).mul(0.5));
+    }));
+    assert.equal(Gs.training, false, 'G_ema runs in eval mode, where the reference fuses the modulated convolution');
+    const { models, info } = exportRun(loaded, { halves: true });
+    const G = models.G;
+    assert.deepEqual(G.inputs.map((v) => [v.name, v.dims]), [['z', ['batch', 8]], ...(conditional ? [['labels', ['batch']]] : []), ['truncation_psi', [1]]]);
+    assert.deepEqual(G.outputs.map((v) => [v.name, v.dims]), [['image', ['batch', 3, 16, 16]]]);
+    assert.deepEqual(G.dynamic, ['batch']);
+    assert.equal(G.note, null);
+    assert.deepEqual([info.kind, info.numLayers, info.dlatent], ['style', style.numLayers, 8]);
+    // The non-fused form: dcoef from a MatMul of the squared styles; the FIR upsampling
+    // as a transposed convolution and a depthwise filter.
+    for (const op of ['MatMul', 'ConvTranspose', 'Conv', 'Pad', 'Expand']) assert.ok(G.opTypes.includes(op), `${op} in ${G.opTypes.join()}`);
+    const n = 7; // neither probe's batch
+    const z = torch.withSeed(9, () => torch.randn([n, 8]));
+    const labels = conditional ? torch.tensor([0, 1, 2, 0, 1, 2, 0], { dtype: 'int64' }).remainder(loaded.classes!.length) : null;
+    for (const psi of [0.5, 1]) {
+      const ours = torch.noGrad(() => style.synthesize(style.dlatents(z, labels, psi === 1 ? null : psi, null), false));
+      const feeds: Record<string, ort.Tensor> = { z: f32(z), truncation_psi: new ort.Tensor('float32', Float32Array.of(psi), [1]) };
+      if (labels) feeds.labels = i64(labels);
+      const out = await run(G.model, feeds);
+      const d = maxDiff(ours, out.image);
+      assert.ok(d < TOL, `ψ ${psi}: ${d}`);
+      const { w } = await run(models.mapping.model, feeds);
+      const halves = await run(models.synthesis.model, { w });
+      assert.ok(maxDiff(ours, halves.image) < TOL, `halves, ψ ${psi}`);
+      ours.dispose();
+    }
+    // ψ changes the image (the graph reads its input).
+    const a = await run(G.model, { z: f32(z), truncation_psi: new ort.Tensor('float32', Float32Array.of(0.5), [1]), ...(labels ? { labels: i64(labels) } : {}) });
+    const b = await run(G.model, { z: f32(z), truncation_psi: new ort.Tensor('float32', Float32Array.of(1), [1]), ...(labels ? { labels: i64(labels) } : {}) });
+    assert.notDeepEqual([...(a.image.data as Float32Array)], [...(b.image.data as Float32Array)]);
+    z.dispose();
+    labels?.dispose();
+  }));
+}
+
+test('exporting a stylegan2 run leaks no tensor', () => withRun('stylegan2c', (loaded) => {
+  exportRun(loaded, { halves: true });
+  const before = torch.liveTensors();
+  torch.scope(() => exportRun(loaded, { halves: true }));
+  assert.equal(torch.liveTensors(), before);
 }));
 
 /** Our translator as `translate` runs it (training-mode normalisation, one image at a time) with dropout off. */

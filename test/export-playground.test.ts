@@ -1,7 +1,7 @@
 // The playground of `ganforge export --web` (issue 15), in Debian's Chromium: the page
 // loads with no request beyond 127.0.0.1, generates, and its canvas pixels equal the ONNX
 // model's output (run by onnxruntime-node) for the same seed within 2/255 — for an image
-// family (class-conditional DCGAN), a style-based one (StyleGAN: truncation, mixing) and
+// family (class-conditional DCGAN), style-based ones (StyleGAN, StyleGAN2: truncation, mixing) and
 // a translator (pix2pix: the drawing canvas). A screenshot of each page is written to
 // the folder the run prints.
 import { after, before, test, type TestContext } from 'node:test';
@@ -25,6 +25,8 @@ const RUNS = {
   dcgan: ['--model', 'dcgan', '--data', 'shapes', '--resolution', '16', '--nz', '8', '--ngf', '8', '--ndf', '8', '--batch', '8', '--kimg', '0.016', '--classes'],
   stylegan: ['--model', 'stylegan', '--data', 'shapes', '--resolution', '16', '--lod_initial_resolution', '16', '--minibatch_base', '8', '--minibatch_dict', '',
     '--kimg', '0.016', '--latent_size', '16', '--dlatent_size', '16', '--mapping_layers', '2', '--fmap_base', '64', '--fmap_max', '16'],
+  stylegan2: ['--model', 'stylegan2', '--data', 'shapes', '--resolution', '16', '--batch', '4', '--kimg', '0.008', '--z_dim', '8', '--w_dim', '8',
+    '--channel_base', '64', '--channel_max', '8', '--map', '2'],
   pix2pix: ['--model', 'pix2pix', '--data', 'shapes-pairs', '--netG', 'unet_32', '--crop_size', '32', '--ngf', '4', '--ndf', '4', '--n_epochs', '1', '--n_epochs_decay', '0', '--max_dataset_size', '2'],
 };
 type Family = keyof typeof RUNS;
@@ -195,27 +197,46 @@ test('a model exported with a fixed batch is run in chunks of it (the last one p
   assert.deepEqual(outside, []);
 });
 
-test('style-based family (stylegan): the grid follows the truncation slider; style mixing takes the chosen layers', { skip }, async (t) => {
-  const { page, outside } = await open(t, 'stylegan');
-  const psi = (v: number) => ({ truncation_psi: new ort.Tensor('float32', Float32Array.of(v), [1]) });
-  await checkGrid(page, 'stylegan', psi(Number(await page.inputValue('#psi'))));
-  await set(page, '#psi', '0.3');
-  await checkGrid(page, 'stylegan', psi(0.3));
-  // Mixing: the third image is synthesis(w of the source with the coarse layers of the other).
-  const { latent, numLayers: L, dlatent: D } = info('stylegan');
-  const zs = new Float32Array(2 * latent);
-  zs.set(seeded.latent(Number(await page.inputValue('#mixA')), 0, latent), 0);
-  zs.set(seeded.latent(Number(await page.inputValue('#mixB')), 0, latent), latent);
-  const { w } = await onnx('stylegan', 'mapping.onnx', { z: new ort.Tensor('float32', zs, [2, latent]), ...psi(0.3) });
-  const wd = w.data as Float32Array;
-  const mixed = new Float32Array(L * D);
-  for (let l = 0; l < L; l++) mixed.set(wd.subarray((l <= 3 ? L * D : 0) + l * D, (l <= 3 ? L * D : 0) + (l + 1) * D), l * D);
-  const { image } = await onnx('stylegan', 'synthesis.onnx', { w: new ort.Tensor('float32', mixed, [1, L, D]) });
-  const row = await pixels(page, '#mixRow canvas');
-  assert.ok(maxByteDiff(row[2], seeded.toRGBA(image.data as Float32Array, 0, 3, 16, 16)) <= 2, 'the mixed image');
-  assert.ok(maxByteDiff(row[2], row[0]) > 8 && maxByteDiff(row[2], row[1]) > 8, 'the mix is neither source');
-  await finish(t, page, 'stylegan', outside);
-});
+for (const family of ['stylegan', 'stylegan2'] as const) {
+  test(`style-based family (${family}): the grid follows the truncation slider; style mixing takes the chosen layers`, { skip }, async (t) => {
+    const { page, outside } = await open(t, family);
+    const psi = (v: number) => ({ truncation_psi: new ort.Tensor('float32', Float32Array.of(v), [1]) });
+    await checkGrid(page, family, psi(Number(await page.inputValue('#psi'))));
+    const mixes = () => page.evaluate(() => (globalThis as unknown as { playground: { mixes: number } }).playground.mixes);
+    let drawn = await mixes();
+    await set(page, '#psi', '0.3');
+    await checkGrid(page, family, psi(0.3));
+    const { latent, numLayers: L, dlatent: D } = info(family);
+    // Mixing: the third image is synthesis(w of the source with one range of layers of the
+    // other): coarse (0–3) for StyleGAN at 16² (8 layers); middle (4–7, here 4–5) for
+    // StyleGAN2's 6, whose coarse range covers nearly all of them.
+    const [range, first, last] = family === 'stylegan' ? ['coarse', 0, 3] : ['middle', 4, Math.min(7, L - 1)];
+    if (range !== 'coarse') {
+      await page.waitForFunction((n) => (globalThis as unknown as { playground: { mixes: number } }).playground.mixes > n, drawn);
+      drawn = await mixes();
+      await page.selectOption('#mixRange', range);
+      await page.dispatchEvent('#mixRange', 'change');
+    }
+    await page.waitForFunction((n) => (globalThis as unknown as { playground: { mixes: number } }).playground.mixes > n, drawn);
+    const zs = new Float32Array(2 * latent);
+    zs.set(seeded.latent(Number(await page.inputValue('#mixA')), 0, latent), 0);
+    zs.set(seeded.latent(Number(await page.inputValue('#mixB')), 0, latent), latent);
+    const { w } = await onnx(family, 'mapping.onnx', { z: new ort.Tensor('float32', zs, [2, latent]), ...psi(0.3) });
+    const wd = w.data as Float32Array;
+    const mixed = new Float32Array(L * D);
+    for (let l = 0; l < L; l++) {
+      const from = l >= first && l <= last ? L * D : 0;
+      mixed.set(wd.subarray(from + l * D, from + (l + 1) * D), l * D);
+    }
+    const { image } = await onnx(family, 'synthesis.onnx', { w: new ort.Tensor('float32', mixed, [1, L, D]) });
+    const row = await pixels(page, '#mixRow canvas');
+    assert.ok(maxByteDiff(row[2], seeded.toRGBA(image.data as Float32Array, 0, 3, 16, 16)) <= 2, 'the mixed image');
+    // Apart from each source by more than the tolerance of 'equal' above (a tiny network's
+    // ranges of layers change its images only a little: 8 levels for StyleGAN2's middle).
+    assert.ok(maxByteDiff(row[2], row[0]) > 2 && maxByteDiff(row[2], row[1]) > 2, `the mix is neither source: ${maxByteDiff(row[2], row[0])}, ${maxByteDiff(row[2], row[1])}`);
+    await finish(t, page, family, outside);
+  });
+}
 
 test('translation family (pix2pix): the drawing is translated live and equals the ONNX output', { skip }, async (t) => {
   const { page, outside } = await open(t, 'pix2pix');

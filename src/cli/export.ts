@@ -30,6 +30,8 @@ Writes a trained run's generator as an ONNX model (opset ${OPSET}), the EMA weig
 the family keeps them, at the run's level of detail (pggan, stylegan). Inputs and outputs:
   dcgan, pggan      z [batch, latent] (+ labels [batch] int64 when class-conditional) → image
   stylegan          z, truncation_psi [1] → image   (noise: the model's stored maps)
+  stylegan2         z (+ labels [batch] int64), truncation_psi [1] → image (noise: the
+                    stored noise_const maps; the non-fused modulated convolution)
   pix2pix, cyclegan image [batch, C, H, W] in [-1, 1] → translated, H and W multiples of
                     the network's stride; each image normalised by its own statistics and
                     dropout off, as 'ganforge translate' runs them

@@ -10,7 +10,6 @@ import { UsageError } from '../config/errors.js';
 import { optionsView } from '../config/options.js';
 import { TRANSLATION_DATA_SCHEMA } from '../train/options.js';
 import type { LoadedRun } from '../families/load.js';
-import { StyleGANGenerator } from '../models/stylegan.js';
 import type { Generator } from '../families/translation/networks.js';
 
 /** What the playground needs to know of an exported model (written as model.json). */
@@ -87,35 +86,37 @@ export function exportRun(loaded: LoadedRun, o: RunExportOptions = {}): RunExpor
   const inputs = [zInput(dims), ...(k > 0 ? [labelsInput(k)] : [])];
   const size: Sizes = { batch: BATCH, height: 0, width: 0 };
   const style = loaded.recipe.style;
-  if (o.truncationCutoff != null && !style) throw new UsageError(`--truncation_cutoff applies to style-based models (stylegan); a ${loaded.def.name} generator has no synthesis layers to cut off`);
+  if (o.truncationCutoff != null && !style) throw new UsageError(`--truncation_cutoff applies to style-based models (stylegan, stylegan2); a ${loaded.def.name} generator has no synthesis layers to cut off`);
   const files: Record<string, string> = { G: 'G.onnx' };
   let models: Record<string, Exported>;
-  if (style && G instanceof StyleGANGenerator) {
+  if (style) {
     const L = style.numLayers;
     const cutoff = Math.min(o.truncationCutoff ?? L, L);
     // ψ is an input, so truncation happens in the graph: w ← avg + (w − avg)·ψ on the
     // layers below the cutoff (the others keep ψ = 1).
     const truncate = (w: torch.Tensor, psi: torch.Tensor) => torch.scope(() => {
-      const avg = G.dlatentAvg.reshape(1, 1, -1);
+      const avg = style.dlatentAvg.reshape(1, 1, -1);
       const below = torch.tensor(Array.from({ length: L }, (_, i) => (i < cutoff ? 1 : 0)), { dtype: 'float32' }).reshape(1, L, 1);
       const scale = psi.reshape(1, 1, 1).mul(below).add(below.rsub(1));
       return w.sub(avg).mul(scale).add(avg);
     });
     const mapping = (x: Record<string, torch.Tensor>) => truncate(style.dlatents(x.z, x.labels ?? null, null, null), x.truncation_psi);
     const base = { modules: { G }, size, dynamic: ['batch' as const] };
+    // The stored noise maps (constants), and ops that hold for any batch.
+    const anyBatch = { batchIndependent: true };
     models = {
       G: exportModel({
         ...base, name: 'G', inputs: [...inputs, psiInput], outputs: ['image'],
-        forward: (x) => [style.synthesize(mapping(x), false)], metadata: meta(loaded, 'generator'),
+        forward: (x) => [style.synthesize(mapping(x), false, anyBatch)], metadata: meta(loaded, 'generator'),
       }),
     };
     if (o.halves) {
-      const D = G.cfg.dlatentSize;
+      const D = style.dlatentSize;
       models.mapping = exportModel({ ...base, name: 'mapping', inputs: [...inputs, psiInput], outputs: ['w'], forward: (x) => [mapping(x)], metadata: meta(loaded, 'mapping') });
       models.synthesis = exportModel({
         ...base, name: 'synthesis', outputs: ['image'], metadata: meta(loaded, 'synthesis'),
         inputs: [{ name: 'w', make: (s) => torch.randn([s.batch, L, D]), axes: ['batch', null, null] }],
-        forward: (x) => [style.synthesize(x.w, false)],
+        forward: (x) => [style.synthesize(x.w, false, anyBatch)],
       });
       files.mapping = 'mapping.onnx';
       files.synthesis = 'synthesis.onnx';
@@ -131,7 +132,7 @@ export function exportRun(loaded: LoadedRun, o: RunExportOptions = {}): RunExpor
     latent: dims.reduce((a, b) => a * b, 1), classes: loaded.classes, dynamic: models.G.dynamic, batch: fixedBatch(models.G), note: models.G.note,
     checkpoint: loaded.checkpoint, files,
   };
-  if (style) Object.assign(info, { numLayers: style.numLayers, dlatent: (G as StyleGANGenerator).cfg.dlatentSize });
+  if (style) Object.assign(info, { numLayers: style.numLayers, dlatent: style.dlatentSize });
   return { models, info };
 }
 

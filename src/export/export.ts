@@ -35,7 +35,7 @@ export interface ExportSpec {
   forward(inputs: Record<string, torch.Tensor>): torch.Tensor[];
   /** Networks whose parameters and buffers name the initializers. */
   modules: Record<string, Module>;
-  /** The size of a fixed model, and of the first probe. */
+  /** The size of a fixed model, and of the first probe (a dynamic batch is probed at sizes no weight has as a dimension, from this one up). */
   size: Sizes;
   /** Axes that may be dynamic (they change between the two probes). */
   dynamic: Axis[];
@@ -114,9 +114,22 @@ function symbolic(v: ValueSpec, other: ValueSpec, a: Sizes, b: Sizes, axes: Axis
   return { ...v, dims };
 }
 
+/**
+ * The smallest batch size ≥ n that no weight or buffer has as a dimension: a constant
+ * broadcast to as many rows as the probe's batch is then one to the batch, not (say) a
+ * filter expanded to an image's 3 channels at a probe of batch 3.
+ */
+function probeBatch(n: number, modules: Record<string, Module>): number {
+  const taken = new Set<number>();
+  for (const net of Object.values(modules)) for (const t of [...net.parameters(), ...net.buffers()]) for (const d of t.shape) taken.add(d);
+  while (taken.has(n)) n++;
+  return n;
+}
+
 export function exportModel(spec: ExportSpec): Exported {
   const named = names(spec.modules);
-  const a = spec.size;
+  const dynamicBatch = spec.dynamic.includes('batch');
+  const a: Sizes = dynamicBatch ? { ...spec.size, batch: probeBatch(spec.size.batch, spec.modules) } : spec.size;
   let dynamic: Axis[] = [];
   let note: string | null = null;
   let traced = traceAt(spec, a, named);
@@ -124,7 +137,7 @@ export function exportModel(spec: ExportSpec): Exported {
     // The second probe: each dynamic axis larger, by different factors so that no two
     // axes can be mistaken for each other (spatial ones by whole multiples, so they stay
     // multiples of the network's stride).
-    const grow: Record<Axis, (n: number) => number> = { batch: (n) => n + 1, height: (n) => n * 2, width: (n) => n * 3 };
+    const grow: Record<Axis, (n: number) => number> = { batch: (n) => probeBatch(n + 1, spec.modules), height: (n) => n * 2, width: (n) => n * 3 };
     const b: Sizes = { ...a };
     for (const k of spec.dynamic) b[k] = grow[k](a[k]);
     const other = traceAt(spec, b, named);

@@ -6,7 +6,7 @@
 import type { Handle } from '../torch/native.js';
 import { handleMeta, isHandle, sharesStorage, snapshot, type TensorSnapshot, type TracedCall } from '../torch/trace.js';
 import { ExportError } from './errors.js';
-import { OPS, RANDOM_OPS, READS_VALUES } from './ops.js';
+import { OPS, RANDOM_OPS, READS_VALUES, isBatchBroadcast } from './ops.js';
 
 export type OnnxAttr = number | string | number[] | { float: number };
 
@@ -106,14 +106,15 @@ export class GraphBuilder {
 
   /**
    * A constant broadcast to the batch (StyleGAN's learned 4×4 input, expanded to as many
-   * images as w has rows) is not folded: the graph expands it to the batch of its input.
+   * images as w has rows; StyleGAN2's, repeated) is not folded: the graph expands it to
+   * the batch of its input. The exporter probes at batch sizes that no weight has as a
+   * dimension, so a constant broadcast to as many rows as the batch is one to the batch.
    */
   #batchBroadcast(op: string, args: readonly unknown[]): boolean {
     const b = this.options.batch;
-    if (op !== 'expand' || !b || !isHandle(args[0])) return false;
-    const target = args[1] as number[];
+    if (!b || !isHandle(args[0])) return false;
     const from = this.#context().shape(args[0]);
-    return target.length === from.length && target[0] === b.size && from[0] === 1;
+    return isBatchBroadcast(op, from, args[1], b.size);
   }
 
   /**

@@ -18,6 +18,15 @@ export const RANDOM_OPS = new Set(['randn', 'rand', 'randint', 'randperm', 'norm
 /** Calls that hand a tensor's values to JavaScript. */
 export const READS_VALUES = new Set(['item', 'toBytes', 'equal', 'allclose']);
 
+/** expand [1, …] → [batch, …], or repeat [1, …] by [batch, 1, …, 1]. */
+export function isBatchBroadcast(op: string, from: number[], sizes: unknown, batch: number): boolean {
+  if (op !== 'expand' && op !== 'repeat') return false;
+  const target = sizes as number[];
+  if (target.length !== from.length || from[0] !== 1 || target[0] !== batch) return false;
+  if (op === 'expand') return true;
+  return op === 'repeat' && target.slice(1).every((r) => r === 1);
+}
+
 type Args = readonly unknown[];
 
 const INT64_MAX = 9223372036854775807n;
@@ -144,6 +153,12 @@ function splitSizes(total: number, size: number): number[] {
   return out;
 }
 
+/** A constant [1, …] broadcast to the graph's own batch size (`ones`: 1 for every other axis). */
+function toBatch(ctx: MapContext, x: Handle, ones: number[]): string {
+  const dims = ctx.emit('Concat', [ctx.batch!.dim(), ctx.int64(ones.slice(1))], { axis: 0 })[0];
+  return ctx.emit('Expand', [ctx.input(x), dims])[0];
+}
+
 export const OPS: Record<string, OpMapping> = {
   // ---- arithmetic ----
   add: addLike('Add'),
@@ -258,16 +273,13 @@ export const OPS: Record<string, OpMapping> = {
     const s = ctx.shape(x), target = a[1] as number[];
     const off = target.length - s.length;
     const shape = target.map((d, i) => (d === -1 || (i >= off && s[i - off] === d) ? 1 : d));
-    if (ctx.batch && !ctx.isLive(x) && off === 0 && s[0] === 1 && target[0] === ctx.batch.size) {
-      // A constant broadcast to the batch: the graph's own batch size.
-      const dims = ctx.emit('Concat', [ctx.batch.dim(), ctx.int64(shape.slice(1))], { axis: 0 })[0];
-      return ctx.emit('Expand', [ctx.input(x), dims])[0];
-    }
+    if (ctx.batch && !ctx.isLive(x) && isBatchBroadcast('expand', s, target, ctx.batch.size)) return toBatch(ctx, x, shape);
     return ctx.emit('Expand', [ctx.input(x), ctx.int64(shape)])[0];
   },
   repeat: (ctx, a) => {
     const x = a[0] as Handle;
     const reps = a[1] as number[];
+    if (ctx.batch && !ctx.isLive(x) && isBatchBroadcast('repeat', ctx.shape(x), reps, ctx.batch.size)) return toBatch(ctx, x, reps);
     let xi = ctx.input(x);
     const extra = reps.length - ctx.shape(x).length;
     if (extra > 0) xi = ctx.emit('Unsqueeze', [xi, ctx.int64(Array.from({ length: extra }, (_, i) => i))])[0];

@@ -46,9 +46,22 @@ export interface StyleAccess {
    * randomizeNoise false every image gets the model's stored noise maps (the original's
    * randomize_noise=False, used for its figures), else fresh noise per image.
    */
-  synthesize(w: Tensor, randomizeNoise?: boolean): Tensor;
+  synthesize(w: Tensor, randomizeNoise?: boolean, o?: SynthesizeOptions): Tensor;
   /** w → images with the noise inputs switched off (StyleGAN2's noise_mode 'none'), for models that can. */
   synthesizeNoiseless?(w: Tensor): Tensor;
+  /** Width of w. */
+  readonly dlatentSize: number;
+  /** The tracked average of w [dlatentSize] that truncation pulls towards (the buffer itself: read it, do not dispose it). */
+  readonly dlatentAvg: Tensor;
+}
+
+export interface SynthesizeOptions {
+  /**
+   * Run every image's ops apart from the batch's, so that a traced graph holds for any
+   * batch (StyleGAN2's non-fused modulated convolution; the same numbers up to rounding).
+   * Default: whatever the model runs by default (the reference's choice).
+   */
+  batchIndependent?: boolean;
 }
 
 export interface Recipe<S = unknown> {

@@ -55,7 +55,12 @@ class StyleGANRecipe extends ProgressiveRecipe<StyleGANGenerator, StyleGANDiscri
       dlatents: (z, labels, psi, cutoff) => Gs.dlatents(z, labels, {
         lod: this.progress.lodNow(), truncationPsi: psi, truncationCutoff: cutoff ?? Gs.numLayers, styleMixingProb: null, updateDlatentAvg: false,
       }),
+      // Its ops never depend on the batch: batchIndependent changes nothing.
       synthesize: (w, randomizeNoise = true) => Gs.synthesis.forward(w, { lod: this.progress.lodNow(), randomizeNoise }),
+      dlatentSize: Gs.cfg.dlatentSize,
+      get dlatentAvg() {
+        return Gs.dlatentAvg;
+      },
     };
   }
 

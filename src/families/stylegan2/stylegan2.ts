@@ -123,8 +123,18 @@ export class StyleGAN2Recipe implements Recipe<Shared> {
     this.style = {
       numLayers: Gs.numWs,
       dlatents: (z, labels, psi, cutoff) => Gs.mapping.forward(z, labels, { truncationPsi: psi, truncationCutoff: cutoff }),
-      synthesize: (w, randomizeNoise = true) => Gs.synthesis.forward(w, { noiseMode: randomizeNoise ? 'random' : 'const' }),
+      // Batch-independent: the non-fused modulated convolution (the fused one folds the
+      // batch into a grouped convolution's group count); otherwise the reference's default.
+      synthesize: (w, randomizeNoise = true, so = {}) => Gs.synthesis.forward(w, {
+        noiseMode: randomizeNoise ? 'random' : 'const', fusedModconv: so.batchIndependent ? false : undefined,
+      }),
       synthesizeNoiseless: (w) => Gs.synthesis.forward(w, { noiseMode: 'none' }),
+      dlatentSize: Gs.cfg.wDim,
+      get dlatentAvg() {
+        const avg = Gs.mapping.wAvg;
+        if (!avg) throw new Error('internal: this StyleGAN2 mapping tracks no average of w');
+        return avg;
+      },
     };
   }
 

@@ -33,7 +33,7 @@ async function timed(session, feeds, images, el, what) {
   return out;
 }
 
-const state = { msPerImage: {}, runs: 0 };
+const state = { msPerImage: {}, runs: 0, mixes: 0 };
 window.playground = state;
 
 async function main() {
@@ -157,6 +157,7 @@ async function generation(info, sessions) {
     $('mixTiming').textContent = `source, style, mixed: ${ms.toFixed(1)} ms per image`;
     state.msPerImage.mix = ms;
     mixRow.forEach((c, i) => paint(c, image, i));
+    state.mixes++;
   }
   if (mixing) {
     for (const [k, r] of Object.entries(info.styles)) if (!r) $('mixRange').querySelector(`option[value=${k}]`).disabled = true;
