@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import * as torch from '../src/torch/index.js';
+import * as nn from '../src/nn/index.js';
 import { loadRun, type LoadedRun } from '../src/families/load.js';
 import { disposeRun } from '../src/cli/latents.js';
 import { exportRun } from '../src/cli/export_run.js';
@@ -22,6 +23,8 @@ const COMMON = ['--model', 'biggan', '--data', 'shapes', '--classes', '--resolut
   '--num_D_steps', '1', '--ema_start', '1', '--kimg', '0.008', '--workers', '0', '--sample_kimg', '0', '--n_samples', '4'];
 const RUNS = {
   cifar: [...COMMON, '--G_attn', '0', '--D_attn', '0', '--G_init', 'N02', '--D_init', 'N02'],
+  // Unconditional (one class) with the reference's own batch norm and standing statistics.
+  uncond: [...COMMON.filter((a) => a !== '--classes'), '--G_attn', '0', '--D_attn', '0', '--mybn', '--accumulate_stats', '--num_standing_accumulations', '2'],
   hier: [...COMMON, '--G_shared', '--shared_dim', '4', '--hier', '--G_attn', '16', '--D_attn', '16', '--accumulate_stats', '--num_standing_accumulations', '2'],
 };
 type Run = keyof typeof RUNS;
@@ -88,11 +91,12 @@ for (const r of Object.keys(RUNS) as Run[]) {
 
     const m = models.G;
     assert.deepEqual(m.dynamic, ['batch'], m.note ?? '');
-    assert.deepEqual(m.inputs.map((v) => [v.name, v.dtype, v.dims]), [['z', 'float32', ['batch', G.dimZ]], ['labels', 'int64', ['batch']]]);
+    const conditional = r !== 'uncond';
+    assert.deepEqual(m.inputs.map((v) => [v.name, v.dtype, v.dims]), [['z', 'float32', ['batch', G.dimZ]], ...(conditional ? [['labels', 'int64', ['batch']]] : [])]);
     assert.deepEqual(m.outputs.map((v) => [v.name, v.dims]), [['image', ['batch', 3, 32, 32]]]);
     assert.equal(info.kind, 'image');
     assert.deepEqual(info.classes, loaded.classes);
-    const expected = ['BatchNormalization', 'Gather', 'Resize', 'Conv', 'Gemm', 'Relu', 'Tanh', ...(r === 'hier' ? ['Split', 'Concat', 'MaxPool', 'MatMul', 'Softmax'] : [])];
+    const expected = [...(r === 'uncond' ? [] : ['BatchNormalization']), 'Gather', 'Resize', 'Conv', 'Gemm', 'Relu', 'Tanh', ...(r === 'hier' ? ['Split', 'Concat', 'MaxPool', 'MatMul', 'Softmax'] : [])];
     for (const op of expected) assert.ok(m.opTypes.includes(op), `${op} in ${m.opTypes.join()}`);
     // Folded: no power iteration in the graph, no u or sv among its constants.
     for (const op of ['ReduceL2', 'Clip']) assert.ok(!m.opTypes.includes(op), `${op} (a power iteration) in the graph`);
@@ -102,8 +106,8 @@ for (const r of Object.keys(RUNS) as Run[]) {
 
     const z = torch.withSeed(11, () => torch.randn([5, G.dimZ]));
     const labels = torch.tensor([2, 0, 1, 1, 2], { dtype: 'int64' });
-    const ours = torch.noGrad(() => loaded.recipe.generate({ z, labels }));
-    const d = maxDiff(ours, await run(m.model, { z: f32(z), labels: i64(labels) }));
+    const ours = torch.noGrad(() => loaded.recipe.generate({ z, labels: conditional ? labels : null }));
+    const d = maxDiff(ours, await run(m.model, { z: f32(z), ...(conditional ? { labels: i64(labels) } : {}) }));
     assert.ok(d < TOL, `max |ours − onnx| = ${d}`);
     for (const t of [z, labels, ours]) t.dispose();
   }));
@@ -133,4 +137,21 @@ test('biggan: eval-mode spectral norm divides by σ from one power iteration on 
   assert.ok(m < 1e-5, `folded weight off by ${m} (relative)`);
   assert.ok(Math.abs(sigma - 1) > 1e-3, 'σ is not 1, so folding is visible');
   for (const t of [W, Wm, u0, v, u]) t.dispose();
+}));
+
+test('myBN standing statistics (sums over the batches and their count) survive a state-dict round trip: eval mode divides them after loading too', () => torch.scope(() => {
+  const a = new nn.MyBN(3), b = new nn.MyBN(3);
+  a.resetStats();
+  torch.noGrad(() => torch.withSeed(2, () => [0, 1].forEach(() => a.forward(torch.randn([4, 3, 2, 2]).mul(3).add(1), null, null))));
+  a.eval();
+  b.loadStateDict(a.stateDict());
+  b.eval();
+  assert.equal(b.accumulateStanding, false);
+  const x = torch.withSeed(3, () => torch.randn([2, 3, 2, 2]).mul(3).add(1));
+  const want = torch.noGrad(() => a.forward(x, null, null));
+  assert.ok(torch.noGrad(() => b.forward(x, null, null)).equal(want), 'the loaded layer normalises as the one that accumulated');
+  // Independently: the mean of the two batch means (biased variances) normalises x.
+  const mean = a.storedMean.div(2).view(1, -1, 1, 1), variance = a.storedVar.div(2).view(1, -1, 1, 1);
+  const d = want.sub(x.sub(mean).div(variance.add(1e-5).sqrt())).abs().max().item();
+  assert.ok(d < 1e-5, `off by ${d}`);
 }));
