@@ -7,7 +7,14 @@
 // embedding, hierarchical z, self-attention at 16² and standing statistics.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join, normalize } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { chromium } from 'playwright-core';
+import { sendFile } from '../src/serve/static.js';
+import { fromRoot } from './helpers.js';
 import ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import * as torch from '../src/torch/index.js';
@@ -155,3 +162,66 @@ test('myBN standing statistics (sums over the batches and their count) survive a
   const d = want.sub(x.sub(mean).div(variance.add(1e-5).sqrt())).abs().max().item();
   assert.ok(d < 1e-5, `off by ${d}`);
 }));
+
+const CHROMIUM = '/usr/bin/chromium';
+const noBrowser = existsSync(CHROMIUM) ? false : `${CHROMIUM} is absent (apt-get install chromium)`;
+
+interface Seeded {
+  latent(seed: number, index: number, size: number): Float32Array;
+  toRGBA(data: Float32Array, n: number, channels: number, height: number, width: number): Uint8ClampedArray;
+}
+type Win = { playground: { ready?: boolean; error?: string; runs: number; msPerImage: Record<string, number> } };
+
+test('biggan playground in Chromium: the class picker lists the run\'s classes; the grid equals G.onnx for the seed and the chosen class; the interpolation strip draws', { skip: noBrowser }, async (t) => {
+  const web = join(dir, 'web-hier');
+  const r = await exitOf(cliAsync(['export', '--run', join(dir, 'hier'), '--web', web]));
+  assert.equal(r.code, 0, r.stderr);
+  const info = JSON.parse(readFileSync(join(web, 'model.json'), 'utf8')) as { latent: number; classes: string[]; family: string };
+  assert.equal(info.family, 'biggan');
+  const seeded = (await import(pathToFileURL(fromRoot('src/web/playground/seeded.js')).href)) as Seeded;
+  const server = createServer((req, res) => {
+    const file = join(web, normalize(new URL(req.url ?? '/', 'http://x').pathname).replace(/^\/+/, '') || 'index.html');
+    if (!file.startsWith(web) || !existsSync(file) || !statSync(file).isFile()) res.writeHead(404).end();
+    else sendFile(res, file, false);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  const outside: string[] = [];
+  await page.route('**/*', (route) => (route.request().url().startsWith(`${base}/`) ? route.continue() : (outside.push(route.request().url()), route.abort())));
+  await page.goto(`${base}/index.html`);
+  await page.waitForFunction(() => { const p = (globalThis as unknown as Win).playground; return p?.ready || p?.error; }, undefined, { timeout: 20_000 });
+  assert.equal(await page.evaluate(() => (globalThis as unknown as Win).playground.error), undefined);
+  const options = await page.$$eval('#class option', (os) => os.map((o) => (o as unknown as { textContent: string }).textContent));
+  assert.deepEqual(options, info.classes.map((c, i) => `${i}: ${c}`));
+
+  const runs = await page.evaluate(() => (globalThis as unknown as Win).playground.runs);
+  await page.selectOption('#class', '2');
+  await page.dispatchEvent('#class', 'change');
+  await page.waitForFunction((n) => (globalThis as unknown as Win).playground.runs > n, runs);
+  const seed = Number(await page.inputValue('#seed'));
+  const cells = await page.$$eval('#grid canvas', (cs) => cs.map((c) => {
+    const e = c as unknown as { width: number; height: number; getContext(k: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } } };
+    return Array.from(e.getContext('2d').getImageData(0, 0, e.width, e.height).data);
+  }));
+  const n = cells.length;
+  const zs = new Float32Array(n * info.latent);
+  for (let i = 0; i < n; i++) zs.set(seeded.latent(seed, i, info.latent), i * info.latent);
+  const s = await ort.InferenceSession.create(join(web, 'G.onnx'));
+  const { image } = await s.run({ z: new ort.Tensor('float32', zs, [n, info.latent]), labels: new ort.Tensor('int64', new BigInt64Array(n).fill(2n), [n]) });
+  await s.release();
+  const [, c, h, w] = image.dims;
+  const diff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+  cells.forEach((px, i) => assert.ok(diff(px, seeded.toRGBA(image.data as Float32Array, i, c, h, w)) <= 2, `cell ${i}`));
+  assert.ok(diff(cells[0], cells[1]) > 2, 'cells differ');
+  assert.equal(await page.$$eval('#strip canvas', (cs) => cs.length), 8, 'the interpolation strip');
+  assert.deepEqual(outside, [], 'requests beyond 127.0.0.1');
+  const shots = join(dir, 'screenshots');
+  mkdirSync(shots, { recursive: true });
+  await page.screenshot({ path: join(shots, 'biggan.png'), fullPage: true });
+  const ms = await page.evaluate(() => (globalThis as unknown as Win).playground.msPerImage);
+  t.diagnostic(`biggan: ${Object.entries(ms).map(([k, v]) => `${k} ${v.toFixed(1)} ms/image`).join(', ')}; screenshot ${join(shots, 'biggan.png')}`);
+});
