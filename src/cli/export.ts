@@ -29,6 +29,8 @@ export const EXPORT_HELP = `Usage: ganforge export --run DIR (--out G.onnx | --w
 Writes a trained run's generator as an ONNX model (opset ${OPSET}), the EMA weights where
 the family keeps them, at the run's level of detail (pggan, stylegan). Inputs and outputs:
   dcgan, pggan      z [batch, latent] (+ labels [batch] int64 when class-conditional) → image
+  biggan            z [batch, dim_z], labels [batch] int64 → image   (eval mode: spectral norm
+                    folded from the stored u, the checkpoint's standing statistics)
   stylegan          z, truncation_psi [1] → image   (noise: the model's stored maps)
   stylegan2         z (+ labels [batch] int64), truncation_psi [1] → image (noise: the
                     stored noise_const maps; the non-fused modulated convolution)

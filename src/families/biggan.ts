@@ -212,7 +212,11 @@ class BigGANRecipe implements Recipe {
   }
 
   generate(inputs: SampleInputs): Tensor {
-    return this.G_ema.generate(inputs.z!, inputs.labels!);
+    const z = inputs.z!;
+    // An unconditional run is one class (0). Broadcast from one index rather than made at
+    // the batch's size, so that a traced graph (ONNX export) keeps its batch dynamic.
+    const labels = inputs.labels ?? torch.zeros([1], { dtype: 'int64', device: z.device }).expand(z.shape[0]);
+    return this.G_ema.generate(z, labels);
   }
 
   state(): Record<string, unknown> {

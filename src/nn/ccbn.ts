@@ -75,7 +75,9 @@ export class MyBN extends Module {
     }
     let mean = this.storedMean.view(1, -1, 1, 1);
     let variance = this.storedVar.view(1, -1, 1, 1);
-    if (this.accumulateStanding) {
+    // The flag is not part of the state dict; a counter above 0 says the stored values are
+    // sums (only standing accumulation counts), so a loaded checkpoint divides them too.
+    if (this.accumulateStanding || this.accumulationCounter.item() > 0) {
       mean = mean.div(this.accumulationCounter);
       variance = variance.div(this.accumulationCounter);
     }
