@@ -18,6 +18,7 @@ import { fromRoot } from './helpers.js';
 import ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import * as torch from '../src/torch/index.js';
+import { f32, i64, maxDiff, runOnnx } from './onnx-helpers.js';
 import * as nn from '../src/nn/index.js';
 import { loadRun, type LoadedRun } from '../src/families/load.js';
 import { disposeRun } from '../src/cli/latents.js';
@@ -42,26 +43,7 @@ before(async () => {
   done.forEach((d, i) => assert.equal(d.code, 0, `${runs[i]} training failed: ${d.stderr}`));
 });
 
-const f32 = (t: torch.Tensor): ort.Tensor => new ort.Tensor('float32', t.contiguous().toTypedArray() as Float32Array, t.shape);
-const i64 = (t: torch.Tensor): ort.Tensor => new ort.Tensor('int64', t.contiguous().toTypedArray() as BigInt64Array, t.shape);
-
-async function run(model: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<ort.Tensor> {
-  const s = await ort.InferenceSession.create(model);
-  try {
-    return (await s.run(feeds)).image;
-  } finally {
-    await s.release();
-  }
-}
-
-function maxDiff(ours: torch.Tensor, theirs: ort.Tensor): number {
-  assert.deepEqual([...theirs.dims], ours.shape, 'output shape');
-  const a = ours.contiguous().toTypedArray() as Float32Array, b = theirs.data as Float32Array;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  assert.ok(Math.max(...a) - Math.min(...a) > 1e-3, 'the generator output is not flat');
-  return m;
-}
+const run = async (model: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<ort.Tensor> => (await runOnnx(model, feeds)).image;
 
 async function withRun(r: Run, fn: (loaded: LoadedRun, G: BigGANGenerator) => Promise<void>): Promise<void> {
   const loaded = loadRun(join(dir, r), { warn: () => {} });

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import * as torch from '../src/torch/index.js';
+import { f32, i64, maxDiff, runOnnx } from './onnx-helpers.js';
 import * as nn from '../src/nn/index.js';
 import { loadRun, type LoadedRun } from '../src/families/load.js';
 import { disposeRun } from '../src/cli/latents.js';
@@ -48,28 +49,7 @@ before(async () => {
   }
 });
 
-async function run(model: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
-  const s = await ort.InferenceSession.create(model);
-  try {
-    return await s.run(feeds);
-  } finally {
-    await s.release();
-  }
-}
-
-const f32 = (t: torch.Tensor): ort.Tensor => new ort.Tensor('float32', t.contiguous().toTypedArray() as Float32Array, t.shape);
-const i64 = (t: torch.Tensor): ort.Tensor => new ort.Tensor('int64', t.contiguous().toTypedArray() as BigInt64Array, t.shape);
-
-/** Max |ours − onnx|, after checking the shapes agree. */
-function maxDiff(ours: torch.Tensor, theirs: ort.Tensor): number {
-  assert.deepEqual([...theirs.dims], ours.shape, 'output shape');
-  const a = ours.contiguous().toTypedArray() as Float32Array, b = theirs.data as Float32Array;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  // A constant image would hide a wrong graph: the output must vary.
-  assert.ok(Math.max(...a) - Math.min(...a) > 1e-3, 'the generator output is not flat');
-  return m;
-}
+const run = runOnnx;
 
 function withRun<T>(f: Family, fn: (loaded: LoadedRun) => T | Promise<T>): Promise<T> {
   const loaded = loadRun(runDir(f), { warn: () => {} });
