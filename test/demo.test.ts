@@ -62,15 +62,18 @@ test("the demo's pix2pix learns to draw: its grids' L1 to the real drawings fall
 test('train --serve prints the dashboard URL, serves the run while it trains, and stops with it', async () => {
   const dir = tempDir('gf-train-serve-');
   const out = join(dir, 'run');
+  let child: ReturnType<typeof cliAsync> | null = null;
   try {
     // Long enough to be stopped with Ctrl-C (SIGINT) once the dashboard has shown it running.
-    const child = cliAsync(['train', '--model', 'dcgan', '--data', 'shapes', '--resolution', '16', '--batch', '8', '--ngf', '4', '--ndf', '4', '--nz', '8', '--kimg', '100', '--sample_kimg', '1', '--n_samples', '4', '--workers', '0', '--out', out, '--serve']);
+    child = cliAsync(['train', '--model', 'dcgan', '--data', 'shapes', '--resolution', '16', '--batch', '8', '--ngf', '4', '--ndf', '4', '--nz', '8', '--kimg', '100', '--sample_kimg', '1', '--n_samples', '4', '--workers', '0', '--out', out, '--serve']);
+    const proc = child;
     let stdout = '';
-    child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    proc.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
+    const exited = new Promise<number | null>((resolve) => proc.on('exit', resolve));
     const url = await new Promise<string>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no URL printed: ${stdout}`)), 30_000);
-      child.stdout!.on('data', () => {
+      // Generous: the suite may share the machine (start-up is seconds when it is idle).
+      const t = setTimeout(() => reject(new Error(`no URL printed: ${stdout}`)), 120_000);
+      proc.stdout!.on('data', () => {
         const m = /dashboard: (http:\/\/127\.0\.0\.1:\d+\/)#\/run\/run\n/.exec(stdout);
         if (m) {
           clearTimeout(t);
@@ -79,13 +82,13 @@ test('train --serve prints the dashboard URL, serves the run while it trains, an
       });
     });
     let state = '';
-    for (let i = 0; i < 100 && state !== 'running'; i++) {
+    for (let i = 0; i < 600 && state !== 'running'; i++) {
       const runs = (JSON.parse((await raw(url, '/api/runs')).body) as { runs: { id: string; state: string }[] }).runs;
       state = runs.find((r) => r.id === 'run')?.state ?? '';
       if (state !== 'running') await new Promise((r) => setTimeout(r, 100));
     }
     assert.equal(state, 'running');
-    child.kill('SIGINT');
+    proc.kill('SIGINT');
     assert.equal(await exited, 0);
     assert.match(stdout, /^interrupted: /m);
     assert.match(stdout, /the dashboard stopped with the training; to keep it up: ganforge serve .*run\n/);
@@ -97,6 +100,8 @@ test('train --serve prints the dashboard URL, serves the run while it trains, an
     }
     assert.ok(gone, 'the dashboard still answers after training ended');
   } finally {
+    // A failed wait must not leave the training running after the test.
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -133,6 +133,27 @@ test('--nproc 2: Ctrl-C on the launcher stops both ranks after the same step and
   assert.notEqual(st.rankRng[0], st.rankRng[1]);
 });
 
+test('--nproc 2: the launcher killed outright (SIGKILL) leaves no worker running: they stop as on Ctrl-C, with a checkpoint', async () => {
+  const run = join(tempDir('gf-dist-'), 'orphan');
+  const launcher = cliAsync([...TINY, '--kimg', '10', '--snapshot_kimg', '100', '--nproc', '2', '--out', run]);
+  let stderr = '';
+  launcher.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+  const done = exitOf(launcher);
+  await waitForStderr(launcher, /step 3 /);
+  const pids = workersOf(launcher.pid!);
+  assert.equal(pids.size, 2, 'two workers');
+  launcher.kill('SIGKILL');
+  await done;
+  const t0 = Date.now();
+  const running = (): number[] => [...pids.values()].filter((pid) => existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z '));
+  while (running().length && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(running(), [], 'workers still run after their launcher died');
+  // The workers wrote to the test's pipe after the launcher was gone: rank 0 says why it stopped.
+  assert.match(stderr, new RegExp(`the launcher \\(pid ${launcher.pid}\\) is gone: stopping this job\nSIGTERM: finishing this step`));
+  const kept = checkpoints(run);
+  assert.equal(kept.length, 2, `the start and the stop: ${kept}`);
+});
+
 test('distributed mistakes are one line, exit 2', () => {
   const bad = cli([...TINY.map((a, i) => (TINY[i - 1] === '--batch' ? '7' : a)), '--nproc', '2', '--out', join(tempDir('gf-dist-'), 'b')]);
   assert.equal(bad.status, 2);

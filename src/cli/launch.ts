@@ -3,12 +3,34 @@
 // MASTER_PORT), with the cores split between them. The launcher trains nothing itself: it
 // forwards Ctrl-C once to every worker (they agree on a step, rank 0 writes one
 // checkpoint), reports a worker that died, and ends the others if they outlive the
-// collective timeout.
+// collective timeout. Workers watch the launcher in turn: one killed outright (SIGKILL,
+// no chance to forward anything) leaves them stopping as on Ctrl-C, not running orphaned.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../root.js';
 import { freePort } from '../distributed/index.js';
+
+/** Set by the launcher in each worker's environment: the process whose end ends the job. */
+const LAUNCHER_PID = 'GANFORGE_LAUNCHER_PID';
+
+/**
+ * In a worker of `--nproc`: once the launcher is gone (this process was handed to another
+ * parent), sends this process SIGTERM — the stop every rank then agrees on, with its
+ * checkpoint. Returns the function that ends the watch; null outside a launched worker.
+ */
+export function watchLauncher(say: (line: string) => void, everyMs = 1000): (() => void) | null {
+  const pid = Number(process.env[LAUNCHER_PID]);
+  if (!pid || process.ppid !== pid) return null;
+  const timer = setInterval(() => {
+    if (process.ppid === pid) return;
+    clearInterval(timer);
+    say(`the launcher (pid ${pid}) is gone: stopping this job`);
+    process.kill(process.pid, 'SIGTERM');
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
 
 export interface LaunchOptions {
   nproc: number;
@@ -27,7 +49,7 @@ export async function launchWorkers(argv: readonly string[], o: LaunchOptions): 
   for (let rank = 0; rank < o.nproc; rank++) {
     const env = {
       ...process.env, RANK: String(rank), LOCAL_RANK: String(rank), WORLD_SIZE: String(o.nproc), LOCAL_WORLD_SIZE: String(o.nproc),
-      MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), GANFORGE_NUM_THREADS: threads,
+      MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), GANFORGE_NUM_THREADS: threads, [LAUNCHER_PID]: String(process.pid),
     };
     // A process group of its own: a terminal's Ctrl-C reaches the launcher alone, which
     // forwards it once (twice would mean "exit at once" to a worker).

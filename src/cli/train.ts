@@ -11,7 +11,7 @@ import { COMMON_SCHEMA, METRICS_SCHEMA, fullSchema, type MetricsOptions } from '
 import type { RecipeDef } from '../train/recipe.js';
 import { progressPrinter } from './progress.js';
 import { withStopSignals } from './stop.js';
-import { launchWorkers } from './launch.js';
+import { launchWorkers, watchLauncher } from './launch.js';
 import { distributedEnv, joinJob, type Job } from '../distributed/index.js';
 import { requireC10d } from '../torch/index.js';
 import { runPage, startDashboard } from './dashboard.js';
@@ -92,6 +92,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   // Without --out the run goes under runs/: the dashboard shows that folder.
   const served = typeof options.out === 'string' ? options.out : 'runs';
   const dashboard = serve && lead ? await startDashboard(served, say) : null;
+  const unwatch = job ? watchLauncher(say) : null;
   if (dashboard) process.stdout.write(`dashboard: ${typeof options.out === 'string' ? runPage(dashboard.url, options.out) : dashboard.url}\n`);
   try {
     const result = await withStopSignals((signal) => train(def, options, given, { progress: bar?.update, log: say, signal, evaluate, distributed: job }), say);
@@ -100,6 +101,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     if (dashboard) process.stdout.write(`the dashboard stopped with the training; to keep it up: ganforge serve ${served}\n`);
     return 0;
   } finally {
+    unwatch?.();
     dashboard?.stop();
     nets?.dispose();
     job?.group.destroy();
