@@ -13,7 +13,7 @@ import { type Channels, checkChannels } from './image.js';
 import { type FolderSpec, folderSampler, openFolder } from './folder.js';
 import { type PreprocessMode, type PreprocessOptions, DEFAULT_PREPROCESS, checkPreprocess, fixedOutputSize } from './preprocess.js';
 import {
-  type BuiltinSet, type ProceduralSpec, BUILTIN_SETS, DEFAULT_COUNT, SHAPE_CLASSES, checkProcedural, isBuiltinSet, proceduralSampler,
+  type BuiltinSet, type ProceduralSpec, BUILTIN_SETS, DEFAULT_COUNT, SHAPE_CLASSES, checkProcedural, isBuiltinSet, makeScene, proceduralSampler,
 } from './procedural.js';
 import type { BadFileHandler, Sample, Sampler } from './sampler.js';
 import { type SingleSpec, openSingle, singleSampler } from './single.js';
@@ -104,6 +104,14 @@ export class Dataset {
 
   get labeled(): boolean {
     return this.classes !== null;
+  }
+
+  /** The class of every sample, in order (labelled datasets), else null: the data's label distribution. */
+  labels(): Int32Array | null {
+    const s = this.spec;
+    if ((s.kind === 'folder' || s.kind === 'cache') && s.labels) return s.labels.slice(0, this.length);
+    if (s.kind === 'shapes' && s.labels) return Int32Array.from({ length: s.count }, (_, i) => makeScene(s.seed, 0, i).label);
+    return null;
   }
 
   /** Whether samples have a target image `b` (pix2pix and CycleGAN datasets). */
