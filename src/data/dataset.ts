@@ -49,6 +49,12 @@ export interface DatasetOptions {
    * rendered at it (8 to 256, default 64).
    */
   resolution?: number;
+  /**
+   * A non-square model's image size (`resolution` is then its shorter side): folders are
+   * resized to it (the aspect not kept, as for a square), built-in sets are rendered at its
+   * longer side and centre-cropped; caches hold square images only.
+   */
+  shape?: { width: number; height: number };
   preprocess?: PreprocessMode;
   loadSize?: number;
   cropSize?: number;
@@ -169,21 +175,23 @@ export class Dataset {
     if (s.kind === 'cache') Object.assign(base, { resolution: s.resolution, noFlip: s.noFlip });
     if (isBuiltinSet(s.kind)) {
       const p = s as ProceduralSpec;
-      Object.assign(base, { resolution: p.resolution, seed: p.seed, noFlip: p.noFlip });
+      Object.assign(base, { resolution: p.resolution, seed: p.seed, noFlip: p.noFlip }, p.shape ? { shape: p.shape } : {});
     }
     return base;
   }
 
   toString(): string {
     const c = this.channels;
-    const size = this.imageSize ? `${this.imageSize}x${this.imageSize}` : 'sizes vary';
+    const shape = (this.spec as { shape?: { width: number; height: number } }).shape;
+    const height = (this.spec as { transform?: PreprocessOptions }).transform?.height;
+    const size = shape ? `${shape.width}x${shape.height}` : this.imageSize ? `${this.imageSize}x${height ?? this.imageSize}` : 'sizes vary';
     const cls = this.classes ? `, ${this.classes.length} classes` : '';
     return `${this.kind} dataset ${this.source}: ${this.length} samples, ${size}, ${c.a}${c.b ? `->${c.b}` : ''} channels${cls}`;
   }
 }
 
 function transformFrom(o: DatasetOptions): PreprocessOptions {
-  const res = o.resolution;
+  const res = o.shape ? o.shape.width : o.resolution;
   if (res !== undefined && o.cropSize !== undefined && o.cropSize !== res) {
     throw new DataError(`--crop_size ${o.cropSize} does not match the model's resolution ${res}: they must be equal`);
   }
@@ -192,6 +200,7 @@ function transformFrom(o: DatasetOptions): PreprocessOptions {
     loadSize: o.loadSize ?? res ?? DEFAULT_PREPROCESS.loadSize,
     cropSize: o.cropSize ?? res ?? DEFAULT_PREPROCESS.cropSize,
     noFlip: o.noFlip ?? false,
+    ...(o.shape ? { height: o.shape.height } : {}),
   });
 }
 
@@ -218,7 +227,7 @@ export async function openDataset(source: string, opts: DatasetOptions = {}): Pr
   if (isBuiltinSet(source)) {
     const kind: BuiltinSet = source;
     return new Dataset(checkProcedural({
-      kind, seed: opts.seed ?? 0, resolution: opts.resolution ?? 64, count: Math.min(opts.count ?? DEFAULT_COUNT[kind], maxDatasetSize),
+      kind, seed: opts.seed ?? 0, resolution: opts.resolution ?? 64, ...(opts.shape ? { shape: opts.shape } : {}), count: Math.min(opts.count ?? DEFAULT_COUNT[kind], maxDatasetSize),
       inputNc, outputNc, labels: classes, noFlip: opts.noFlip ?? false, direction, serialBatches: opts.serialBatches ?? false,
     }));
   }
@@ -232,6 +241,7 @@ export async function openDataset(source: string, opts: DatasetOptions = {}): Pr
   }
   if (st.isFile()) {
     if (isCacheFile(p)) {
+      if (opts.shape) throw new DataError(`${p} is a dataset cache, which holds square images: train a ${opts.shape.width}x${opts.shape.height} model from the image folder itself`, p);
       if (opts.mode && opts.mode !== 'folder') throw new DataError(`${p} is a dataset cache of single images; --dataset_mode ${opts.mode} needs a folder`, p);
       return new Dataset(openCache(p, { channels: inputNc, classes, noFlip: opts.noFlip ?? false, resolution: opts.resolution, maxDatasetSize }));
     }

@@ -99,15 +99,17 @@ export class StyleGAN2Recipe implements Recipe<Shared> {
   constructor(options: StyleGAN2Options, readonly env: RecipeEnv) {
     // Options built outside `train` (tests) may still hold the presets' nulls.
     const o = (this.o = resolveStyleGAN2Options(
-      { ...options, resolution: env.resolution, batch: env.batchSize },
+      { ...options, resolution: env.shape ? `${env.shape.width}x${env.shape.height}` : env.resolution, batch: env.batchSize },
       new Set(Object.entries(options).filter(([k, v]) => v !== null && k !== 'mirror').map(([k]) => k)),
     ) as StyleGAN2Options);
     const synthesis = {
       channelBase: need(o.channel_base, 'channel_base'), channelMax: o.channel_max, numFp16Res: need(o.num_fp16_res, 'num_fp16_res'),
       convClamp: o.conv_clamp, architecture: o.g_architecture as SynthesisArchitecture,
     };
+    // A non-square image: the blocks of its shorter side (env.resolution), stretched to its shape.
+    const imgShape: [number, number] | null = env.shape ? [env.shape.height, env.shape.width] : null;
     const make = (): Generator => new Generator({
-      zDim: o.z_dim, cDim: env.numClasses, wDim: o.w_dim, imgResolution: env.resolution, imgChannels: env.channels,
+      zDim: o.z_dim, cDim: env.numClasses, wDim: o.w_dim, imgResolution: env.resolution, imgShape, imgChannels: env.channels,
       mapping: { numLayers: need(o.map, 'map') }, synthesis,
     }).to(env.device);
     if (o.resume_from !== null) {
@@ -118,7 +120,7 @@ export class StyleGAN2Recipe implements Recipe<Shared> {
       this.G = make();
       this.G_ema = make();
       this.D = new Discriminator({
-        cDim: env.numClasses, imgResolution: env.resolution, imgChannels: env.channels, architecture: need(o.d_architecture, 'd_architecture') as SynthesisArchitecture,
+        cDim: env.numClasses, imgResolution: env.resolution, imgShape, imgChannels: env.channels, architecture: need(o.d_architecture, 'd_architecture') as SynthesisArchitecture,
         channelBase: synthesis.channelBase, channelMax: o.channel_max, numFp16Res: synthesis.numFp16Res, convClamp: o.conv_clamp,
         mbstdGroupSize: need(o.mbstd_group, 'mbstd_group'), mbstdNumChannels: o.mbstd_num_channels,
       }).to(env.device);
@@ -291,13 +293,17 @@ export const stylegan2 = defineRecipe({
   summary: 'StyleGAN2 (Karras et al. 2020) as stylegan2-ada-pytorch: modulated convolutions, path-length and lazy R1 regularisation, --cfg presets',
   // What --cfg sets has no fixed default (--help shows none; config.json records the value used).
   trainerDefaults: { resolution: 32, batch: null, kimg: null, ema_kimg: null, ema_rampup: null, no_flip: null },
+  nonSquare: true,
   schema: STYLEGAN2_SCHEMA,
   resolveOptions: (o, given) => {
     const r = resumeFromOptions(o, given);
     return resolveStyleGAN2Options(r.o, r.given);
   },
   create: (o, env) => {
-    if (env.resolution < 8) throw new UsageError(`--model stylegan2 needs --resolution 8 or more, got ${env.resolution}`);
+    if (env.resolution < 8) {
+      const got = env.shape ? `${env.shape.width}x${env.shape.height}` : env.resolution;
+      throw new UsageError(`--model stylegan2 needs --resolution 8 or more${env.shape ? ' on the shorter side' : ''}, got ${got}`);
+    }
     return new StyleGAN2Recipe(o, env);
   },
 });
