@@ -19,6 +19,11 @@ import { cfgSpec } from '../src/families/stylegan2/config.js';
 import { openDataset, encodeImage, prepareCache } from '../src/data/index.js';
 import { decodeImage } from '../src/data/image.js';
 import { assertClose, fromRoot, loadJson } from './helpers.js';
+import ort from 'onnxruntime-node';
+import { f32, i64, maxDiff, runOnnx } from './onnx-helpers.js';
+import { loadRun } from '../src/families/load.js';
+import { disposeRun } from '../src/cli/latents.js';
+import { exportRun } from '../src/cli/export_run.js';
 import { cli, cliErrorInProcess, tempDir, assertSameCheckpoint } from './train-helpers.js';
 
 interface Meta { height: number; width: number; G_init_kwargs: Record<string, unknown>; D_init_kwargs: Record<string, unknown>; G_keys: [string, number[]][]; D_keys: [string, number[]][] }
@@ -185,9 +190,11 @@ function latest(run: string): string {
   return join(run, 'checkpoints', names[names.length - 1]);
 }
 
+const dir = tempDir();
+const straight = join(dir, 'straight');
+
 test('a conditional 16x8 StyleGAN2 run trains, samples, mixes, interpolates and resumes bit-exactly', async () => {
-  const dir = tempDir();
-  const straight = join(dir, 'straight'), split = join(dir, 'split');
+  const split = join(dir, 'split');
   let r = cli([...TINY_NS, '--kimg', '0.02', '--out', straight]);
   assert.equal(r.status, 0, r.stderr);
   const m = readFileSync(join(straight, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
@@ -215,6 +222,28 @@ test('a conditional 16x8 StyleGAN2 run trains, samples, mixes, interpolates and 
   assert.equal(mix.width * 3, mix.height * 2 * 2, `a 2 × 3 grid of 16 × 8 cells: ${mix.width}x${mix.height}`);
   r = cli(['interpolate', '--run', straight, '--seeds', '1,2', '--out', join(out, 'i.png')]);
   assert.equal(r.status, 0, r.stderr);
+});
+
+test('the 16x8 run exports to ONNX: the graph draws G_ema\'s 16x8 images for a batch it was not traced at', async () => {
+  const loaded = loadRun(straight, { warn: () => {} });
+  try {
+    const style = loaded.recipe.style!;
+    // Noise strengths with weight, so that the stored noise maps (8x16 at the top) count.
+    torch.withSeed(3, () => noGrad(() => {
+      for (const [k, p] of loaded.recipe.networks().G_ema.namedParameters()) if (k.endsWith('.noise_strength')) p.copy_(torch.randn([]).mul(0.5));
+    }));
+    const { models, info } = exportRun(loaded);
+    assert.deepEqual(models.G.outputs[0].dims, ['batch', 3, 8, 16]);
+    assert.deepEqual([info.resolution, info.height], [16, 8]);
+    const z = torch.withSeed(9, () => torch.randn([3, 8]));
+    const labels = torch.tensor([0, 1, 2], { dtype: 'int64' });
+    const ours = noGrad(() => style.synthesize(style.dlatents(z, labels, null, null), false));
+    const out = await runOnnx(models.G.model, { z: f32(z), labels: i64(labels), truncation_psi: new ort.Tensor('float32', Float32Array.of(1), [1]) });
+    assert.ok(maxDiff(ours, out.image) < 1e-4, `${maxDiff(ours, out.image)}`);
+    for (const t of [z, labels, ours]) t.dispose();
+  } finally {
+    disposeRun(loaded);
+  }
 });
 
 test('a 32x16 DCGAN run trains and samples', async () => {
