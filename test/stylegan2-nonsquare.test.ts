@@ -24,7 +24,7 @@ import { f32, i64, maxDiff, runOnnx } from './onnx-helpers.js';
 import { loadRun } from '../src/families/load.js';
 import { disposeRun } from '../src/cli/latents.js';
 import { exportRun } from '../src/cli/export_run.js';
-import { cli, cliErrorInProcess, tempDir, assertSameCheckpoint } from './train-helpers.js';
+import { cli, cliErrorInProcess, tempDir, assertResumesExactly, latestCheckpoint } from './train-helpers.js';
 
 interface Meta { height: number; width: number; G_init_kwargs: Record<string, unknown>; D_init_kwargs: Record<string, unknown>; G_keys: [string, number[]][]; D_keys: [string, number[]][] }
 const meta = loadJson<Meta>('test/fixtures/stylegan2/nonsquare.json');
@@ -185,34 +185,22 @@ const TINY_NS = [
   '--n_samples', '4', '--G_reg_interval', '2', '--D_reg_interval', '3',
 ];
 
-function latest(run: string): string {
-  const names = io.listCheckpoints(join(run, 'checkpoints'));
-  return join(run, 'checkpoints', names[names.length - 1]);
-}
 
 const dir = tempDir();
 const straight = join(dir, 'straight');
 
 test('a conditional 16x8 StyleGAN2 run trains, samples, mixes, interpolates and resumes bit-exactly', async () => {
-  const split = join(dir, 'split');
-  let r = cli([...TINY_NS, '--kimg', '0.02', '--out', straight]);
-  assert.equal(r.status, 0, r.stderr);
+  assertResumesExactly(TINY_NS, { straight, split: join(dir, 'split'), kimg: 0.02, splitKimg: 0.008, resumedAt: /resuming .* \(step 2, 0\.008 kimg\)/ });
   const m = readFileSync(join(straight, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.equal(m.length, 5);
   assert.ok(m.every((x) => Number.isFinite(x.loss_G) && Number.isFinite(x.loss_D)));
-  r = cli([...TINY_NS, '--kimg', '0.008', '--out', split]);
-  assert.equal(r.status, 0, r.stderr);
-  r = cli(['train', '--model', 'stylegan2', '--resume', '--out', split, '--kimg', '0.02']);
-  assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, /resuming .* \(step 2, 0\.008 kimg\)/);
-  assertSameCheckpoint(latest(straight), latest(split));
-  const ck = scope(() => io.loadCheckpoint(latest(straight)).networks.G_ema['synthesis.b4.const'].shape);
+  const ck = scope(() => io.loadCheckpoint(latestCheckpoint(straight)).networks.G_ema['synthesis.b4.const'].shape);
   assert.deepEqual(ck, [8, 4, 8]);
   // The sample grid: 2 × 2 images of 16 × 8 with 2 px of padding.
   const grid = await decodeImage(join(straight, 'samples', '000000.020.png'));
   assert.deepEqual([grid.width, grid.height], [2 * 18 + 2, 2 * 10 + 2]);
   const out = join(straight, 'x');
-  r = cli(['sample', '--run', straight, '--n', '1', '--class', 'circle', '--out', join(out, 's.png')]);
+  let r = cli(['sample', '--run', straight, '--n', '1', '--class', 'circle', '--out', join(out, 's.png')]);
   assert.equal(r.status, 0, r.stderr);
   const one = await decodeImage(join(out, 's.png'));
   assert.deepEqual([one.width, one.height], [16 + 4, 8 + 4]);

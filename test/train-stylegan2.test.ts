@@ -16,7 +16,7 @@ import type { Options } from '../src/config/options.js';
 import { resolveStyleGAN2Options, cfgSpec } from '../src/families/stylegan2/config.js';
 import type { StyleGAN2Recipe } from '../src/families/stylegan2/stylegan2.js';
 import { PhaseRunner } from '../src/train/phase.js';
-import { cli, tempDir, assertSameCheckpoint, trainStep } from './train-helpers.js';
+import { cli, tempDir, assertResumesExactly, latestCheckpoint, trainStep } from './train-helpers.js';
 
 const TINY2 = [
   'train', '--model', 'stylegan2', '--data', 'shapes', '--resolution', '16', '--batch', '4', '--z_dim', '8', '--w_dim', '8',
@@ -24,10 +24,6 @@ const TINY2 = [
   '--n_samples', '4', '--G_reg_interval', '2', '--D_reg_interval', '3',
 ];
 
-function latest(run: string): string {
-  const names = io.listCheckpoints(join(run, 'checkpoints'));
-  return join(run, 'checkpoints', names[names.length - 1]);
-}
 
 const metrics = (run: string): Record<string, number>[] => readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 
@@ -35,23 +31,16 @@ test('a tiny run trains all four phases on their intervals, and resumes bit-exac
   const dir = tempDir();
   const straight = join(dir, 'straight'), split = join(dir, 'split');
   // batch 4: 0.028 kimg = 7 steps; 0.016 kimg = 4 steps (mid the Dreg interval of 3, at a Greg step).
-  let r = cli([...TINY2, '--kimg', '0.028', '--out', straight]);
-  assert.equal(r.status, 0, r.stderr);
+  assertResumesExactly(TINY2, { straight, split, kimg: 0.028, splitKimg: 0.016, resumedAt: /resuming .* \(step 4, 0\.016 kimg\)/ });
   const m = metrics(straight);
   assert.deepEqual(m.map((x) => x.step), [1, 2, 3, 4, 5, 6, 7]);
   // Step s (1-based) logs Greg when s−1 is a multiple of 2, Dreg when a multiple of 3.
   assert.deepEqual(m.map((x) => 'pl_penalty' in x), [true, false, true, false, true, false, true]);
   assert.deepEqual(m.map((x) => 'r1_penalty' in x), [true, false, false, true, false, false, true]);
   assert.ok(m.every((x) => Number.isFinite(x.loss_G) && Number.isFinite(x.loss_D)));
-  r = cli([...TINY2, '--kimg', '0.016', '--out', split]);
-  assert.equal(r.status, 0, r.stderr);
-  r = cli(['train', '--model', 'stylegan2', '--resume', '--out', split, '--kimg', '0.028']);
-  assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, /resuming .* \(step 4, 0\.016 kimg\)/);
-  assertSameCheckpoint(latest(straight), latest(split));
   // The running path-length mean is part of the state.
   const ck = torch.scope(() => {
-    const c = io.loadCheckpoint(latest(straight));
+    const c = io.loadCheckpoint(latestCheckpoint(straight));
     return c.extra!.pl_mean.item();
   });
   assert.ok(ck > 0, 'pl_mean moved');
