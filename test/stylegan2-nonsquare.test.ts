@@ -155,7 +155,7 @@ test('--resolution takes N or WxH (width by height): a square WxH is N, and mist
   assert.deepEqual([cfgSpec('auto', 32, 64 * 32).mb, cfgSpec('auto', 32, 64 * 32).gamma], [32, (0.0002 * 64 * 32) / 32]);
 });
 
-test('data at WxH: built-in sets rendered and centre-cropped, folders resized to it, caches refused', async () => {
+test('data at WxH: built-in sets rendered and centre-cropped, folders resized to it, caches prepared at it', async () => {
   const def = RECIPES.stylegan2;
   const o = Object.fromEntries(Object.entries(fullSchema(def)).map(([k, s]) => [k, s.default]));
   const opts = datasetOptions(def, { ...o, resolution: '32x16' });
@@ -175,8 +175,15 @@ test('data at WxH: built-in sets rendered and centre-cropped, folders resized to
   assert.deepEqual([f.a.width, f.a.height], [32, 16]);
   assert.equal(f.a.data[5], 99);
   assert.match(String(folder), /32x16/);
-  await prepareCache(join(dir, 'img'), { resolution: 16, out: join(dir, 'c.gfc') });
-  await assert.rejects(openDataset(join(dir, 'c.gfc'), opts), /dataset cache, which holds square images/);
+  // A cache prepared at 32x16 holds what the folder gives; one of squares is refused, and the other way round.
+  const made = await prepareCache(join(dir, 'img'), { resolution: 16, shape: { width: 32, height: 16 }, out: join(dir, 'c.gfc') });
+  assert.deepEqual([made.width, made.height], [32, 16]);
+  const cached = await (await openDataset(join(dir, 'c.gfc'), { ...opts, noFlip: true })).get(0);
+  assert.deepEqual([cached.a.width, cached.a.height], [32, 16]);
+  assert.deepEqual(Array.from(cached.a.data), Array.from((await (await openDataset(join(dir, 'img'), { ...opts, noFlip: true })).get(0)).a.data));
+  await assert.rejects(openDataset(join(dir, 'c.gfc'), { resolution: 16 }), /holds 32x16 images but 16x16 are needed: prepare a cache with --resolution 16/);
+  await prepareCache(join(dir, 'img'), { resolution: 16, out: join(dir, 'sq.gfc') });
+  await assert.rejects(openDataset(join(dir, 'sq.gfc'), opts), /holds 16x16 images but 32x16 are needed: prepare a cache with --resolution 32x16/);
 });
 
 const TINY_NS = [

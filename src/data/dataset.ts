@@ -52,7 +52,7 @@ export interface DatasetOptions {
   /**
    * A non-square model's image size (`resolution` is then its shorter side): folders are
    * resized to it (the aspect not kept, as for a square), built-in sets are rendered at its
-   * longer side and centre-cropped; caches hold square images only.
+   * longer side and centre-cropped, caches must have been prepared at it.
    */
   shape?: { width: number; height: number };
   preprocess?: PreprocessMode;
@@ -172,7 +172,7 @@ export class Dataset {
     if ('transform' in s) Object.assign(base, s.transform);
     if (s.kind === 'aligned' || s.kind === 'unaligned' || s.kind === 'shapes-pairs' || s.kind === 'shapes-domains') base.direction = s.direction;
     if (s.kind === 'unaligned') Object.assign(base, { sizeA: s.filesA.length, sizeB: s.filesB.length, serialBatches: s.serialBatches });
-    if (s.kind === 'cache') Object.assign(base, { resolution: s.resolution, noFlip: s.noFlip });
+    if (s.kind === 'cache') Object.assign(base, { resolution: s.resolution, noFlip: s.noFlip }, s.width !== s.height ? { width: s.width, height: s.height } : {});
     if (isBuiltinSet(s.kind)) {
       const p = s as ProceduralSpec;
       Object.assign(base, { resolution: p.resolution, seed: p.seed, noFlip: p.noFlip }, p.shape ? { shape: p.shape } : {});
@@ -182,7 +182,7 @@ export class Dataset {
 
   toString(): string {
     const c = this.channels;
-    const shape = (this.spec as { shape?: { width: number; height: number } }).shape;
+    const shape = this.spec.kind === 'cache' ? this.spec : (this.spec as { shape?: { width: number; height: number } }).shape;
     const height = (this.spec as { transform?: PreprocessOptions }).transform?.height;
     const size = shape ? `${shape.width}x${shape.height}` : this.imageSize ? `${this.imageSize}x${height ?? this.imageSize}` : 'sizes vary';
     const cls = this.classes ? `, ${this.classes.length} classes` : '';
@@ -241,9 +241,8 @@ export async function openDataset(source: string, opts: DatasetOptions = {}): Pr
   }
   if (st.isFile()) {
     if (isCacheFile(p)) {
-      if (opts.shape) throw new DataError(`${p} is a dataset cache, which holds square images: train a ${opts.shape.width}x${opts.shape.height} model from the image folder itself`, p);
       if (opts.mode && opts.mode !== 'folder') throw new DataError(`${p} is a dataset cache of single images; --dataset_mode ${opts.mode} needs a folder`, p);
-      return new Dataset(openCache(p, { channels: inputNc, classes, noFlip: opts.noFlip ?? false, resolution: opts.resolution, maxDatasetSize }));
+      return new Dataset(openCache(p, { channels: inputNc, classes, noFlip: opts.noFlip ?? false, resolution: opts.resolution, shape: opts.shape, maxDatasetSize }));
     }
     if (opts.mode === 'single') return new Dataset(openSingle(p, { channels: inputNc, transform: transformFrom(opts), maxDatasetSize }));
     throw new DataError(`${p} is a file: expected an image folder or a dataset cache (made by 'ganforge dataset prepare')`, p);
