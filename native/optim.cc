@@ -131,9 +131,22 @@ static Napi::Value clipGradNorm(INFO) {
   return Napi::Number::New(ENV, total);
 }
 
+// (params[], nan, posinf, neginf): every gradient through nan_to_num in place (NaN -> nan,
+// +inf -> posinf, -inf -> neginf, finite values kept), one call for the whole list.
+static Napi::Value nanToNumGrads_(INFO) {
+  auto params = TList(info[0]);
+  double nan = Num(info[1]), posinf = Num(info[2]), neginf = Num(info[3]);
+  c10::NoGradGuard ng;
+  for (auto& p : params) {
+    at::Tensor g = p.grad();
+    if (g.defined()) g.nan_to_num_(nan, posinf, neginf);
+  }
+  return ENV.Undefined();
+}
+
 void InitOptim(Napi::Env env, Napi::Object e) {
   GF_EXPORT(e, adamStep); GF_EXPORT(e, sgdStep); GF_EXPORT(e, lerpAll_); GF_EXPORT(e, copyAll_);
-  GF_EXPORT(e, zeroGrads); GF_EXPORT(e, clipGradNorm);
+  GF_EXPORT(e, zeroGrads); GF_EXPORT(e, clipGradNorm); GF_EXPORT(e, nanToNumGrads_);
 }
 
 }  // namespace gf

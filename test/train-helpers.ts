@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import * as torch from '../src/torch/index.js';
 import { scope } from '../src/torch/index.js';
-import { loadCheckpoint } from '../src/io/checkpoint.js';
+import { loadCheckpoint, listCheckpoints } from '../src/io/checkpoint.js';
 import { fromRoot } from './helpers.js';
 import { PhaseRunner, type StepContext } from '../src/train/phase.js';
 import type { Recipe } from '../src/train/recipe.js';
@@ -106,6 +106,29 @@ export function assertSameCheckpoint(a: string, b: string): void {
       assert.deepEqual(x.state[k], y.state[k], `state.${k}`);
     }
   });
+}
+
+/** The newest checkpoint of a run folder. */
+export function latestCheckpoint(run: string): string {
+  const names = listCheckpoints(join(run, 'checkpoints'));
+  return join(run, 'checkpoints', names[names.length - 1]);
+}
+
+/**
+ * Trains `args` (a `train` command line without --kimg and --out) for `kimg` into
+ * `straight`, and for `splitKimg` then resumed to `kimg` into `split`; the resume must say
+ * where it continues (`resumedAt`) and end in the checkpoint of the straight run, bit for bit.
+ */
+export function assertResumesExactly(args: string[], o: { straight: string; split: string; kimg: number; splitKimg: number; resumedAt: RegExp }): void {
+  const model = args[args.indexOf('--model') + 1];
+  for (const [out, kimg] of [[o.straight, o.kimg], [o.split, o.splitKimg]] as const) {
+    const r = cli([...args, '--kimg', String(kimg), '--out', out]);
+    assert.equal(r.status, 0, r.stderr);
+  }
+  const r = cli(['train', '--model', model, '--resume', '--out', o.split, '--kimg', String(o.kimg)]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, o.resumedAt);
+  assertSameCheckpoint(latestCheckpoint(o.straight), latestCheckpoint(o.split));
 }
 
 const runners = new WeakMap<Recipe, PhaseRunner>();

@@ -151,3 +151,25 @@ test('declarations that cannot run are refused up front', () => {
   const sgd = tinyGan((_G, D, _optG, optD) => [{ name: 'Dreg', nets: [D], optimizer: optD, interval: 16, lazy: true, loss: (b) => ({ loss: D.forward(b.a).mean() }) }]);
   assert.throws(() => new PhaseRunner(sgd.recipe), /lazy regularisation needs Adam/);
 });
+
+test('nanToNum: NaN gradients become 0 and ±∞ become ±1e5 before the step (without it the weights turn NaN)', () => {
+  const run = (nanToNum: boolean): { w: number[]; b: number; w0: number[]; b0: number } => {
+    const { D, recipe } = tinyGan((_G, D, _optG, optD) => [{
+      name: 'D', nets: [D], optimizer: optD,
+      ...(nanToNum ? { nanToNum: { nan: 0, posinf: 1e5, neginf: -1e5 } } : {}),
+      // d loss / d weight = x: NaN, +∞ and −∞; d loss / d bias = 1.
+      loss: (b) => ({ loss: D.forward(b.a).sum() }),
+    }]);
+    const w0 = values(D.weight), b0 = D.bias!.item();
+    const x = torch.tensor([[NaN, Infinity, -Infinity]]);
+    new PhaseRunner(recipe).run(batchOf(x), { step: 0, imagesSeen: 0 });
+    return { w: values(D.weight), b: D.bias!.item(), w0, b0 };
+  };
+  const on = run(true);
+  // SGD at lr 0.1: w − 0.1·[0, 1e5, −1e5], b − 0.1.
+  const want = [on.w0[0], on.w0[1] - 1e4, on.w0[2] + 1e4];
+  on.w.forEach((w, i) => assert.ok(Math.abs(w - want[i]) < 1e-3, `weight[${i}] ${w} vs ${want[i]}`));
+  assert.ok(Math.abs(on.b - (on.b0 - 0.1)) < 1e-6);
+  const off = run(false);
+  assert.ok(Number.isNaN(off.w[0]) && !Number.isFinite(off.w[1]), 'the control step (no nanToNum) poisons the weights');
+});

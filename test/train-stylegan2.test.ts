@@ -11,11 +11,12 @@ import * as torch from '../src/torch/index.js';
 import { io } from '../src/index.js';
 import { RECIPES } from '../src/families/registry.js';
 import { fullSchema, recipeEnv } from '../src/train/options.js';
+import type { RecipeEnv } from '../src/train/recipe.js';
 import type { Options } from '../src/config/options.js';
 import { resolveStyleGAN2Options, cfgSpec } from '../src/families/stylegan2/config.js';
 import type { StyleGAN2Recipe } from '../src/families/stylegan2/stylegan2.js';
 import { PhaseRunner } from '../src/train/phase.js';
-import { cli, tempDir, assertSameCheckpoint, trainStep } from './train-helpers.js';
+import { cli, tempDir, assertResumesExactly, latestCheckpoint, trainStep } from './train-helpers.js';
 
 const TINY2 = [
   'train', '--model', 'stylegan2', '--data', 'shapes', '--resolution', '16', '--batch', '4', '--z_dim', '8', '--w_dim', '8',
@@ -23,10 +24,6 @@ const TINY2 = [
   '--n_samples', '4', '--G_reg_interval', '2', '--D_reg_interval', '3',
 ];
 
-function latest(run: string): string {
-  const names = io.listCheckpoints(join(run, 'checkpoints'));
-  return join(run, 'checkpoints', names[names.length - 1]);
-}
 
 const metrics = (run: string): Record<string, number>[] => readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 
@@ -34,23 +31,16 @@ test('a tiny run trains all four phases on their intervals, and resumes bit-exac
   const dir = tempDir();
   const straight = join(dir, 'straight'), split = join(dir, 'split');
   // batch 4: 0.028 kimg = 7 steps; 0.016 kimg = 4 steps (mid the Dreg interval of 3, at a Greg step).
-  let r = cli([...TINY2, '--kimg', '0.028', '--out', straight]);
-  assert.equal(r.status, 0, r.stderr);
+  assertResumesExactly(TINY2, { straight, split, kimg: 0.028, splitKimg: 0.016, resumedAt: /resuming .* \(step 4, 0\.016 kimg\)/ });
   const m = metrics(straight);
   assert.deepEqual(m.map((x) => x.step), [1, 2, 3, 4, 5, 6, 7]);
   // Step s (1-based) logs Greg when s−1 is a multiple of 2, Dreg when a multiple of 3.
   assert.deepEqual(m.map((x) => 'pl_penalty' in x), [true, false, true, false, true, false, true]);
   assert.deepEqual(m.map((x) => 'r1_penalty' in x), [true, false, false, true, false, false, true]);
   assert.ok(m.every((x) => Number.isFinite(x.loss_G) && Number.isFinite(x.loss_D)));
-  r = cli([...TINY2, '--kimg', '0.016', '--out', split]);
-  assert.equal(r.status, 0, r.stderr);
-  r = cli(['train', '--model', 'stylegan2', '--resume', '--out', split, '--kimg', '0.028']);
-  assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, /resuming .* \(step 4, 0\.016 kimg\)/);
-  assertSameCheckpoint(latest(straight), latest(split));
   // The running path-length mean is part of the state.
   const ck = torch.scope(() => {
-    const c = io.loadCheckpoint(latest(straight));
+    const c = io.loadCheckpoint(latestCheckpoint(straight));
     return c.extra!.pl_mean.item();
   });
   assert.ok(ck > 0, 'pl_mean moved');
@@ -137,4 +127,78 @@ test('sample, interpolate and mix work on a StyleGAN2 run', () => {
   const bytes = (f: string): Buffer => readFileSync(join(out, f));
   assert.ok(bytes('const.png').equals(bytes('fixed.png')), 'const = fixed');
   assert.ok(!bytes('const.png').equals(bytes('none.png')), 'none draws without the noise maps');
+});
+
+/** A recipe of the tiny config (16 px), with the environment changed by `env`. */
+function tinyRecipe(extra: Options, numClasses: number, env: Partial<RecipeEnv> = {}): StyleGAN2Recipe {
+  const def = RECIPES.stylegan2;
+  const o: Options = Object.fromEntries(Object.entries(fullSchema(def)).map(([k, s]) => [k, s.default]));
+  Object.assign(o, { model: 'stylegan2', resolution: 16, batch: 4, z_dim: 8, w_dim: 8, channel_base: 64, channel_max: 8, ...extra });
+  return def.create(o, { ...recipeEnv(o, numClasses, 'cpu'), ...env }) as StyleGAN2Recipe;
+}
+
+function disposeRecipe(r: StyleGAN2Recipe): void {
+  for (const net of Object.values(r.networks())) net.dispose();
+  for (const opt of Object.values(r.optimizers())) opt.dispose();
+  r.dispose();
+}
+
+test('a real image with a NaN pixel leaves every weight finite: the gradients pass through nan_to_num before each step', () => {
+  const finite = (r: StyleGAN2Recipe): boolean => torch.scope(() => [...r.G.parameters(), ...r.D.parameters()].every((p) => p.isfinite().all().item()));
+  // Step 1 (Gmain and Dmain) on a batch with one NaN pixel, with the phases as declared or stripped of nanToNum.
+  const stepWith = (keep: boolean): boolean => {
+    torch.manualSeed(5);
+    const r = tinyRecipe({}, 0);
+    const a = torch.rand([4, 3, 16, 16]).mul(2).sub(1);
+    try {
+      if (keep) assert.ok(r.phases.every((p) => p.nanToNum?.nan === 0 && p.nanToNum.posinf === 1e5 && p.nanToNum.neginf === -1e5), 'every phase, the reference\'s values');
+      torch.noGrad(() => a.view(-1).narrow(0, 7, 1).fill_(NaN));
+      const phases = keep ? r.phases : r.phases.map((p) => ({ ...p, nanToNum: undefined }));
+      const runner = new PhaseRunner({ networks: () => r.networks(), phases, prepare: (b) => r.prepare(b) });
+      const m = torch.scope(() => runner.run({ a, b: null, labels: null }, { step: 1, imagesSeen: 4 }));
+      assert.ok(Number.isNaN(m.loss_D), 'D\'s loss is NaN');
+      return finite(r);
+    } finally {
+      a.dispose();
+      disposeRecipe(r);
+    }
+  };
+  assert.equal(stepWith(true), true, 'every G and D weight finite');
+  assert.equal(stepWith(false), false, 'the control (no nan_to_num) leaves NaN in D');
+});
+
+test('generated images get the labels of random training images: the draws follow an unbalanced dataset', () => {
+  // 90 images of class 0, 10 of class 1, none of class 2.
+  const labels = Int32Array.from({ length: 100 }, (_, i) => (i < 90 ? 0 : 1));
+  torch.manualSeed(9);
+  const r = tinyRecipe({ classes: true }, 3, { labels });
+  const a = torch.zeros([64, 3, 16, 16]);
+  try {
+    const counts = [0, 0, 0];
+    for (let i = 0; i < 20; i++) {
+      torch.scope(() => {
+        const { c } = r.prepare({ a, b: null, labels: null });
+        for (const t of c) for (const v of t!.toTypedArray() as BigInt64Array) counts[Number(v)]++;
+      });
+    }
+    const n = counts[0] + counts[1] + counts[2];
+    assert.equal(n, 20 * 4 * 64);
+    assert.equal(counts[2], 0, 'a class with no images is never drawn');
+    // 5120 draws of p = 0.1: standard deviation 0.0042.
+    assert.ok(Math.abs(counts[1] / n - 0.1) < 0.02, `class 1 drawn ${counts[1] / n} of the time`);
+    // The same seed draws the same labels (they come from torch's saved generator).
+    const once = (): number[] => torch.withSeed(4, () => torch.scope(() => Array.from(r.prepare({ a, b: null, labels: null }).c[2]!.toTypedArray() as BigInt64Array, Number)));
+    assert.deepEqual(once(), once());
+  } finally {
+    a.dispose();
+    disposeRecipe(r);
+  }
+  // Without the data (a recipe built for sampling) every class can come up.
+  const u = tinyRecipe({ classes: true }, 3);
+  try {
+    const seen = new Set(torch.scope(() => Array.from(u.prepare({ a: torch.zeros([64, 3, 16, 16]), b: null, labels: null }).c[0]!.toTypedArray() as BigInt64Array, Number)));
+    assert.deepEqual([...seen].sort(), [0, 1, 2]);
+  } finally {
+    disposeRecipe(u);
+  }
 });

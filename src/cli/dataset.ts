@@ -7,7 +7,7 @@ import { checkOutputPath, checkReplaceableFile } from '../run/output.js';
 import { DataError } from '../data/errors.js';
 import { formatInfo, inspectDataset } from '../data/info.js';
 import { UsageError } from '../config/errors.js';
-import { defineSchema, formatOptions, parseArgs } from '../config/options.js';
+import { defineSchema, formatOptions, parseArgs, sizeOf } from '../config/options.js';
 
 const INFO_SCHEMA = defineSchema({
   json: { type: 'bool', default: false, help: 'print the report as JSON' },
@@ -15,7 +15,7 @@ const INFO_SCHEMA = defineSchema({
 });
 
 const PREPARE_SCHEMA = defineSchema({
-  resolution: { type: 'int', default: null, help: 'side of the square cache images; a power of two (required)', metavar: 'R', min: 1 },
+  resolution: { type: 'size', default: null, help: 'size of the cache images: R (square) or WxH, width by height (for train --resolution WxH); powers of two (required)', metavar: 'R|WxH', min: 1 },
   out: { type: 'string', default: null, help: 'the cache file to write (required)', metavar: 'FILE' },
   classes: { type: 'bool', default: false, help: 'store class labels: one first-level sub-folder per class' },
   channels: { type: 'int', default: 3, help: '1 (grayscale) or 3 (RGB)', min: 1, max: 3 },
@@ -83,8 +83,10 @@ async function prepare(argv: string[]): Promise<number> {
   if (fs.existsSync(src) && fs.statSync(src).isFile()) {
     throw new DataError(`${src} is a file: dataset prepare expects a folder of images`, src);
   }
+  const { width, height } = sizeOf(options.resolution);
   const summary = await prepareCache(source, {
-    resolution: options.resolution,
+    resolution: Math.min(width, height),
+    ...(width !== height ? { shape: { width, height } } : {}),
     out: options.out,
     classes: options.classes,
     channels: options.channels as 1 | 3,
@@ -97,7 +99,7 @@ async function prepare(argv: string[]): Promise<number> {
   });
   const mib = (summary.bytes / 2 ** 20).toFixed(1);
   process.stdout.write(
-    `wrote ${summary.out}: ${summary.count} images of ${summary.resolution}x${summary.resolution}x${summary.channels}` +
+    `wrote ${summary.out}: ${summary.count} images of ${summary.width}x${summary.height}x${summary.channels}` +
       `${summary.classes ? `, ${summary.classes.length} classes (${summary.classes.join(', ')})` : ''}, ${mib} MiB in ${summary.seconds.toFixed(1)} s\n` +
       (summary.skipped.length ? `skipped ${summary.skipped.length} unreadable image(s)\n` : ''),
   );

@@ -16,8 +16,10 @@ import type { Generator } from '../families/translation/networks.js';
 export interface ModelInfo {
   family: string;
   kind: 'image' | 'style' | 'translation';
-  /** Output image size and channels. */
+  /** Output image size (its width) and channels. */
   resolution: number;
+  /** The output height when it is not `resolution` (a non-square model, --resolution WxH). */
+  height?: number;
   channels: number;
   /** Latent size (image and style kinds). */
   latent?: number;
@@ -128,7 +130,7 @@ export function exportRun(loaded: LoadedRun, o: RunExportOptions = {}): RunExpor
   }
   const out = models.G.outputs[0].dims;
   const info: ModelInfo = {
-    family: loaded.def.name, kind: style ? 'style' : 'image', resolution: Number(out[3]), channels: Number(out[1]),
+    family: loaded.def.name, kind: style ? 'style' : 'image', resolution: Number(out[3]), ...(out[2] !== out[3] ? { height: Number(out[2]) } : {}), channels: Number(out[1]),
     latent: dims.reduce((a, b) => a * b, 1), classes: loaded.classes, dynamic: models.G.dynamic, batch: fixedBatch(models.G), note: models.G.note,
     checkpoint: loaded.checkpoint, files,
   };

@@ -6,7 +6,8 @@ import { UsageError } from './errors.js';
 export type OptionValue = number | string | boolean | null;
 
 export interface OptionSpec {
-  type: 'int' | 'float' | 'string' | 'bool';
+  /** 'size': N (square) or WxH, width by height (an image size); its value is N, or 'WxH' when not square. */
+  type: 'int' | 'float' | 'string' | 'bool' | 'size';
   default: OptionValue;
   help: string;
   /** Allowed values of a string option. */
@@ -27,7 +28,7 @@ export type Options = Record<string, OptionValue>;
 
 /** The value an option of `T` holds: its type (a string option with choices: one of them), or null where the default is null. */
 export type OptionValueOf<T extends OptionSpec> = TypeValue<T['type'], T> | (null extends T['default'] ? null : never);
-type TypeValue<Ty, T> = Ty extends 'bool' ? boolean : Ty extends 'string' ? (T extends { choices: readonly (infer C)[] } ? C : string) : number;
+type TypeValue<Ty, T> = Ty extends 'bool' ? boolean : Ty extends 'string' ? (T extends { choices: readonly (infer C)[] } ? C : string) : Ty extends 'size' ? number | string : number;
 
 /** The options a schema defines, each with its own type: `o.lambda_L1` is a number, a misspelt name does not compile. */
 export type OptionsOf<S extends Schema> = { -readonly [K in keyof S]: OptionValueOf<S[K]> };
@@ -80,6 +81,26 @@ function suggest(name: string, schema: Schema): string {
 /** A number as people write one: 16, -3, 0.5, .5, 2e-4 (no hex, binary, octal or spaces). */
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 
+/** A non-square size as people write one: 64x32 (width by height). */
+const SIZE = /^\s*(\d+)\s*[x×]\s*(\d+)\s*$/i;
+
+/** An image size option's value (N, or 'WxH' when not square) as width and height. */
+export function sizeOf(v: number | string): { width: number; height: number } {
+  if (typeof v === 'number') return { width: v, height: v };
+  const m = SIZE.exec(v);
+  if (!m) throw new Error(`internal: '${v}' is not a size`);
+  return { width: Number(m[1]), height: Number(m[2]) };
+}
+
+/** WxH checked side by side against the option's bounds: N when square (so 32x32 is 32), else 'WxH'. */
+function coerceSize(name: string, spec: OptionSpec, raw: string, w: number, h: number): OptionValue {
+  for (const side of [w, h]) {
+    if (spec.min !== undefined && side < spec.min) throw new UsageError(`--${name} ${raw}: each side must be at least ${spec.min}`);
+    if (spec.max !== undefined && side > spec.max) throw new UsageError(`--${name} ${raw}: each side must be at most ${spec.max}`);
+  }
+  return w === h ? w : `${w}x${h}`;
+}
+
 /** Converts and validates one value; throws a UsageError naming the option. */
 export function coerce(name: string, spec: OptionSpec, raw: unknown): OptionValue {
   let v: OptionValue;
@@ -92,13 +113,17 @@ export function coerce(name: string, spec: OptionSpec, raw: unknown): OptionValu
     else if (/^(true|1|yes|on)$/i.test(String(raw))) v = true;
     else if (/^(false|0|no|off)$/i.test(String(raw))) v = false;
     else throw new UsageError(`--${name} expects true or false, got '${raw}'`);
-  } else if (spec.type === 'int' || spec.type === 'float') {
+  } else if (spec.type === 'size' && typeof raw === 'string' && SIZE.test(raw)) {
+    const m = SIZE.exec(raw)!;
+    v = coerceSize(name, spec, raw.trim(), Number(m[1]), Number(m[2]));
+  } else if (spec.type === 'int' || spec.type === 'float' || spec.type === 'size') {
     // Plain decimal notation only: Number() would also read '0x10', '0b1', ' 16' and ''.
     const n = typeof raw === 'number' ? raw : typeof raw === 'string' && DECIMAL.test(raw) ? Number(raw) : NaN;
+    const what = spec.type === 'size' ? 'whole number or WxH (width by height, e.g. 64x32)' : spec.type === 'int' ? 'whole number' : 'number';
     if (typeof raw === 'boolean' || !Number.isFinite(n)) {
-      throw new UsageError(`--${name} expects a ${spec.type === 'int' ? 'whole number' : 'number'}, got '${raw}'`);
+      throw new UsageError(`--${name} expects a ${what}, got '${raw}'`);
     }
-    if (spec.type === 'int' && !Number.isInteger(n)) throw new UsageError(`--${name} expects a whole number, got '${raw}'`);
+    if (spec.type !== 'float' && !Number.isInteger(n)) throw new UsageError(`--${name} expects a ${what}, got '${raw}'`);
     v = n;
     if (spec.min !== undefined && n < spec.min) throw new UsageError(`--${name} must be at least ${spec.min}, got ${n}`);
     if (spec.max !== undefined && n > spec.max) throw new UsageError(`--${name} must be at most ${spec.max}, got ${n}`);

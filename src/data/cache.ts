@@ -146,7 +146,10 @@ export function loadCache(file: string): LoadedCache {
 // ---- preparing ----
 
 export interface PrepareOptions {
+  /** The side of square images, or with `shape` the shorter side. */
   resolution: number;
+  /** Non-square images of this size instead (resized without keeping their aspect). */
+  shape?: { width: number; height: number };
   out: string;
   /** Label images by their first-level sub-folder. */
   classes?: boolean;
@@ -166,6 +169,8 @@ export interface PrepareSummary {
   skipped: string[];
   ignored: number;
   resolution: number;
+  width: number;
+  height: number;
   channels: Channels;
   classes: string[] | null;
   bytes: number;
@@ -173,18 +178,19 @@ export interface PrepareSummary {
 }
 
 /**
- * How a folder image becomes a cache image: the same bicubic resize to R x R that a
+ * How a folder image becomes a cache image: the same bicubic resize to R x R (or W x H) that a
  * folder read with `--preprocess resize_and_crop --load_size R --crop_size R` does, so
  * training from the cache sees exactly what training from the folder would (flips are
  * still drawn at load time).
  */
-export function cacheTransform(resolution: number): PreprocessOptions {
-  return { preprocess: 'resize_and_crop', loadSize: resolution, cropSize: resolution, noFlip: true };
+export function cacheTransform(resolution: number, height = resolution): PreprocessOptions {
+  return { preprocess: 'resize_and_crop', loadSize: resolution, cropSize: resolution, noFlip: true, ...(height !== resolution ? { height } : {}) };
 }
 
 export async function prepareCache(sourceDir: string, o: PrepareOptions): Promise<PrepareSummary> {
   const t0 = performance.now();
   const res = checkResolution(o.resolution);
+  const width = o.shape ? checkResolution(o.shape.width, 'width') : res, height = o.shape ? checkResolution(o.shape.height, 'height') : res;
   const channels = o.channels ?? 3;
   const out = path.resolve(o.out);
   const root = path.resolve(sourceDir);
@@ -207,8 +213,8 @@ export async function prepareCache(sourceDir: string, o: PrepareOptions): Promis
     files = files.slice(0, max);
     labels = labels?.slice(0, max) ?? null;
   }
-  const transform = cacheTransform(res);
-  const imageBytes = res * res * channels;
+  const transform = cacheTransform(width, height);
+  const imageBytes = width * height * channels;
   const tmp = `${out}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   const fd = fs.openSync(tmp, 'wx', 0o644);
   let pos = 0;
@@ -257,9 +263,9 @@ export async function prepareCache(sourceDir: string, o: PrepareOptions): Promis
       write(new Uint8Array(Int32Array.from(keptLabels).buffer));
     }
     const index: CacheIndex = {
-      format: 'ganforge-dataset-cache', version: CACHE_VERSION, count: kept.length, height: res, width: res, channels,
+      format: 'ganforge-dataset-cache', version: CACHE_VERSION, count: kept.length, height, width, channels,
       imageBytes, dataOffset: HEADER_BYTES, labelsOffset, classes, source: root, files: kept, skipped, ignored,
-      resize: 'bicubic, to resolution x resolution (aspect not kept)', created: new Date().toISOString(),
+      resize: 'bicubic, to width x height (aspect not kept)', created: new Date().toISOString(),
     };
     const indexOffset = pos;
     const json = Buffer.from(JSON.stringify(index), 'utf8');
@@ -283,7 +289,7 @@ export async function prepareCache(sourceDir: string, o: PrepareOptions): Promis
       /* some filesystems cannot sync a directory; the rename is still atomic */
     }
     return {
-      out, count: kept.length, skipped, ignored, resolution: res, channels, classes, bytes: pos,
+      out, count: kept.length, skipped, ignored, resolution: res, width, height, channels, classes, bytes: pos,
       seconds: (performance.now() - t0) / 1000,
     };
   } catch (e) {
@@ -300,7 +306,10 @@ export interface CacheSpec {
   path: string;
   images: SharedArrayBuffer;
   count: number;
+  /** The side of its square images (the height of non-square ones). */
   resolution: number;
+  width: number;
+  height: number;
   storedChannels: Channels;
   channels: Channels;
   labels: Int32Array | null;
@@ -309,28 +318,30 @@ export interface CacheSpec {
   noFlip: boolean;
 }
 
-export function openCache(file: string, o: { channels: Channels; classes: boolean; noFlip: boolean; resolution?: number; maxDatasetSize: number }): CacheSpec {
+export function openCache(file: string, o: { channels: Channels; classes: boolean; noFlip: boolean; resolution?: number; shape?: { width: number; height: number }; maxDatasetSize: number }): CacheSpec {
   const c = loadCache(file);
   const ix = c.index;
-  if (o.resolution !== undefined && o.resolution !== ix.height) {
-    throw new DataError(`${file} holds ${ix.width}x${ix.height} images but ${o.resolution}x${o.resolution} are needed: prepare a cache with --resolution ${o.resolution}`, file);
+  const want = o.shape ?? (o.resolution !== undefined ? { width: o.resolution, height: o.resolution } : null);
+  if (want && (want.width !== ix.width || want.height !== ix.height)) {
+    const size = want.width === want.height ? `${want.width}` : `${want.width}x${want.height}`;
+    throw new DataError(`${file} holds ${ix.width}x${ix.height} images but ${want.width}x${want.height} are needed: prepare a cache with --resolution ${size}`, file);
   }
   if (o.classes && !c.labels) throw new DataError(`${file} has no class labels: prepare it again with --classes`, file);
   const count = Math.min(ix.count, o.maxDatasetSize);
   return {
-    kind: 'cache', path: path.resolve(file), images: c.images, count, resolution: ix.height, storedChannels: ix.channels,
+    kind: 'cache', path: path.resolve(file), images: c.images, count, resolution: ix.height, width: ix.width, height: ix.height, storedChannels: ix.channels,
     channels: o.channels, labels: o.classes ? c.labels : null, classes: o.classes ? ix.classes : null,
     files: ix.files, noFlip: o.noFlip,
   };
 }
 
 export function cacheSampler(spec: CacheSpec): Sampler {
-  const r = spec.resolution;
-  const bytes = r * r * spec.storedChannels;
+  const { width, height } = spec;
+  const bytes = width * height * spec.storedChannels;
   return {
     length: spec.count,
     async load(index: number, seed: number): Promise<Sample> {
-      let a: RawImage = { data: new Uint8Array(spec.images, index * bytes, bytes), width: r, height: r, channels: spec.storedChannels };
+      let a: RawImage = { data: new Uint8Array(spec.images, index * bytes, bytes), width, height, channels: spec.storedChannels };
       if (!spec.noFlip && new Rng(seed).float() > 0.5) a = flipImage(a);
       a = toChannels(a, spec.channels);
       return { a, b: null, label: spec.labels ? spec.labels[index] : -1, pathA: `${spec.path}#${spec.files[index] ?? index}`, pathB: null };

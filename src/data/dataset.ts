@@ -13,7 +13,7 @@ import { type Channels, checkChannels } from './image.js';
 import { type FolderSpec, folderSampler, openFolder } from './folder.js';
 import { type PreprocessMode, type PreprocessOptions, DEFAULT_PREPROCESS, checkPreprocess, fixedOutputSize } from './preprocess.js';
 import {
-  type BuiltinSet, type ProceduralSpec, BUILTIN_SETS, DEFAULT_COUNT, SHAPE_CLASSES, checkProcedural, isBuiltinSet, proceduralSampler,
+  type BuiltinSet, type ProceduralSpec, BUILTIN_SETS, DEFAULT_COUNT, SHAPE_CLASSES, checkProcedural, isBuiltinSet, makeScene, proceduralSampler,
 } from './procedural.js';
 import type { BadFileHandler, Sample, Sampler } from './sampler.js';
 import { type SingleSpec, openSingle, singleSampler } from './single.js';
@@ -49,6 +49,12 @@ export interface DatasetOptions {
    * rendered at it (8 to 256, default 64).
    */
   resolution?: number;
+  /**
+   * A non-square model's image size (`resolution` is then its shorter side): folders are
+   * resized to it (the aspect not kept, as for a square), built-in sets are rendered at its
+   * longer side and centre-cropped, caches must have been prepared at it.
+   */
+  shape?: { width: number; height: number };
   preprocess?: PreprocessMode;
   loadSize?: number;
   cropSize?: number;
@@ -106,6 +112,14 @@ export class Dataset {
     return this.classes !== null;
   }
 
+  /** The class of every sample, in order (labelled datasets), else null: the data's label distribution. */
+  labels(): Int32Array | null {
+    const s = this.spec;
+    if ((s.kind === 'folder' || s.kind === 'cache') && s.labels) return s.labels.slice(0, this.length);
+    if (s.kind === 'shapes' && s.labels) return Int32Array.from({ length: s.count }, (_, i) => makeScene(s.seed, 0, i).label);
+    return null;
+  }
+
   /** Whether samples have a target image `b` (pix2pix and CycleGAN datasets). */
   get paired(): boolean {
     const k = this.spec.kind;
@@ -158,24 +172,26 @@ export class Dataset {
     if ('transform' in s) Object.assign(base, s.transform);
     if (s.kind === 'aligned' || s.kind === 'unaligned' || s.kind === 'shapes-pairs' || s.kind === 'shapes-domains') base.direction = s.direction;
     if (s.kind === 'unaligned') Object.assign(base, { sizeA: s.filesA.length, sizeB: s.filesB.length, serialBatches: s.serialBatches });
-    if (s.kind === 'cache') Object.assign(base, { resolution: s.resolution, noFlip: s.noFlip });
+    if (s.kind === 'cache') Object.assign(base, { resolution: s.resolution, noFlip: s.noFlip }, s.width !== s.height ? { width: s.width, height: s.height } : {});
     if (isBuiltinSet(s.kind)) {
       const p = s as ProceduralSpec;
-      Object.assign(base, { resolution: p.resolution, seed: p.seed, noFlip: p.noFlip });
+      Object.assign(base, { resolution: p.resolution, seed: p.seed, noFlip: p.noFlip }, p.shape ? { shape: p.shape } : {});
     }
     return base;
   }
 
   toString(): string {
     const c = this.channels;
-    const size = this.imageSize ? `${this.imageSize}x${this.imageSize}` : 'sizes vary';
+    const shape = this.spec.kind === 'cache' ? this.spec : (this.spec as { shape?: { width: number; height: number } }).shape;
+    const height = (this.spec as { transform?: PreprocessOptions }).transform?.height;
+    const size = shape ? `${shape.width}x${shape.height}` : this.imageSize ? `${this.imageSize}x${height ?? this.imageSize}` : 'sizes vary';
     const cls = this.classes ? `, ${this.classes.length} classes` : '';
     return `${this.kind} dataset ${this.source}: ${this.length} samples, ${size}, ${c.a}${c.b ? `->${c.b}` : ''} channels${cls}`;
   }
 }
 
 function transformFrom(o: DatasetOptions): PreprocessOptions {
-  const res = o.resolution;
+  const res = o.shape ? o.shape.width : o.resolution;
   if (res !== undefined && o.cropSize !== undefined && o.cropSize !== res) {
     throw new DataError(`--crop_size ${o.cropSize} does not match the model's resolution ${res}: they must be equal`);
   }
@@ -184,6 +200,7 @@ function transformFrom(o: DatasetOptions): PreprocessOptions {
     loadSize: o.loadSize ?? res ?? DEFAULT_PREPROCESS.loadSize,
     cropSize: o.cropSize ?? res ?? DEFAULT_PREPROCESS.cropSize,
     noFlip: o.noFlip ?? false,
+    ...(o.shape ? { height: o.shape.height } : {}),
   });
 }
 
@@ -210,7 +227,7 @@ export async function openDataset(source: string, opts: DatasetOptions = {}): Pr
   if (isBuiltinSet(source)) {
     const kind: BuiltinSet = source;
     return new Dataset(checkProcedural({
-      kind, seed: opts.seed ?? 0, resolution: opts.resolution ?? 64, count: Math.min(opts.count ?? DEFAULT_COUNT[kind], maxDatasetSize),
+      kind, seed: opts.seed ?? 0, resolution: opts.resolution ?? 64, ...(opts.shape ? { shape: opts.shape } : {}), count: Math.min(opts.count ?? DEFAULT_COUNT[kind], maxDatasetSize),
       inputNc, outputNc, labels: classes, noFlip: opts.noFlip ?? false, direction, serialBatches: opts.serialBatches ?? false,
     }));
   }
@@ -225,7 +242,7 @@ export async function openDataset(source: string, opts: DatasetOptions = {}): Pr
   if (st.isFile()) {
     if (isCacheFile(p)) {
       if (opts.mode && opts.mode !== 'folder') throw new DataError(`${p} is a dataset cache of single images; --dataset_mode ${opts.mode} needs a folder`, p);
-      return new Dataset(openCache(p, { channels: inputNc, classes, noFlip: opts.noFlip ?? false, resolution: opts.resolution, maxDatasetSize }));
+      return new Dataset(openCache(p, { channels: inputNc, classes, noFlip: opts.noFlip ?? false, resolution: opts.resolution, shape: opts.shape, maxDatasetSize }));
     }
     if (opts.mode === 'single') return new Dataset(openSingle(p, { channels: inputNc, transform: transformFrom(opts), maxDatasetSize }));
     throw new DataError(`${p} is a file: expected an image folder or a dataset cache (made by 'ganforge dataset prepare')`, p);

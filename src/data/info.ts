@@ -30,7 +30,7 @@ export interface FolderStats {
 export type DatasetInfo =
   | { kind: 'folder'; folder: FolderStats }
   | { kind: 'unaligned'; path: string; domains: Record<string, FolderStats> }
-  | { kind: 'cache'; path: string; count: number; resolution: number; channels: number; classes: [string, number][] | null; source: string; skipped: string[]; bytes: number; created: string }
+  | { kind: 'cache'; path: string; count: number; resolution: number; width: number; channels: number; classes: [string, number][] | null; source: string; skipped: string[]; bytes: number; created: string }
   | { kind: 'builtin'; name: string; count: number; classes: string[] | null; description: string };
 
 const CHANNEL_NAMES: Record<number, string> = { 1: 'gray', 2: 'gray+alpha', 3: 'rgb', 4: 'rgba' };
@@ -111,7 +111,7 @@ export async function inspectDataset(source: string, opts: { onProgress?: (done:
       }
     }
     return {
-      kind: 'cache', path: p, count: ix.count, resolution: ix.height, channels: ix.channels, classes, source: ix.source,
+      kind: 'cache', path: p, count: ix.count, resolution: ix.height, width: ix.width, channels: ix.channels, classes, source: ix.source,
       skipped: ix.skipped, bytes: fs.statSync(p).size, created: ix.created,
     };
   }
@@ -173,7 +173,7 @@ export function formatInfo(info: DatasetInfo): string {
       return [
         `${info.path}: dataset cache (${(info.bytes / 2 ** 20).toFixed(1)} MiB, prepared ${info.created})`,
         `  images:      ${info.count}`,
-        `  sizes:       ${info.resolution}x${info.resolution}`,
+        `  sizes:       ${info.width}x${info.resolution}`,
         `  channels:    ${info.channels === 1 ? 'gray' : 'rgb'}`,
         `  classes:     ${info.classes ? `${info.classes.length}: ${list(info.classes, 10)}` : 'none'}`,
         `  unreadable:  ${info.skipped.length} (left out when prepared)`,

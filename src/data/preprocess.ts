@@ -22,7 +22,17 @@ export interface PreprocessOptions {
   loadSize: number;
   cropSize: number;
   noFlip: boolean;
+  /**
+   * A non-square model's image height ('resize_and_crop' only): load_size and crop_size are
+   * then its width, and images are resized to load_size x height (the aspect not kept, as
+   * for a square) before the crop. Absent: square.
+   */
+  height?: number;
 }
+
+/** The height images are resized to before cropping, and the crop's. */
+const loadHeight = (o: PreprocessOptions): number => o.height ?? o.loadSize;
+const cropHeight = (o: PreprocessOptions): number => o.height ?? o.cropSize;
 
 /** The random part of a transform: where to crop, whether to mirror. */
 export interface TransformParams {
@@ -40,6 +50,9 @@ export function checkPreprocess(o: PreprocessOptions): PreprocessOptions {
   }
   for (const [name, v] of [['--load_size', o.loadSize], ['--crop_size', o.cropSize]] as const) {
     if (!Number.isInteger(v) || v < 1) throw new DataError(`${name} ${v} is not valid: expected a positive whole number of pixels`);
+  }
+  if (o.height !== undefined && (o.preprocess !== 'resize_and_crop' || !Number.isInteger(o.height) || o.height < 1)) {
+    throw new DataError(`a non-square image height (${o.height}) needs --preprocess resize_and_crop and a positive whole number of pixels`);
   }
   if (o.preprocess.includes('crop') && o.preprocess !== 'crop' && o.cropSize > o.loadSize) {
     throw new DataError(`--crop_size ${o.cropSize} is larger than --load_size ${o.loadSize}: a crop must fit inside the resized image`);
@@ -62,7 +75,7 @@ function scaledWidthSize(o: PreprocessOptions, w: number, h: number): [number, n
 export function preCropSize(o: PreprocessOptions, w: number, h: number): [number, number] {
   switch (o.preprocess) {
     case 'resize_and_crop':
-      return [o.loadSize, o.loadSize];
+      return [o.loadSize, loadHeight(o)];
     case 'scale_width':
     case 'scale_width_and_crop':
       return scaledWidthSize(o, w, h);
@@ -78,7 +91,7 @@ export function preCropSize(o: PreprocessOptions, w: number, h: number): [number
 
 /** The final [width, height] for an input of w x h. */
 export function outputSize(o: PreprocessOptions, w: number, h: number): [number, number] {
-  if (o.preprocess.includes('crop')) return [o.cropSize, o.cropSize];
+  if (o.preprocess.includes('crop')) return [o.cropSize, cropHeight(o)];
   return preCropSize(o, w, h);
 }
 
@@ -90,11 +103,11 @@ export function fixedOutputSize(o: PreprocessOptions): number | null {
 /** Draws the crop position and flip for an image of w x h (the reference's `get_params`). */
 export function getParams(o: PreprocessOptions, w: number, h: number, rng: Rng): TransformParams {
   let [nw, nh] = [w, h];
-  if (o.preprocess === 'resize_and_crop') nw = nh = o.loadSize;
+  if (o.preprocess === 'resize_and_crop') [nw, nh] = [o.loadSize, loadHeight(o)];
   else if (o.preprocess === 'scale_width_and_crop') [nw, nh] = [o.loadSize, Math.floor((o.loadSize * h) / w)];
   else if (o.preprocess === 'crop') [nw, nh] = preCropSize(o, w, h);
   const x = rng.range(0, Math.max(0, nw - o.cropSize));
-  const y = rng.range(0, Math.max(0, nh - o.cropSize));
+  const y = rng.range(0, Math.max(0, nh - cropHeight(o)));
   const flip = rng.float() > 0.5;
   return { x, y, flip };
 }
@@ -103,8 +116,8 @@ export function getParams(o: PreprocessOptions, w: number, h: number, rng: Rng):
 export async function applyTransform(img: RawImage, o: PreprocessOptions, p: TransformParams): Promise<RawImage> {
   const [w, h] = preCropSize(o, img.width, img.height);
   let out = await resizeImage(img, w, h, 'bicubic');
-  if (o.preprocess.includes('crop') && (out.width > o.cropSize || out.height > o.cropSize)) {
-    out = cropImage(out, p.x, p.y, o.cropSize, o.cropSize);
+  if (o.preprocess.includes('crop') && (out.width > o.cropSize || out.height > cropHeight(o))) {
+    out = cropImage(out, p.x, p.y, o.cropSize, cropHeight(o));
   }
   if (!o.noFlip && p.flip) out = flipImage(out);
   return out;

@@ -9,7 +9,7 @@
 
 import { type Direction, orient } from './direction.js';
 import { DataError, checkResolution } from './errors.js';
-import { type Channels, type RawImage, flipImage, toChannels } from './image.js';
+import { type Channels, type RawImage, cropImage, flipImage, toChannels } from './image.js';
 import { Rng, mixSeed } from './rng.js';
 import type { Sample, Sampler } from './sampler.js';
 
@@ -218,6 +218,8 @@ export interface ProceduralSpec {
   /** Seed of the images' content (not of the loader's shuffling and flips). */
   seed: number;
   resolution: number;
+  /** A non-square size: scenes are rendered at its longer side and centre-cropped to it. */
+  shape?: { width: number; height: number };
   count: number;
   /** Channels of a (the model's input) and of b (its target, pair sets only). */
   inputNc: Channels;
@@ -230,13 +232,19 @@ export interface ProceduralSpec {
 
 export function checkProcedural(spec: ProceduralSpec): ProceduralSpec {
   checkResolution(spec.resolution, `built-in set ${spec.kind}: resolution`, 8, 256);
+  if (spec.shape) checkResolution(Math.max(spec.shape.width, spec.shape.height), `built-in set ${spec.kind}: longer side`, 8, 256);
   if (!Number.isInteger(spec.count) || spec.count < 1) throw new DataError(`built-in set ${spec.kind}: count ${spec.count} is not valid: expected a positive whole number`);
   if (spec.labels && spec.kind !== 'shapes') throw new DataError(`built-in set ${spec.kind} has no class labels: only 'shapes' is class-conditional`);
   return spec;
 }
 
 export function proceduralSampler(spec: ProceduralSpec): Sampler {
-  const res = spec.resolution;
+  const shape = spec.shape;
+  const res = shape ? Math.max(shape.width, shape.height) : spec.resolution;
+  // Rendered square, then the middle of it at the asked shape.
+  const fit = (img: RawImage): RawImage => (shape ? cropImage(img, (res - shape.width) >> 1, (res - shape.height) >> 1, shape.width, shape.height) : img);
+  const filled = (scene: Scene): RawImage => fit(renderFilled(scene, res));
+  const outline = (scene: Scene): RawImage => fit(renderOutline(scene, res));
   const flip = (img: RawImage, rng: Rng): RawImage => (!spec.noFlip && rng.float() > 0.5 ? flipImage(img) : img);
   const name = (stream: string, i: number): string => `${spec.kind}${stream}#${i}`;
   return {
@@ -245,19 +253,19 @@ export function proceduralSampler(spec: ProceduralSpec): Sampler {
       const rng = new Rng(seed);
       if (spec.kind === 'shapes') {
         const scene = makeScene(spec.seed, 0, index);
-        const a = toChannels(flip(renderFilled(scene, res), rng), spec.inputNc);
+        const a = toChannels(flip(filled(scene), rng), spec.inputNc);
         return { a, b: null, label: spec.labels ? scene.label : -1, pathA: name('', index), pathB: null };
       }
       if (spec.kind === 'shapes-pairs') {
         const scene = makeScene(spec.seed, 0, index);
         const doFlip = !spec.noFlip && rng.float() > 0.5;
         const f = (img: RawImage): RawImage => (doFlip ? flipImage(img) : img);
-        const [A, B] = orient(spec.direction, renderOutline(scene, res), renderFilled(scene, res));
+        const [A, B] = orient(spec.direction, outline(scene), filled(scene));
         return { a: toChannels(f(A), spec.inputNc), b: toChannels(f(B), spec.outputNc), label: -1, pathA: name('', index), pathB: name('', index) };
       }
       const iB = spec.serialBatches ? index % spec.count : rng.int(spec.count);
-      const A = flip(renderFilled(makeScene(spec.seed, 1, index, CIRCLE), res), rng);
-      const B = flip(renderFilled(makeScene(spec.seed, 2, iB, SQUARE), res), rng);
+      const A = flip(filled(makeScene(spec.seed, 1, index, CIRCLE)), rng);
+      const B = flip(filled(makeScene(spec.seed, 2, iB, SQUARE)), rng);
       const [a, b] = orient(spec.direction, A, B);
       const [pa, pb] = orient(spec.direction, name('A', index), name('B', iB));
       return { a: toChannels(a, spec.inputNc), b: toChannels(b, spec.outputNc), label: -1, pathA: pa, pathB: pb };

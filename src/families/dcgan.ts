@@ -47,7 +47,7 @@ class DCGANRecipe implements Recipe<Shared> {
 
   constructor(readonly o: DCGANOptions, readonly env: RecipeEnv) {
     const cfg: DCGANConfig = {
-      resolution: env.resolution, nz: o.nz, ngf: o.ngf, ndf: o.ndf, nc: env.channels,
+      resolution: env.resolution, shape: env.shape ? [env.shape.height, env.shape.width] : null, nz: o.nz, ngf: o.ngf, ndf: o.ndf, nc: env.channels,
       numClasses: env.numClasses, embedDim: o.embed_dim,
     };
     this.G = new DCGANGenerator(cfg).to(env.device);
@@ -135,9 +135,13 @@ export const dcgan = defineRecipe({
   name: 'dcgan',
   summary: 'DCGAN (Radford et al. 2016): the smallest complete GAN, unconditional or class-conditional',
   trainerDefaults: { resolution: 32, batch: 64 },
+  nonSquare: true,
   schema: DCGAN_SCHEMA,
   create: (o, env) => {
-    if (env.resolution < 16 || env.resolution > 128) throw new UsageError(`--model dcgan supports --resolution 16 to 128, got ${env.resolution}`);
+    if (env.resolution < 16 || env.resolution > 128) {
+      if (env.shape) throw new UsageError(`--model dcgan supports a shorter side of 16 to 128, got --resolution ${env.shape.width}x${env.shape.height}`);
+      throw new UsageError(`--model dcgan supports --resolution 16 to 128, got ${env.resolution}`);
+    }
     return new DCGANRecipe(o, env);
   },
 });

@@ -4,10 +4,16 @@
 // other resolutions add or remove one stride-2 block per octave.
 import { Tensor, cat, noGrad } from '../torch/index.js';
 import * as nn from '../nn/index.js';
+import { aspectOf } from './aspect.js';
 
 export interface DCGANConfig {
-  /** Output side in pixels: a power of two from 16 to 128. */
+  /** Output side in pixels (the shorter side of a non-square image): a power of two from 16 to 128. */
   resolution: number;
+  /**
+   * A non-square image's [height, width] (null or absent: square): G's first and D's last
+   * 4×4 kernels become 4·(H/R) × 4·(W/R), the layers between are unchanged (see aspect.ts).
+   */
+  shape?: readonly [number, number] | null;
   /** Latent size (pytorch/examples: nz). */
   nz: number;
   /** Base widths of G and D (ngf, ndf). */
@@ -53,7 +59,8 @@ export class DCGANGenerator extends nn.Module {
     const zIn = cfg.nz + (cfg.numClasses > 0 ? cfg.embedDim : 0);
     // Width halves at each upsampling and ends at ngf before the RGB layer.
     let ch = cfg.ngf * 2 ** (n - 1);
-    const layers: nn.UnaryModule[] = [new nn.ConvTranspose2d(zIn, ch, 4, { stride: 1, padding: 0, bias: false }), new nn.BatchNorm2d(ch), new nn.ReLU(true)];
+    const [ah, aw] = aspectOf(cfg.resolution, cfg.shape, 'DCGAN generator');
+    const layers: nn.UnaryModule[] = [new nn.ConvTranspose2d(zIn, ch, [4 * ah, 4 * aw], { stride: 1, padding: 0, bias: false }), new nn.BatchNorm2d(ch), new nn.ReLU(true)];
     for (let i = 1; i < n; i++) {
       layers.push(new nn.ConvTranspose2d(ch, ch / 2, 4, { stride: 2, padding: 1, bias: false }), new nn.BatchNorm2d(ch / 2), new nn.ReLU(true));
       ch /= 2;
@@ -77,8 +84,10 @@ export class DCGANGenerator extends nn.Module {
 
 export class DCGANDiscriminator extends nn.Module {
   readonly main: nn.Sequential;
-  /** A conditional D sees its label as one extra input plane (a learned R×R map per class). */
+  /** A conditional D sees its label as one extra input plane (a learned H×W map per class). */
   readonly embed: nn.Embedding | null;
+  /** The [height, width] of the images it takes. */
+  readonly size: [number, number];
 
   constructor(readonly cfg: DCGANConfig) {
     super();
@@ -91,20 +100,20 @@ export class DCGANDiscriminator extends nn.Module {
       ch *= 2;
     }
     // The reference ends with a sigmoid; we return logits and let the loss apply it stably.
-    layers.push(new nn.Conv2d(ch, 1, 4, { stride: 1, padding: 0, bias: false }));
+    const [ah, aw] = aspectOf(cfg.resolution, cfg.shape, 'DCGAN discriminator');
+    layers.push(new nn.Conv2d(ch, 1, [4 * ah, 4 * aw], { stride: 1, padding: 0, bias: false }));
     this.main = this.registerModule('main', new nn.Sequential(...layers));
-    const r = cfg.resolution;
-    this.embed = this.registerModule('embed', cfg.numClasses > 0 ? new nn.Embedding(cfg.numClasses, r * r) : null);
+    this.size = [cfg.resolution * ah, cfg.resolution * aw];
+    this.embed = this.registerModule('embed', cfg.numClasses > 0 ? new nn.Embedding(cfg.numClasses, this.size[0] * this.size[1]) : null);
     this.apply(dcganInit);
   }
 
-  /** images: [N, nc, R, R] in [-1, 1] → logits [N]. */
+  /** images: [N, nc, H, W] (R × R when square) in [-1, 1] → logits [N]. */
   forward(images: Tensor, labels: Tensor | null = null): Tensor {
     let x = images;
     if (this.embed) {
       if (!labels) throw new Error('this DCGAN discriminator is conditional: pass class labels');
-      const r = this.cfg.resolution;
-      x = cat([x, this.embed.forward(labels).reshape(images.shape[0], 1, r, r)], 1);
+      x = cat([x, this.embed.forward(labels).reshape(images.shape[0], 1, ...this.size)], 1);
     }
     return this.main.forward(x).reshape(-1);
   }

@@ -14,13 +14,16 @@ export * from './stylegan2_synthesis.js';
 export * from './stylegan2_discriminator.js';
 
 export type GeneratorMappingConfig = Omit<MappingConfig, 'zDim' | 'cDim' | 'wDim' | 'numWs'>;
-export type GeneratorSynthesisConfig = Omit<SynthesisConfig, 'wDim' | 'imgResolution' | 'imgChannels'>;
+export type GeneratorSynthesisConfig = Omit<SynthesisConfig, 'wDim' | 'imgResolution' | 'imgShape' | 'imgChannels'>;
 
 export interface GeneratorConfig {
   zDim: number;
   cDim: number;
   wDim: number;
+  /** The image side, or the shorter side of a non-square image. */
   imgResolution: number;
+  /** A non-square image's [height, width] (null or absent: square). */
+  imgShape?: readonly [number, number] | null;
   imgChannels: number;
   mapping: Partial<GeneratorMappingConfig>;
   synthesis: Partial<GeneratorSynthesisConfig>;
@@ -37,12 +40,12 @@ export class Generator extends nn.Module {
   constructor(cfg: Partial<GeneratorConfig> & Pick<GeneratorConfig, 'imgResolution'>) {
     super();
     const c = (this.cfg = { zDim: 512, cDim: 0, wDim: 512, imgChannels: 3, mapping: {}, synthesis: {}, ...cfg });
-    this.synthesis = this.registerModule('synthesis', new SynthesisNetwork({ ...c.synthesis, wDim: c.wDim, imgResolution: c.imgResolution, imgChannels: c.imgChannels }));
+    this.synthesis = this.registerModule('synthesis', new SynthesisNetwork({ ...c.synthesis, wDim: c.wDim, imgResolution: c.imgResolution, imgShape: c.imgShape ?? null, imgChannels: c.imgChannels }));
     this.numWs = this.synthesis.numWs;
     this.mapping = this.registerModule('mapping', new MappingNetwork({ ...c.mapping, zDim: c.zDim, cDim: c.cDim, wDim: c.wDim, numWs: this.numWs }));
   }
 
-  /** z [N, zDim], c [N, cDim] (or class indices, or null) → images [N, C, R, R] in about [-1, 1]. */
+  /** z [N, zDim], c [N, cDim] (or class indices, or null) → images [N, C, H, W] (R × R when square) in about [-1, 1]. */
   forward(z: Tensor, c: Tensor | null = null, o: GeneratorForwardOptions = {}): Tensor {
     return scope(() => this.synthesis.forward(
       this.mapping.forward(z, c, { truncationPsi: o.truncationPsi, truncationCutoff: o.truncationCutoff }),

@@ -7,16 +7,23 @@
 // conditional D projects its output onto a vector mapped from the label (cmap, through a
 // mapping network of 8 layers), scaled by 1/√cmap_dim.
 //
+// A non-square D (see aspect.ts) has the blocks and keys of its shorter side; its epilogue
+// works on the 4×4·k map, so only 'b4.fc' widens.
+//
 // Keys as the reference: 'b32.fromrgb.*', 'b32.conv0.*', 'b32.conv1.*', 'b32.skip.weight',
 // 'b32.resample_filter', 'mapping.embed.*', 'mapping.fc0.*', 'b4.conv.*', 'b4.fc.*', 'b4.out.*'.
 import { Tensor, scope } from '../torch/index.js';
 import * as nn from '../nn/index.js';
 import { MappingNetwork, MAPPING_DEFAULTS, type MappingConfig } from './stylegan2_mapping.js';
 import { channelsAt, checkArchitecture, resolutionLog2, type SynthesisArchitecture } from './stylegan2_synthesis.js';
+import { aspectOf } from './aspect.js';
 
 export interface DiscriminatorConfig {
   cDim: number;
+  /** The image side, or the shorter side of a non-square image. */
   imgResolution: number;
+  /** A non-square image's [height, width] (null or absent: square). */
+  imgShape?: readonly [number, number] | null;
   imgChannels: number;
   architecture: SynthesisArchitecture;
   channelBase: number;
@@ -36,7 +43,7 @@ export interface DiscriminatorConfig {
   mapping: Partial<Pick<MappingConfig, 'numLayers' | 'embedFeatures' | 'layerFeatures' | 'activation' | 'lrMultiplier'>>;
 }
 
-export const DISCRIMINATOR_DEFAULTS: Omit<DiscriminatorConfig, 'cDim' | 'imgResolution' | 'imgChannels'> = {
+export const DISCRIMINATOR_DEFAULTS: Omit<DiscriminatorConfig, 'cDim' | 'imgResolution' | 'imgShape' | 'imgChannels'> = {
   architecture: 'resnet', channelBase: 32768, channelMax: 512, numFp16Res: 0, convClamp: null, cmapDim: null,
   activation: 'lrelu', resampleFilter: [1, 3, 3, 1], mbstdGroupSize: 4, mbstdNumChannels: 1, mapping: {},
 };
@@ -94,7 +101,8 @@ export class DiscriminatorEpilogue extends nn.Module {
     const c = cfg;
     this.fromrgb = c.architecture === 'skip' ? this.registerModule('fromrgb', new nn.Conv2dLayer(c.imgChannels, inChannels, 1, { activation: c.activation })) : null;
     this.conv = this.registerModule('conv', new nn.Conv2dLayer(inChannels + c.mbstdNumChannels, inChannels, 3, { activation: c.activation, convClamp: c.convClamp }));
-    this.fc = this.registerModule('fc', new nn.FullyConnectedLayer(inChannels * resolution * resolution, inChannels, { activation: c.activation }));
+    const [ah, aw] = aspectOf(c.imgResolution, c.imgShape, 'StyleGAN2 discriminator');
+    this.fc = this.registerModule('fc', new nn.FullyConnectedLayer(inChannels * resolution * ah * resolution * aw, inChannels, { activation: c.activation }));
     this.out = this.registerModule('out', new nn.FullyConnectedLayer(inChannels, cmapDim === 0 ? 1 : cmapDim));
   }
 
@@ -117,12 +125,16 @@ export class Discriminator extends nn.Module {
   readonly blocks: DiscriminatorBlock[] = [];
   readonly mapping: MappingNetwork | null;
   readonly b4: DiscriminatorEpilogue;
+  /** The image size it takes. */
+  readonly #height: number;
+  readonly #width: number;
 
   constructor(cfg: Partial<DiscriminatorConfig> & Pick<DiscriminatorConfig, 'cDim' | 'imgResolution' | 'imgChannels'>) {
     super();
     const c = (this.cfg = { ...DISCRIMINATOR_DEFAULTS, ...cfg });
     checkArchitecture(c.architecture, 'discriminator');
     const R = resolutionLog2(c.imgResolution);
+    [this.#height, this.#width] = aspectOf(c.imgResolution, c.imgShape, 'StyleGAN2 discriminator').map((a) => a * c.imgResolution);
     const ch = (res: number): number => channelsAt(res, c.channelBase, c.channelMax);
     const cmapDim = c.cDim === 0 ? 0 : c.cmapDim ?? ch(4);
     for (let r = R; r >= 3; r--) {
@@ -136,11 +148,11 @@ export class Discriminator extends nn.Module {
     this.b4 = this.registerModule('b4', new DiscriminatorEpilogue(ch(4), cmapDim, 4, c));
   }
 
-  /** img [N, C, R, R]; c [N, cDim] or class indices [N] for a conditional D → logits [N, 1]. */
+  /** img [N, C, H, W] (R × R when square); c [N, cDim] or class indices [N] for a conditional D → logits [N, 1]. */
   forward(img: Tensor, c: Tensor | null = null): Tensor {
     const cfg = this.cfg;
-    if (img.ndim !== 4 || img.size(1) !== cfg.imgChannels || img.size(2) !== cfg.imgResolution || img.size(3) !== cfg.imgResolution) {
-      throw new Error(`StyleGAN2 discriminator: images must have shape [N, ${cfg.imgChannels}, ${cfg.imgResolution}, ${cfg.imgResolution}], got [${img.shape.join(', ')}]`);
+    if (img.ndim !== 4 || img.size(1) !== cfg.imgChannels || img.size(2) !== this.#height || img.size(3) !== this.#width) {
+      throw new Error(`StyleGAN2 discriminator: images must have shape [N, ${cfg.imgChannels}, ${this.#height}, ${this.#width}], got [${img.shape.join(', ')}]`);
     }
     return scope(() => {
       let x: Tensor | null = null;

@@ -11,11 +11,16 @@
 // block runs in the network's dtype (as the reference with force_fp32), conv_clamp
 // still clamping where set.
 //
+// Non-square images (beyond the reference, see aspect.ts): the blocks are those of the
+// shorter side and keep its names and widths, so a 64×32 model has the keys of a 32 px one;
+// 'b4.const', the noise maps and every feature map have the image's aspect.
+//
 // Keys as the reference: 'b4.const', 'b4.resample_filter', 'b4.conv1.weight',
 // '.noise_strength', '.bias', '.resample_filter', '.noise_const', '.affine.weight|bias',
 // 'b4.torgb.weight|bias|affine.*', 'b8.conv0.*', 'b8.skip.weight' (resnet) ...
 import { Tensor, randn, scope, zeros } from '../torch/index.js';
 import * as nn from '../nn/index.js';
+import { aspectOf } from './aspect.js';
 
 export type SynthesisArchitecture = 'orig' | 'skip' | 'resnet';
 export const ARCHITECTURES: readonly SynthesisArchitecture[] = ['orig', 'skip', 'resnet'];
@@ -29,7 +34,10 @@ export const NOISE_MODES: readonly NoiseMode[] = ['random', 'const', 'none'];
 
 export interface SynthesisConfig {
   wDim: number;
+  /** The image side, or the shorter side of a non-square image. */
   imgResolution: number;
+  /** A non-square image's [height, width] (null or absent: square). */
+  imgShape?: readonly [number, number] | null;
   imgChannels: number;
   channelBase: number;
   channelMax: number;
@@ -44,7 +52,7 @@ export interface SynthesisConfig {
   kernelSize: number;
 }
 
-export const SYNTHESIS_DEFAULTS: Omit<SynthesisConfig, 'wDim' | 'imgResolution' | 'imgChannels'> = {
+export const SYNTHESIS_DEFAULTS: Omit<SynthesisConfig, 'wDim' | 'imgResolution' | 'imgShape' | 'imgChannels'> = {
   channelBase: 32768, channelMax: 512, numFp16Res: 0, architecture: 'skip', resampleFilter: [1, 3, 3, 1],
   convClamp: null, useNoise: true, activation: 'lrelu', kernelSize: 3,
 };
@@ -75,20 +83,23 @@ export class SynthesisLayer extends nn.Module {
   readonly bias: Tensor;
   readonly resampleFilter: Tensor;
   readonly padding: number;
+  /** The [height, width] of the output (and noise) maps: the resolution stretched by the aspect. */
+  readonly size: [number, number];
 
   constructor(
     inChannels: number, readonly outChannels: number, wDim: number, readonly resolution: number,
     readonly up: number, readonly useNoise: boolean, readonly activation: nn.Activation, resampleFilter: number[],
-    readonly convClamp: number | null, kernelSize: number,
+    readonly convClamp: number | null, kernelSize: number, aspect: readonly [number, number] = [1, 1],
   ) {
     super();
+    this.size = [resolution * aspect[0], resolution * aspect[1]];
     this.resampleFilter = this.registerBuffer('resample_filter', nn.setupFilter(resampleFilter));
     this.padding = kernelSize >> 1;
     this.affine = this.registerModule('affine', new nn.FullyConnectedLayer(wDim, inChannels, { biasInit: 1 }));
     this.weight = this.registerParameter('weight', randn([outChannels, inChannels, kernelSize, kernelSize]));
     this.noiseStrength = null;
     if (useNoise) {
-      this.registerBuffer('noise_const', randn([resolution, resolution]));
+      this.registerBuffer('noise_const', randn(this.size));
       this.noiseStrength = this.registerParameter('noise_strength', zeros([]));
     }
     this.bias = this.registerParameter('bias', zeros([outChannels]));
@@ -105,7 +116,7 @@ export class SynthesisLayer extends nn.Module {
       if (this.useNoise && o.noiseMode === 'random') {
         // Drawn and scaled in float32 whatever the network's dtype, as the reference (a 0-d
         // strength does not promote the noise): a float64 network then sees the same values.
-        const z = randn([x.size(0), 1, this.resolution, this.resolution], { device: x.device }).mul(this.noiseStrength!);
+        const z = randn([x.size(0), 1, ...this.size], { device: x.device }).mul(this.noiseStrength!);
         noise = z.dtype === x.dtype ? z : z.to(x.dtype);
       } else if (this.useNoise && o.noiseMode === 'const') {
         noise = this.noiseConst!.mul(this.noiseStrength!);
@@ -159,9 +170,10 @@ export class SynthesisBlock extends nn.Module {
     super();
     const c = cfg;
     this.resampleFilter = this.registerBuffer('resample_filter', nn.setupFilter(c.resampleFilter));
-    this.const = inChannels === 0 ? this.registerParameter('const', randn([outChannels, resolution, resolution])) : null;
+    const aspect = aspectOf(c.imgResolution, c.imgShape, 'StyleGAN2 synthesis');
+    this.const = inChannels === 0 ? this.registerParameter('const', randn([outChannels, resolution * aspect[0], resolution * aspect[1]])) : null;
     const layer = (cin: number, up: number): SynthesisLayer =>
-      new SynthesisLayer(cin, outChannels, c.wDim, resolution, up, c.useNoise, c.activation, c.resampleFilter, c.convClamp, c.kernelSize);
+      new SynthesisLayer(cin, outChannels, c.wDim, resolution, up, c.useNoise, c.activation, c.resampleFilter, c.convClamp, c.kernelSize, aspect);
     this.conv0 = inChannels !== 0 ? this.registerModule('conv0', layer(inChannels, 2)) : null;
     this.conv1 = this.registerModule('conv1', layer(outChannels, 1));
     this.numConv = inChannels !== 0 ? 2 : 1;
@@ -209,6 +221,7 @@ export class SynthesisNetwork extends nn.Module {
     const c = (this.cfg = { ...SYNTHESIS_DEFAULTS, ...cfg });
     checkArchitecture(c.architecture, 'synthesis');
     const R = resolutionLog2(c.imgResolution);
+    aspectOf(c.imgResolution, c.imgShape, 'StyleGAN2 synthesis');
     let numWs = 0;
     for (let r = 2; r <= R; r++) {
       const res = 2 ** r;
@@ -220,7 +233,7 @@ export class SynthesisNetwork extends nn.Module {
     this.numWs = numWs;
   }
 
-  /** ws [N, numWs, wDim] → images [N, imgChannels, R, R]. */
+  /** ws [N, numWs, wDim] → images [N, imgChannels, H, W] (R × R when square). */
   forward(ws: Tensor, o: SynthesisForwardOptions = {}): Tensor {
     const c = this.cfg;
     if (ws.ndim !== 3 || ws.size(1) !== this.numWs || ws.size(2) !== c.wDim) {

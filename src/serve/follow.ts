@@ -26,7 +26,8 @@ export interface RunSummary {
   path: string;
   model: string;
   data: string;
-  resolution: number | null;
+  /** N, or 'WxH' for a non-square run. */
+  resolution: number | string | null;
   state: RunState;
   /** Epoch-based families (pix2pix, CycleGAN) count their length in epochs. */
   unit: 'kimg' | 'epochs';
@@ -236,7 +237,7 @@ export class RunFollower {
     const seen = typeof last.kimg === 'number' ? last.kimg * 1000 : 0;
     const losses: Record<string, number> = {};
     for (const [k, v] of Object.entries(last)) if (typeof v === 'number' && scalarKind(k) === 'loss') losses[k] = v;
-    const resolution = typeof o.resolution === 'number' ? o.resolution : typeof o.crop_size === 'number' ? o.crop_size : null;
+    const resolution = typeof o.resolution === 'number' || typeof o.resolution === 'string' ? o.resolution : typeof o.crop_size === 'number' ? o.crop_size : null;
     const per = byEpoch && epochImages ? epochImages : 1000;
     this.#summary = {
       id: this.id,

@@ -17,7 +17,8 @@ export interface TrainingData {
 /**
  * Opens `o.data` for `def`: unreadable files are left out (with one warning), a folder
  * where none can be read is refused, and so is a pix2pix dataset with no A|B pair in it.
- * Images that are not square, which are resized to a square, are named in a warning.
+ * Images not of the model's aspect (square, or --resolution WxH), which are resized to it
+ * anyway, are named in a warning.
  */
 export async function openTrainingData(def: RecipeDef, o: Options, log: (line: string) => void): Promise<TrainingData> {
   const opened = await openDataset(String(o.data), datasetOptions(def, o));
@@ -33,7 +34,11 @@ export async function openTrainingData(def: RecipeDef, o: Options, log: (line: s
     throw new UsageError(`--model ${def.name} trains on A|B pairs side by side (each image twice as wide as high), but no image of ${dataset.source} is: ${f.file} is ${f.width}x${f.height}`);
   }
   const transform = (dataset.spec as { transform?: PreprocessOptions }).transform;
-  if (transform?.preprocess === 'resize_and_crop') {
+  if (transform?.preprocess === 'resize_and_crop' && transform.height !== undefined) {
+    const [w, h] = [transform.loadSize, transform.height];
+    const odd = s.sizes.find((x) => x.width * h !== x.height * w);
+    if (odd) log(`warning: ${odd.file} is ${odd.width}x${odd.height}, not of the model's ${w}x${h} aspect: images are resized to ${w}x${h} without keeping their aspect ratio (this warning is given once)`);
+  } else if (transform?.preprocess === 'resize_and_crop') {
     const pair = dataset.kind === 'aligned';
     const odd = s.sizes.find((x) => (pair ? Math.floor(x.width / 2) : x.width) !== x.height);
     if (odd) {

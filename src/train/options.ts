@@ -4,7 +4,7 @@
 // KIMG (length in thousands of images, with a generator EMA); translation families
 // (pix2pix, CycleGAN) get TRANSLATION_DATA and EPOCHS, spelled and defaulted as
 // pytorch-CycleGAN-and-pix2pix.
-import { type Options, type OptionsOf, type Schema, defineSchema, isPowerOfTwo, optionsView } from '../config/options.js';
+import { type Options, type OptionsOf, type OptionValue, type Schema, defineSchema, isPowerOfTwo, optionsView, sizeOf } from '../config/options.js';
 import { UsageError } from '../config/errors.js';
 import { PREPROCESS_MODES, type DatasetOptions } from '../data/index.js';
 import type { RecipeDef, RecipeEnv } from './recipe.js';
@@ -12,6 +12,22 @@ import { LR_POLICIES } from './lr.js';
 
 const powerOfTwo = (v: unknown): string | null => (typeof v === 'number' && isPowerOfTwo(v) ? null : `must be a power of two, got ${v}`);
 const channels = (v: unknown): string | null => (v === 2 ? 'must be 1 or 3' : null);
+
+/**
+ * How elongated a non-square image may be. The generators start from a 4×4·k constant and
+ * the discriminators end on the same map, which any power of two k allows; past 8:1 (a
+ * 4×32 start) the model is mostly a strip of its own border, and a crop serves better.
+ */
+export const MAX_ASPECT = 8;
+
+/** --resolution: N, or WxH with both sides powers of two and an aspect ratio of at most MAX_ASPECT. */
+const imageSize = (v: OptionValue): string | null => {
+  if (typeof v === 'number') return isPowerOfTwo(v) ? null : `must be a power of two, got ${v}`;
+  const { width: w, height: h } = sizeOf(String(v));
+  if (!isPowerOfTwo(w) || !isPowerOfTwo(h)) return `${v}: both sides must be powers of two (e.g. 64x32)`;
+  const r = Math.max(w, h) / Math.min(w, h);
+  return r > MAX_ASPECT ? `${v}: an aspect ratio of ${r}:1 is too large (at most ${MAX_ASPECT}:1)` : null;
+};
 
 export const COMMON_SCHEMA = defineSchema({
   model: { type: 'string', default: null, help: 'model family', metavar: 'NAME' },
@@ -61,7 +77,7 @@ export const LR_POLICY_SCHEMA = defineSchema({
 
 /** Single images at one resolution, optionally with class labels. */
 export const IMAGE_DATA_SCHEMA = defineSchema({
-  resolution: { type: 'int', default: 32, help: 'image size in pixels (a power of two)', min: 4, max: 4096, check: powerOfTwo },
+  resolution: { type: 'size', default: 32, help: `image size in pixels: N for N×N, or WxH, width by height (e.g. 64x32 for landscape, 32x64 for portrait; --model stylegan2 and dcgan, at most ${MAX_ASPECT}:1); powers of two`, min: 4, max: 4096, check: imageSize, metavar: 'N|WxH' },
   classes: { type: 'bool', default: false, help: 'train a class-conditional model (labels from sub-folders, the cache, or the main shape)', aliases: ['cond'] },
   channels: { type: 'int', default: 3, help: 'image channels (1 grayscale, 3 RGB)', min: 1, max: 3, check: channels },
 });
@@ -187,9 +203,22 @@ export function presetResolver(option: string, named: Readonly<Record<string, Op
   };
 }
 
-/** The model's image side: --resolution, or --crop_size for translation families. */
-export function resolutionOf(o: Options): number {
+/** The model's image size as given: --resolution (N or 'WxH'), or --crop_size for translation families. */
+export function resolutionOf(o: Options): number | string {
   return 'crop_size' in o ? optionsView(TRANSLATION_DATA_SCHEMA, o).crop_size : optionsView(IMAGE_DATA_SCHEMA, o).resolution;
+}
+
+/** --resolution as the side the networks are built by (the shorter one) and, when not square, the image's size. */
+function imageShapeOf(i: ImageDataOptions): { resolution: number; shape?: { width: number; height: number } } {
+  const { width, height } = sizeOf(i.resolution);
+  return width === height ? { resolution: width } : { resolution: Math.min(width, height), shape: { width, height } };
+}
+
+/** Refuses --resolution WxH for a family that trains square images only (one line, naming it). */
+export function checkImageShape(def: RecipeDef, o: Options): void {
+  if (isTranslation(def) || def.nonSquare) return;
+  const r = optionsView(IMAGE_DATA_SCHEMA, o).resolution;
+  if (typeof r === 'string') throw new UsageError(`--resolution ${r}: --model ${def.name} trains square images only; give one side (e.g. --resolution ${Math.min(sizeOf(r).width, sizeOf(r).height)})`);
 }
 
 /** How the trainer's options select and preprocess the data a family trains on. */
@@ -198,7 +227,7 @@ export function datasetOptions(def: RecipeDef, o: Options): DatasetOptions {
   const common = { seed: c.seed, maxDatasetSize: c.max_dataset_size ?? undefined, noFlip: c.no_flip };
   if (!isTranslation(def)) {
     const i = optionsView(IMAGE_DATA_SCHEMA, o);
-    return { ...common, resolution: i.resolution, classes: i.classes, inputNc: i.channels };
+    return { ...common, ...imageShapeOf(i), classes: i.classes, inputNc: i.channels };
   }
   const t = optionsView(TRANSLATION_DATA_SCHEMA, o);
   return {
@@ -216,5 +245,5 @@ export function recipeEnv(o: Options, numClasses: number, device: string): Recip
     return { resolution: t.crop_size, channels: t.input_nc, outputChannels: t.output_nc, numClasses, batchSize, device };
   }
   const i = optionsView(IMAGE_DATA_SCHEMA, o);
-  return { resolution: i.resolution, channels: i.channels, outputChannels: i.channels, numClasses, batchSize, device };
+  return { ...imageShapeOf(i), channels: i.channels, outputChannels: i.channels, numClasses, batchSize, device };
 }

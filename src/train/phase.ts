@@ -3,7 +3,8 @@
 // how often, over how many accumulated minibatches, and the loss — and the runner does
 // everything around the loss, the same way for every family: zero_grad, freezing the
 // networks the phase does not train, accumulation over minibatches, the gradient hook (an
-// all-reduce under data parallelism) and the optimiser step. A family never steps an
+// all-reduce under data parallelism), an optional nan_to_num of the gradients and the
+// optimiser step. A family never steps an
 // optimiser itself, so a new regulariser, cadence or backend touches one place.
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
@@ -63,6 +64,12 @@ export interface Phase<S = unknown> {
   split?: boolean;
   /** Adds to the accumulated gradients before the step (a regulariser given directly as a gradient, e.g. BigGAN's orthogonal one). */
   beforeStep?(): void;
+  /**
+   * Just before the step, every gradient of the optimiser's parameters goes through
+   * nan_to_num with these values (stylegan2-ada-pytorch's loop: NaN 0, ±∞ ±1e5), so one bad
+   * minibatch cannot turn the weights into NaN. Default: gradients are stepped as they are.
+   */
+  nanToNum?: { nan: number; posinf: number; neginf: number };
   /** Overrides `interval` when a family's cadence is not periodic in steps (progressive D_repeats groups). */
   runs?(ctx: StepContext & { shared: S }): boolean;
   loss(batch: TensorBatch, ctx: PhaseContext<S>): PhaseLoss;
@@ -178,6 +185,7 @@ export class PhaseRunner<S = unknown> {
         });
         this.#hook?.(phase.optimizer.params, phase.name);
         phase.beforeStep?.();
+        if (phase.nanToNum) torch.optim.nanToNumGrads(phase.optimizer.params, phase.nanToNum);
         phase.optimizer.step();
         return local;
       };

@@ -12,7 +12,13 @@ export type { Phase, PhaseContext, PhaseLoss, StepContext } from './phase.js';
 
 /** What the trainer learns from the data before building a recipe. */
 export interface RecipeEnv {
+  /** The image side, or with `shape` the shorter side of a non-square image. */
   resolution: number;
+  /**
+   * The image size when it is not square (--resolution WxH, for families with `nonSquare`);
+   * absent: resolution × resolution.
+   */
+  shape?: { width: number; height: number };
   /** Image channels of the model's input. */
   channels: number;
   /** Image channels of a translation model's output (equal to `channels` for image families). */
@@ -21,6 +27,12 @@ export interface RecipeEnv {
   numClasses: number;
   batchSize: number;
   device: Device;
+  /**
+   * A conditional run's class of every training image, in dataset order: what a family that
+   * labels its generated images as the data is labelled (StyleGAN2) draws from. Absent where
+   * a recipe is built without its data (sampling, tests).
+   */
+  labels?: Int32Array | null;
 }
 
 /** Fixed inputs of the sample grid: latents and labels, or real images for translation. */
@@ -147,6 +159,8 @@ export interface RecipeDef<S extends Schema = Schema> {
    * (Recipe.nextBatchSize), so --batch and the --lr_policy options do not apply.
    */
   progressive?: boolean;
+  /** The family trains non-square images (--resolution WxH, RecipeEnv.shape); others are refused them. */
+  nonSquare?: boolean;
   /** Defaults this family prefers for the trainer's shared options (e.g. batch size). */
   trainerDefaults?: Options;
   /**

@@ -12,7 +12,7 @@ import { addBest, readBest, type BestList } from '../run/best.js';
 import { VERSION } from '../version.js';
 import type { Recipe, RecipeDef, RecipeEnv, SampleInputs } from './recipe.js';
 import { PhaseRunner, type GradientHook } from './phase.js';
-import { COMMON_SCHEMA, RESUMABLE_CHANGES, fullSchema, datasetOptions, recipeEnv, resolutionOf, trainerOptions, type KimgOptions } from './options.js';
+import { COMMON_SCHEMA, RESUMABLE_CHANGES, checkImageShape, fullSchema, datasetOptions, recipeEnv, resolutionOf, trainerOptions, type KimgOptions } from './options.js';
 import { openTrainingData } from './data.js';
 import { emaBeta, updateEma, initEma, type EmaOptions } from './ema.js';
 import { standEma } from './standing_stats.js';
@@ -210,6 +210,7 @@ async function trainAlone(def: RecipeDef, given: Options, givenNames: Set<string
   // Before any work: --out can be written, and --force would replace only a run.
   if (lead) checkRunFolder(dir, { resume: resuming, force: given.force === true, data: optionsView(COMMON_SCHEMA, given).data });
   const o = resuming ? resumeOptions(def, dir, given, givenNames) : { ...(def.resolveOptions ? def.resolveOptions(given, givenNames) : given), out: dir };
+  checkImageShape(def, o);
   const t = trainerOptions(def, o);
   const c = t.common, L = t.length;
   const device = c.device;
@@ -240,7 +241,7 @@ async function trainAlone(def: RecipeDef, given: Options, givenNames: Set<string
 
   // The networks before the run folder: a family's own option checks fail before it is made.
   torch.manualSeed(c.seed);
-  const env = recipeEnv(o, classes ? classNames!.length : 0, device);
+  const env: RecipeEnv = { ...recipeEnv(o, classes ? classNames!.length : 0, device), ...(classes ? { labels: dataset.labels() } : {}) };
   const recipe: Recipe = def.create(o, env);
   // Before the optimisers' rates are read (lazy regularisation corrects them) or restored.
   const userHook = hooks.gradientHook;

@@ -5,7 +5,7 @@
 // --batch given by the user replaces the minibatch only, the values derived from the
 // preset's minibatch stay (train.py does the same).
 import { UsageError } from '../../config/errors.js';
-import type { Options } from '../../config/options.js';
+import { type Options, sizeOf } from '../../config/options.js';
 
 export const CFG_NAMES = ['auto', 'stylegan2', 'paper256', 'paper512', 'paper1024', 'cifar'] as const;
 export type CfgName = (typeof CFG_NAMES)[number];
@@ -31,13 +31,16 @@ const FIXED: Record<Exclude<CfgName, 'auto'>, CfgSpec> = {
   cifar: { kimg: 100000, mb: 64, mbstd: 32, fmaps: 1, lrate: 0.0025, gamma: 0.01, ema: 500, ramp: 0.05, map: 2 },
 };
 
-/** The preset's values at `resolution` (one GPU). */
-export function cfgSpec(cfg: CfgName, resolution: number): CfgSpec {
+/**
+ * The preset's values at `resolution` (one GPU). A non-square model counts by its shorter
+ * side (the one its blocks and widths follow), except γ, which scales with the pixels.
+ */
+export function cfgSpec(cfg: CfgName, resolution: number, pixels = resolution * resolution): CfgSpec {
   if (cfg !== 'auto') return FIXED[cfg];
   const mb = Math.max(Math.min(Math.floor(4096 / resolution), 32), 1);
   return {
     kimg: 25000, mb, mbstd: Math.min(mb, 4), fmaps: resolution >= 512 ? 1 : 0.5, lrate: resolution >= 1024 ? 0.002 : 0.0025,
-    gamma: (0.0002 * resolution * resolution) / mb, ema: (mb * 10) / 32, ramp: 0.05, map: 2,
+    gamma: (0.0002 * pixels) / mb, ema: (mb * 10) / 32, ramp: 0.05, map: 2,
   };
 }
 
@@ -50,7 +53,8 @@ export function cfgSpec(cfg: CfgName, resolution: number): CfgSpec {
 export function resolveStyleGAN2Options(o: Options, given: ReadonlySet<string>): Options {
   const cfg = o.cfg as CfgName;
   if (!CFG_NAMES.includes(cfg)) throw new UsageError(`--cfg must be one of ${CFG_NAMES.join(', ')}, got '${String(cfg)}'`);
-  const spec = cfgSpec(cfg, o.resolution as number);
+  const { width, height } = sizeOf(o.resolution as number | string);
+  const spec = cfgSpec(cfg, Math.min(width, height), width * height);
   const r: Options = { ...o };
   const set = (k: string, v: number | string | boolean | null): void => {
     if (!given.has(k)) r[k] = v;

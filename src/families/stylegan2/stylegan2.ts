@@ -11,9 +11,13 @@
 // G stays in training mode throughout (per-sample modulated convolutions, w_avg tracked,
 // fresh noise), G_ema in eval mode (fused convolutions) as in the reference.
 //
-// Differences: the labels of generated images are drawn uniformly over the classes (the
-// reference draws the labels of random training images); gradients are not passed
-// through nan_to_num.
+// Before each optimiser step every gradient goes through nan_to_num (NaN 0, ±∞ ±1e5), and
+// the labels of generated images are those of random training images (the data's label
+// distribution), as the reference does.
+//
+// Differences: those training images are picked with torch's generator (saved in every
+// checkpoint, so a resume continues the same draws), not numpy's; a recipe built without
+// its data (sampling) draws labels uniformly over the classes.
 import * as torch from '../../torch/index.js';
 import { defineSchema, type OptionsOf } from '../../config/options.js';
 import { UsageError } from '../../config/errors.js';
@@ -66,6 +70,9 @@ export interface Shared {
 
 const PHASES = ['Gmain', 'Greg', 'Dmain', 'Dreg'] as const;
 
+/** What training_loop.py puts every gradient through before a step. */
+const NAN_TO_NUM = { nan: 0, posinf: 1e5, neginf: -1e5 };
+
 function need<T>(v: T | null, name: string): T {
   if (v === null) throw new Error(`internal: --${name} was not resolved from --cfg`);
   return v;
@@ -86,19 +93,23 @@ export class StyleGAN2Recipe implements Recipe<Shared> {
   readonly o: StyleGAN2Options;
   /** With --resume_from, G_ema holds the snapshot's own (not a copy of G). */
   readonly emaLoaded: boolean = false;
+  /** The class of every training image (conditional runs trained on their data): what generated images' labels are drawn from. */
+  readonly #labelPool: torch.Tensor | null;
 
   constructor(options: StyleGAN2Options, readonly env: RecipeEnv) {
     // Options built outside `train` (tests) may still hold the presets' nulls.
     const o = (this.o = resolveStyleGAN2Options(
-      { ...options, resolution: env.resolution, batch: env.batchSize },
+      { ...options, resolution: env.shape ? `${env.shape.width}x${env.shape.height}` : env.resolution, batch: env.batchSize },
       new Set(Object.entries(options).filter(([k, v]) => v !== null && k !== 'mirror').map(([k]) => k)),
     ) as StyleGAN2Options);
     const synthesis = {
       channelBase: need(o.channel_base, 'channel_base'), channelMax: o.channel_max, numFp16Res: need(o.num_fp16_res, 'num_fp16_res'),
       convClamp: o.conv_clamp, architecture: o.g_architecture as SynthesisArchitecture,
     };
+    // A non-square image: the blocks of its shorter side (env.resolution), stretched to its shape.
+    const imgShape: [number, number] | null = env.shape ? [env.shape.height, env.shape.width] : null;
     const make = (): Generator => new Generator({
-      zDim: o.z_dim, cDim: env.numClasses, wDim: o.w_dim, imgResolution: env.resolution, imgChannels: env.channels,
+      zDim: o.z_dim, cDim: env.numClasses, wDim: o.w_dim, imgResolution: env.resolution, imgShape, imgChannels: env.channels,
       mapping: { numLayers: need(o.map, 'map') }, synthesis,
     }).to(env.device);
     if (o.resume_from !== null) {
@@ -109,7 +120,7 @@ export class StyleGAN2Recipe implements Recipe<Shared> {
       this.G = make();
       this.G_ema = make();
       this.D = new Discriminator({
-        cDim: env.numClasses, imgResolution: env.resolution, imgChannels: env.channels, architecture: need(o.d_architecture, 'd_architecture') as SynthesisArchitecture,
+        cDim: env.numClasses, imgResolution: env.resolution, imgShape, imgChannels: env.channels, architecture: need(o.d_architecture, 'd_architecture') as SynthesisArchitecture,
         channelBase: synthesis.channelBase, channelMax: o.channel_max, numFp16Res: synthesis.numFp16Res, convClamp: o.conv_clamp,
         mbstdGroupSize: need(o.mbstd_group, 'mbstd_group'), mbstdNumChannels: o.mbstd_num_channels,
       }).to(env.device);
@@ -118,6 +129,7 @@ export class StyleGAN2Recipe implements Recipe<Shared> {
     this.optG = new torch.optim.Adam(this.G.parameters(), { lr: need(o.glr, 'glr'), betas, eps: 1e-8 });
     this.optD = new torch.optim.Adam(this.D.parameters(), { lr: need(o.dlr, 'dlr'), betas, eps: 1e-8 });
     this.plMean = torch.zeros([], { device: env.device }).keep();
+    this.#labelPool = env.numClasses > 0 && env.labels?.length ? torch.tensor(env.labels, { dtype: 'int64', device: env.device }).keep() : null;
     this.phases = this.#definePhases();
     const Gs = this.G_ema;
     this.style = {
@@ -151,7 +163,12 @@ export class StyleGAN2Recipe implements Recipe<Shared> {
     const n = batch.a.shape[0];
     const z = torch.randn([PHASES.length * n, this.o.z_dim], { device: this.env.device }).split(n, 0);
     const k = this.env.numClasses;
-    const c = k > 0 ? torch.randint(0, k, [PHASES.length * n], { device: this.env.device }).split(n, 0) : PHASES.map(() => null);
+    const pool = this.#labelPool;
+    // The reference's training_set.get_label(randint(len(training_set))), one per image of every phase.
+    const draw = (): torch.Tensor => pool
+      ? pool.indexSelect(0, torch.randint(0, pool.size(0), [PHASES.length * n], { device: this.env.device }))
+      : torch.randint(0, k, [PHASES.length * n], { device: this.env.device });
+    const c = k > 0 ? draw().split(n, 0) : PHASES.map(() => null);
     return { z, c };
   }
 
@@ -186,7 +203,7 @@ export class StyleGAN2Recipe implements Recipe<Shared> {
     const at = (name: (typeof PHASES)[number]): number => PHASES.indexOf(name);
     return [
       {
-        name: 'Gmain', nets: [this.G], optimizer: this.optG,
+        name: 'Gmain', nets: [this.G], optimizer: this.optG, nanToNum: NAN_TO_NUM,
         loss: (_b, { shared }): PhaseLoss => {
           const { img } = this.runG(shared.z[at('Gmain')], shared.c[at('Gmain')]);
           const logits = this.runD(img, shared.c[at('Gmain')]);
@@ -196,7 +213,7 @@ export class StyleGAN2Recipe implements Recipe<Shared> {
       },
       {
         // A phase even with pl_weight 0, as the reference: G's optimiser keeps the lazy correction.
-        name: 'Greg', nets: [this.G], optimizer: this.optG, interval: o.G_reg_interval, lazy: true,
+        name: 'Greg', nets: [this.G], optimizer: this.optG, interval: o.G_reg_interval, lazy: true, nanToNum: NAN_TO_NUM,
         runs: ({ step }) => plWeight > 0 && step % o.G_reg_interval === 0,
         loss: (_b, { shared }): PhaseLoss => {
           const z = shared.z[at('Greg')], c = shared.c[at('Greg')];
@@ -213,7 +230,7 @@ export class StyleGAN2Recipe implements Recipe<Shared> {
         },
       },
       {
-        name: 'Dmain', nets: [this.D], optimizer: this.optD,
+        name: 'Dmain', nets: [this.D], optimizer: this.optD, nanToNum: NAN_TO_NUM,
         loss: (batch, { shared }): PhaseLoss => {
           const c = shared.c[at('Dmain')];
           const fake = torch.noGrad(() => this.runG(shared.z[at('Dmain')], c).img);
@@ -226,7 +243,7 @@ export class StyleGAN2Recipe implements Recipe<Shared> {
         },
       },
       {
-        name: 'Dreg', nets: [this.D], optimizer: this.optD, interval: o.D_reg_interval, lazy: true,
+        name: 'Dreg', nets: [this.D], optimizer: this.optD, interval: o.D_reg_interval, lazy: true, nanToNum: NAN_TO_NUM,
         runs: ({ step }) => gamma > 0 && step % o.D_reg_interval === 0,
         loss: (batch): PhaseLoss => {
           const real = batch.a.detach().requiresGrad_(true);
@@ -267,6 +284,7 @@ export class StyleGAN2Recipe implements Recipe<Shared> {
 
   dispose(): void {
     this.plMean.dispose();
+    this.#labelPool?.dispose();
   }
 }
 
@@ -275,13 +293,17 @@ export const stylegan2 = defineRecipe({
   summary: 'StyleGAN2 (Karras et al. 2020) as stylegan2-ada-pytorch: modulated convolutions, path-length and lazy R1 regularisation, --cfg presets',
   // What --cfg sets has no fixed default (--help shows none; config.json records the value used).
   trainerDefaults: { resolution: 32, batch: null, kimg: null, ema_kimg: null, ema_rampup: null, no_flip: null },
+  nonSquare: true,
   schema: STYLEGAN2_SCHEMA,
   resolveOptions: (o, given) => {
     const r = resumeFromOptions(o, given);
     return resolveStyleGAN2Options(r.o, r.given);
   },
   create: (o, env) => {
-    if (env.resolution < 8) throw new UsageError(`--model stylegan2 needs --resolution 8 or more, got ${env.resolution}`);
+    if (env.resolution < 8) {
+      const got = env.shape ? `${env.shape.width}x${env.shape.height}` : env.resolution;
+      throw new UsageError(`--model stylegan2 needs --resolution 8 or more${env.shape ? ' on the shorter side' : ''}, got ${got}`);
+    }
     return new StyleGAN2Recipe(o, env);
   },
 });

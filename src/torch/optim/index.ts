@@ -1,4 +1,4 @@
 export { Optimizer, type OptimizerState } from './optimizer.js';
 export { Adam, type AdamOptions } from './adam.js';
 export { SGD, type SGDOptions } from './sgd.js';
-export { lerpAll, copyAll, clipGradNorm } from './lists.js';
+export { lerpAll, copyAll, clipGradNorm, nanToNumGrads } from './lists.js';

@@ -16,3 +16,8 @@ export function copyAll(dst: readonly Tensor[], src: readonly Tensor[]): void {
 export function clipGradNorm(params: readonly Tensor[], maxNorm: number, normType = 2): number {
   return N.clipGradNorm(handles(params), maxNorm, normType);
 }
+
+/** Every gradient of `params` through nan_to_num in place: NaN → nan, +∞ → posinf, −∞ → neginf, finite values kept. */
+export function nanToNumGrads(params: readonly Tensor[], o: { nan: number; posinf: number; neginf: number }): void {
+  N.nanToNumGrads_(handles(params), o.nan, o.posinf, o.neginf);
+}

@@ -48,7 +48,7 @@ async function main() {
   }
   $('title').textContent = `ganforge playground — ${info.family}`;
   const kb = Object.entries(sizes).map(([k, n]) => `${info.files[k]} ${(n / 1024).toFixed(0)} KiB`).join(', ');
-  $('info').textContent = `${info.kind === 'translation' ? `${info.inputChannels}→${info.channels} channels, sides multiples of ${info.stride}` : `${info.resolution}×${info.resolution}, z ${info.latent}`}` +
+  $('info').textContent = `${info.kind === 'translation' ? `${info.inputChannels}→${info.channels} channels, sides multiples of ${info.stride}` : `${info.resolution}×${info.height ?? info.resolution}, z ${info.latent}`}` +
     ` · ${kb} · checkpoint ${info.checkpoint.split('/').pop()} · batch ${info.batch ? `fixed at ${info.batch}` : 'dynamic'}`;
   if (info.kind === 'translation') await translation(info, sessions.G);
   else await generation(info, sessions);
