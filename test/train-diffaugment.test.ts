@@ -75,7 +75,7 @@ function watchStep(model: string, r: Recipe, step: number): number[] {
   try {
     const size = Number(FAMILIES[model].resolution);
     const n = r.nextBatchSize ? r.nextBatchSize(step * 4) : Number(FAMILIES[model].batch);
-    const a = torch.withSeed(20 + step, () => torch.rand([n, 3, size, size]).mul(2).sub(1));
+    const a = torch.withSeed(20 + step, () => torch.scope(() => torch.rand([n, 3, size, size]).mul(2).sub(1)));
     torch.scope(() => trainStep(r, { a, b: null, labels: null }, { step, imagesSeen: step * n }));
     a.dispose();
   } finally {
@@ -104,7 +104,8 @@ for (const model of Object.keys(FAMILIES)) {
         // D on reals and fakes (one concatenated call for BigGAN), in G's step, and the penalty's own call where it has one.
         assert.ok(calls.length >= 2, `${model}: D ran ${calls.length} times`);
         if (aug === 'noaug') {
-          assert.ok(calls.every((z) => z === 0), `${model}: no image was cut (${calls})`);
+          // (A generated image may hold a few exact zeros of its own, e.g. a bias-free G's dead units.)
+          assert.ok(calls.every((z) => z < least), `${model}: no image was cut (${calls})`);
           continue;
         }
         assert.ok(calls.every((z) => z >= least), `${model}: every image D saw has a cut-out square (${calls})`);
