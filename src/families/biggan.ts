@@ -18,6 +18,7 @@ import { defineRecipe, type Phase, type Recipe, type RecipeEnv, type SampleInput
 import { discriminatorLoss, generatorLoss, type GanLoss } from '../losses/index.js';
 import type { TensorBatch } from '../data/index.js';
 import { orthoGradient, type OrthoMode } from './biggan_ortho.js';
+import { DIFFAUGMENT_SCHEMA, discriminatorAugment } from './diffaugment.js';
 import { isWeightsFolder, loadReferenceAdam, readReferenceState, readWeightFile } from './biggan_weights.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -67,6 +68,7 @@ export const BIGGAN_SCHEMA = defineSchema({
   num_standing_accumulations: { type: 'int', default: 16, help: 'batches the standing statistics average over', min: 1 },
   resume_from: { type: 'string', default: null, help: "start from a BigGAN-PyTorch weights folder (G, G_ema, D and their optimisers; its itr counts towards ema_start); the architecture options must match it", metavar: 'DIR' },
   z_var: { type: 'float', default: 1, help: 'standard deviation of the latents (the reference calls it a variance)', min: 0 },
+  ...DIFFAUGMENT_SCHEMA,
 });
 
 export type BigGANOptions = OptionsOf<typeof BIGGAN_SCHEMA>;
@@ -94,6 +96,8 @@ class BigGANRecipe implements Recipe {
   readonly nClasses: number;
   readonly mode: GanLoss;
   readonly gBatch: number;
+  /** What D sees of an image, real or generated: --aug's transform (DiffAugment), or the image. */
+  readonly augment: (img: Tensor) => Tensor;
   /** G_ema came from --resume_from: the trainer leaves it as loaded. */
   readonly emaLoaded: boolean;
   /** Iterations the reference ran before --resume_from (its state_dict.pth itr). */
@@ -113,6 +117,7 @@ class BigGANRecipe implements Recipe {
     // The reference's ema averages G's whole state dict, buffers included.
     this.emaBuffers = o.accumulate_stats ? 'standing' : 'average';
     this.standingBatches = o.num_standing_accumulations;
+    this.augment = discriminatorAugment(o) ?? ((img) => img);
     this.phases = this.#definePhases();
     this.emaLoaded = o.resume_from !== null;
     if (o.resume_from !== null) this.#resumeFrom(o.resume_from);
@@ -164,10 +169,14 @@ class BigGANRecipe implements Recipe {
     return batch.labels ?? torch.zeros([batch.a.shape[0]], { dtype: 'int64', device: this.env.device });
   }
 
-  /** D on fake and real: one concatenated batch, or two calls with --split_D (each moves D's u once). */
+  /**
+   * D on fake and real: one concatenated batch, or two calls with --split_D (each moves
+   * D's u once). --aug's transform runs on what D gets, on the concatenation as the
+   * DiffAugment port's G_D does.
+   */
   #judge(fake: Tensor, gy: Tensor, real: Tensor, dy: Tensor): [Tensor, Tensor] {
-    if (this.o.split_D) return [this.D.forward(fake, gy), this.D.forward(real, dy)];
-    const out = this.D.forward(torch.cat([fake, real], 0), torch.cat([gy, dy], 0));
+    if (this.o.split_D) return [this.D.forward(this.augment(fake), gy), this.D.forward(this.augment(real), dy)];
+    const out = this.D.forward(this.augment(torch.cat([fake, real], 0)), torch.cat([gy, dy], 0));
     const [f, r] = out.split([fake.shape[0], real.shape[0]], 0);
     return [f, r];
   }
@@ -193,7 +202,7 @@ class BigGANRecipe implements Recipe {
         beforeStep: o.G_ortho > 0 ? () => orthoGradient(this.G, o.G_ortho, o.G_ortho_mode as OrthoMode, this.G.shared.parameters()) : undefined,
         loss: () => {
           const { z, y } = this.#latents(this.gBatch);
-          const loss = generatorLoss(this.mode, this.D.forward(this.G.generate(z, y), y));
+          const loss = generatorLoss(this.mode, this.D.forward(this.augment(this.G.generate(z, y)), y));
           return { loss, log: { G_loss: loss } };
         },
       },

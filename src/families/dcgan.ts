@@ -1,5 +1,6 @@
 // DCGAN training: one discriminator step and one generator step per batch, Adam with
 // β1 = 0.5 and lr 2e-4 (Radford et al.), the BCE loss of pytorch/examples by default.
+// With --aug diffaugment every image D sees, real or generated, passes through DiffAugment.
 import * as torch from '../torch/index.js';
 import { DCGANGenerator, DCGANDiscriminator, type DCGANConfig } from '../models/dcgan.js';
 import { defineSchema, type OptionsOf } from '../config/options.js';
@@ -7,6 +8,7 @@ import { UsageError } from '../config/errors.js';
 import { defineRecipe, type Phase, type Recipe, type RecipeEnv, type SampleInputs } from '../train/recipe.js';
 import { type GanLoss, GAN_LOSSES, discriminatorLoss, generatorLoss, gradientPenalty, r1Penalty } from '../losses/index.js';
 import type { TensorBatch } from '../data/index.js';
+import { DIFFAUGMENT_SCHEMA, discriminatorAugment } from './diffaugment.js';
 
 /** What D's and G's phases share in an iteration: G's output for the batch. */
 interface Shared {
@@ -27,6 +29,7 @@ const DCGAN_SCHEMA = defineSchema({
   lambda_gp: { type: 'float', default: 10, help: 'gradient-penalty weight (gan_mode wgangp)', min: 0 },
   r1_gamma: { type: 'float', default: 0, help: 'R1 penalty weight γ on real images (0 = off)', min: 0 },
   r1_interval: { type: 'int', default: 16, help: 'apply R1 every this many steps (lazy regularisation)', min: 1 },
+  ...DIFFAUGMENT_SCHEMA,
 });
 
 type DCGANOptions = OptionsOf<typeof DCGAN_SCHEMA>;
@@ -39,6 +42,8 @@ class DCGANRecipe implements Recipe<Shared> {
   readonly optD: torch.optim.Adam;
   readonly mode: GanLoss;
   readonly phases: readonly Phase<Shared>[];
+  /** What D sees of an image, real or generated: --aug's transform (DiffAugment), or the image. */
+  readonly augment: (img: torch.Tensor) => torch.Tensor;
   // Batch-norm statistics must match the averaged weights they normalise: BigGAN's
   // standing statistics, re-estimated for G_ema before each grid and checkpoint. (G's
   // running statistics averaged alongside the weights fit them 3-6× worse on MNIST, and
@@ -57,6 +62,7 @@ class DCGANRecipe implements Recipe<Shared> {
     const betas: [number, number] = [o.beta1, o.beta2];
     this.optG = new torch.optim.Adam(this.G.parameters(), { lr: o.lr, betas });
     this.optD = new torch.optim.Adam(this.D.parameters(), { lr: o.lr_D ?? o.lr, betas });
+    this.augment = discriminatorAugment(o) ?? ((img) => img);
     this.phases = this.#definePhases();
   }
 
@@ -86,12 +92,13 @@ class DCGANRecipe implements Recipe<Shared> {
           const r1Every = this.o.r1_interval;
           const doR1 = this.o.r1_gamma > 0 && step % r1Every === 0;
           const real = doR1 ? batch.a.detach().requiresGrad_(true) : batch.a;
-          const dReal = this.D.forward(real, labels);
-          const d = discriminatorLoss(this.mode, dReal, this.D.forward(fake, labels));
+          const judge = (x: torch.Tensor): torch.Tensor => this.D.forward(this.augment(x), labels);
+          const dReal = judge(real);
+          const d = discriminatorLoss(this.mode, dReal, judge(fake));
           let loss = d.loss;
           const log: Record<string, torch.Tensor> = { loss_D: d.loss, loss_D_real: d.real, loss_D_fake: d.fake };
           if (this.mode === 'wgangp') {
-            const gp = gradientPenalty((x) => this.D.forward(x, labels), batch.a, fake);
+            const gp = gradientPenalty(judge, batch.a, fake);
             loss = loss.add(gp.mul(this.o.lambda_gp));
             log.gp = gp;
           }
@@ -106,7 +113,7 @@ class DCGANRecipe implements Recipe<Shared> {
       {
         name: 'G', nets: [this.G], optimizer: this.optG,
         loss: (batch, { shared }) => {
-          const loss = generatorLoss(this.mode, this.D.forward(shared.fake, batch.labels));
+          const loss = generatorLoss(this.mode, this.D.forward(this.augment(shared.fake), batch.labels));
           return { loss, log: { loss_G: loss } };
         },
       },

@@ -11,6 +11,7 @@ import { UsageError } from '../../config/errors.js';
 import type { TensorBatch } from '../../data/index.js';
 import type { Phase, PhaseLoss, PhaseContext, Recipe, RecipeEnv, SampleInputs } from '../../train/recipe.js';
 import { type ScheduleOptions, type SchedulePoint, type ResolutionDict, growthPlan, shouldResetOptimizer } from './schedule.js';
+import { type DIFFAUGMENT_SCHEMA, discriminatorAugment } from '../diffaugment.js';
 
 export interface ProgressState {
   point: SchedulePoint | null;
@@ -84,7 +85,7 @@ type ScheduleSchemaOptions = OptionsOf<ReturnType<typeof scheduleSchema>>;
 
 /** What the progressive loop reads of a family's options (PGGAN has no lrate_rampup_kimg). */
 export type ProgressiveOptions = OptionsOf<typeof PROGRESSIVE_NETWORK_SCHEMA> & Omit<ScheduleSchemaOptions, 'lrate_rampup_kimg'> &
-  Partial<Pick<ScheduleSchemaOptions, 'lrate_rampup_kimg'>>;
+  Partial<Pick<ScheduleSchemaOptions, 'lrate_rampup_kimg'>> & OptionsOf<typeof DIFFAUGMENT_SCHEMA>;
 
 /** ScheduleOptions from a run's options, for the dataset's resolution. */
 export function scheduleOptions(o: ProgressiveOptions, resolution: number): ScheduleOptions {
@@ -199,6 +200,8 @@ export abstract class ProgressiveRecipe<Gen extends Module, Dis extends Module, 
   readonly optD: torch.optim.Adam;
   readonly progress: ProgressiveController;
   readonly phases: readonly Phase<ProgressiveShared>[];
+  /** What D sees of an image, real or generated: --aug's transform (DiffAugment), or the image. */
+  readonly augment: (img: torch.Tensor) => torch.Tensor;
 
   constructor(
     readonly o: O, readonly env: RecipeEnv, readonly G: Gen, readonly G_ema: Gen, readonly D: Dis,
@@ -211,6 +214,7 @@ export abstract class ProgressiveRecipe<Gen extends Module, Dis extends Module, 
       minibatchRepeats: o.minibatch_repeats, dRepeats: o.D_repeats, resetOptForNewLod: o.reset_opt_for_new_lod,
     }, this.optG, this.optD);
     this.progress.checkGroups(o.mbstd_group_size);
+    this.augment = discriminatorAugment(o) ?? ((img) => img);
     this.phases = [
       { name: 'D', nets: [D], optimizer: this.optD, loss: (batch, ctx) => this.lossD(batch, ctx) },
       { name: 'G', nets: [G], optimizer: this.optG, runs: ({ shared }) => shared.gStep, loss: (batch, ctx) => this.lossG(batch, ctx) },

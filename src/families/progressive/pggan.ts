@@ -14,6 +14,7 @@ import { discriminatorLoss, generatorLoss, gradientPenalty } from '../../losses/
 import { processReals } from './reals.js';
 import { pgganDefaults, pgganLoopDefaults, pgganSchedule } from './schedule.js';
 import { ProgressiveRecipe, PROGRESSIVE_NETWORK_SCHEMA, scheduleSchema } from './loop.js';
+import { DIFFAUGMENT_SCHEMA } from '../diffaugment.js';
 
 /** Reals at the resolution of the level being trained, then faded and brought to full size. */
 export function realsAtLod(x: torch.Tensor, lod: number, mirror: boolean): torch.Tensor {
@@ -37,6 +38,7 @@ const PGGAN_SCHEMA = defineSchema({
   wgan_epsilon: { type: 'float', default: 0.001, help: 'drift penalty on real scores', min: 0 },
   wgan_target: { type: 'float', default: 1, help: 'gradient norm the penalty pulls towards', min: 0 },
   cond_weight: { type: 'float', default: 1, help: 'weight of the AC-GAN label loss (--classes)', min: 0 },
+  ...DIFFAUGMENT_SCHEMA,
   ...PGGAN_SCHEDULE_SCHEMA,
 });
 
@@ -60,10 +62,10 @@ class PGGANRecipe extends ProgressiveRecipe<PGGANGenerator, PGGANDiscriminator, 
     const labels = oneHotLabels(batch.labels, this.env.numClasses);
     // D_wgangp_acgan: fakes conditioned on the reals' labels.
     const fakes = torch.noGrad(() => this.G.forward(this.latents(batch.a.shape[0]), labels, lod));
-    const dReal = this.D.forward(reals, lod);
-    const dFake = this.D.forward(fakes, lod);
+    const dReal = this.D.forward(this.augment(reals), lod);
+    const dFake = this.D.forward(this.augment(fakes), lod);
     const d = discriminatorLoss('wgangp', dReal.scores, dFake.scores, { drift: o.wgan_epsilon });
-    const gp = gradientPenalty((x) => this.D.forward(x, lod).scores, reals, fakes, { target: o.wgan_target });
+    const gp = gradientPenalty((x) => this.D.forward(this.augment(x), lod).scores, reals, fakes, { target: o.wgan_target });
     let loss = d.loss.add(gp.mul(o.wgan_lambda));
     const log: Record<string, torch.Tensor> = {};
     if (labels && dReal.labels && dFake.labels) {
@@ -79,7 +81,7 @@ class PGGANRecipe extends ProgressiveRecipe<PGGANGenerator, PGGANDiscriminator, 
     const { lod } = this.progress.point!;
     const n = batch.a.shape[0];
     const labels = oneHotLabels(this.randomClasses(n), this.env.numClasses);
-    const score = this.D.forward(this.G.forward(this.latents(n), labels, lod), lod);
+    const score = this.D.forward(this.augment(this.G.forward(this.latents(n), labels, lod)), lod);
     let loss = generatorLoss('wgangp', score.scores);
     if (labels && score.labels) loss = loss.add(labelLoss(score.labels, labels).mul(this.o.cond_weight));
     return { loss, log: { loss_G: loss } };

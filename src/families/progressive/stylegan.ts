@@ -15,6 +15,7 @@ import { discriminatorLoss, generatorLoss, r1Penalty } from '../../losses/index.
 import { realsAtLod } from './pggan.js';
 import { styleganDefaults, styleganSchedule, STYLEGAN_LOOP_DEFAULTS } from './schedule.js';
 import { ProgressiveRecipe, PROGRESSIVE_NETWORK_SCHEMA, scheduleSchema } from './loop.js';
+import { DIFFAUGMENT_SCHEMA } from '../diffaugment.js';
 
 const SCHED = styleganDefaults(1024, '1gpu');
 
@@ -27,6 +28,7 @@ const STYLEGAN_SCHEMA = defineSchema({
   style_mixing_prob: { type: 'float', default: 0.9, help: 'probability of mixing two latents while training', min: 0, max: 1 },
   dlatent_avg_beta: { type: 'float', default: 0.995, help: 'decay of the tracked average of w (the truncation centre)', min: 0, max: 1 },
   r1_gamma: { type: 'float', default: 10, help: 'R1 penalty weight γ on real images', min: 0 },
+  ...DIFFAUGMENT_SCHEMA,
   ...scheduleSchema({ ...SCHED, minibatchRepeats: STYLEGAN_LOOP_DEFAULTS.minibatchRepeats, dRepeats: STYLEGAN_LOOP_DEFAULTS.dRepeats }),
 });
 
@@ -70,8 +72,8 @@ class StyleGANRecipe extends ProgressiveRecipe<StyleGANGenerator, StyleGANDiscri
     const labels = batch.labels;
     const reals = realsAtLod(batch.a, lod, false).detach().requiresGrad_(true);
     const fakes = torch.noGrad(() => this.G.forward(this.latents(batch.a.shape[0]), labels, { lod }));
-    const dReal = this.D.forward(reals, labels, { lod });
-    const dFake = this.D.forward(fakes, labels, { lod });
+    const dReal = this.D.forward(this.augment(reals), labels, { lod });
+    const dFake = this.D.forward(this.augment(fakes), labels, { lod });
     const d = discriminatorLoss('logistic', dReal, dFake);
     const r1 = r1Penalty(reals, dReal);
     const loss = d.loss.add(r1.mul(this.o.r1_gamma * 0.5));
@@ -83,7 +85,7 @@ class StyleGANRecipe extends ProgressiveRecipe<StyleGANGenerator, StyleGANDiscri
     const { lod } = this.progress.point!;
     const n = batch.a.shape[0];
     const labels = this.randomClasses(n);
-    const loss = generatorLoss('logistic', this.D.forward(this.G.forward(this.latents(n), labels, { lod }), labels, { lod }));
+    const loss = generatorLoss('logistic', this.D.forward(this.augment(this.G.forward(this.latents(n), labels, { lod })), labels, { lod }));
     return { loss, log: { loss_G: loss } };
   }
 

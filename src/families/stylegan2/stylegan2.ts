@@ -28,6 +28,7 @@ import { r1Penalty } from '../../losses/index.js';
 import { CFG_NAMES, resolveStyleGAN2Options } from './config.js';
 import { pathLengthPenalty } from './path_length.js';
 import { networksFromPickle, resumeFromOptions } from './resume_from.js';
+import { DIFFAUGMENT_OPTION, discriminatorAugment } from '../diffaugment.js';
 
 const ARCHS = ['orig', 'skip', 'resnet'] as const;
 
@@ -56,7 +57,8 @@ const STYLEGAN2_SCHEMA = defineSchema({
   conv_clamp: { type: 'float', default: null, help: 'clamp convolution outputs to ±this (default 256, none with --fp32)', min: 0 },
   fp32: { type: 'bool', default: false, help: "as train.py --fp32: no fp16 resolutions and no conv_clamp" },
   mirror: { type: 'bool', default: false, help: 'augment the data with horizontal flips (train.py --mirror)' },
-  aug: { type: 'string', default: 'noaug', choices: ['noaug'], help: "discriminator augmentation: only 'noaug' (no ADA) for now" },
+  aug: { type: 'string', default: 'noaug', choices: ['noaug', 'diffaugment'], help: "discriminator augmentation: 'diffaugment' (Zhao et al. 2020, as the DiffAugment port of this reference; see --diffaugment) or 'noaug'" },
+  diffaugment: DIFFAUGMENT_OPTION,
   resume_from: { type: 'string', default: null, help: "fine-tune from an NVIDIA network snapshot (train.py's --resume): G, D and G_ema start from its weights, the architecture options come from it (giving one otherwise is an error), the optimisers start fresh", metavar: 'PKL' },
 });
 
@@ -130,6 +132,7 @@ export class StyleGAN2Recipe implements Recipe<Shared> {
     this.optD = new torch.optim.Adam(this.D.parameters(), { lr: need(o.dlr, 'dlr'), betas, eps: 1e-8 });
     this.plMean = torch.zeros([], { device: env.device }).keep();
     this.#labelPool = env.numClasses > 0 && env.labels?.length ? torch.tensor(env.labels, { dtype: 'int64', device: env.device }).keep() : null;
+    this.augment = discriminatorAugment(o);
     this.phases = this.#definePhases();
     const Gs = this.G_ema;
     this.style = {
