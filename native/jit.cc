@@ -32,6 +32,9 @@ static Napi::Value jitLoad(INFO) {
   try {
     h->m = torch::jit::load(path, dev);
     h->m->eval();
+    // Frozen: a caller that differentiates through the network (projection's LPIPS) wants
+    // gradients for its inputs, never for the network's own weights.
+    for (auto p : h->m->parameters()) p.requires_grad_(false);
   } catch (...) {
     delete h;
     throw;
@@ -78,8 +81,9 @@ static c10::IValue ToIValue(const Napi::Value& v) {
   throw Napi::TypeError::New(v.Env(), "a TorchScript argument must be a tensor, number, boolean, string or null");
 }
 
-// (module, method, args[], kwargs{}) -> the tensor it returns (the first, for a tuple),
-// run without autograd: the networks here are measured, never trained.
+// (module, method, args[], kwargs{}, grad?) -> the tensor it returns (the first, for a
+// tuple), run without autograd unless `grad` is true: the metrics measure with these
+// networks; projection differentiates through one (its weights stay frozen).
 static Napi::Value jitCall(INFO) {
   auto& m = M(info[0]);
   auto name = Str(info[1], "method name");
@@ -98,7 +102,9 @@ static Napi::Value jitCall(INFO) {
       kwargs.emplace(k, ToIValue(obj.Get(k)));
     }
   }
-  c10::NoGradGuard ng;
+  bool grad = Given(info[4]) && info[4].ToBoolean().Value();
+  // With grad, the caller's mode holds (noGrad() around the call still turns it off).
+  c10::AutoGradMode mode(grad && c10::GradMode::is_enabled());
   auto out = (*method)(std::move(args), kwargs);
   if (out.isTuple() && !out.toTupleRef().elements().empty()) out = out.toTupleRef().elements()[0];
   if (!out.isTensor()) throw Napi::Error::New(ENV, "the TorchScript method '" + name + "' returned " + out.tagKind() + ", not a tensor");

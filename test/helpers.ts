@@ -138,3 +138,22 @@ export function assertSameDraws(actual: ArrayLike<Num> | Iterable<Num>, expected
   const scale = e.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
   assertClose(actual, e, 0, DRAW_TOL * scale, msg);
 }
+
+/** An 8-bit HWC image, as data/image.ts's RawImage (kept engine-free here). */
+export interface GridImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+  channels: number;
+}
+
+/** The size × size image at (col, row) of a grid of such cells with `pad` pixels around and between them. */
+export function gridCell(img: GridImage, col: number, row: number, pad: number, size: number): GridImage {
+  const c = img.channels;
+  const data = new Uint8Array(size * size * c);
+  for (let y = 0; y < size; y++) {
+    const from = ((pad + row * (size + pad) + y) * img.width + pad + col * (size + pad)) * c;
+    data.set(img.data.subarray(from, from + size * c), y * size * c);
+  }
+  return { data, width: size, height: size, channels: c };
+}

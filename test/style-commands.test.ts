@@ -13,6 +13,7 @@ import { disposeRun, renderDlatents, seedLatents } from '../src/cli/latents.js';
 import { mixGrid, styleRange } from '../src/cli/mix.js';
 import { slerpWeights } from '../src/cli/interpolate.js';
 import { cliAsync, exitOf, tempDir } from './train-helpers.js';
+import { gridCell } from './helpers.js';
 
 const dir = tempDir('gf-style-');
 const SG = join(dir, 'sg');
@@ -64,15 +65,7 @@ let fileNo = 0;
 const file = (ext = 'png') => join(dir, `out${fileNo++}.${ext}`);
 
 /** The image at (col, row) of a grid of SIZE² cells with `pad` pixels around and between. */
-function cell(img: RawImage, col: number, row: number, pad: number): RawImage {
-  const c = img.channels;
-  const data = new Uint8Array(SIZE * SIZE * c);
-  for (let y = 0; y < SIZE; y++) {
-    const from = ((pad + row * (SIZE + pad) + y) * img.width + pad + col * (SIZE + pad)) * c;
-    data.set(img.data.subarray(from, from + SIZE * c), y * SIZE * c);
-  }
-  return { data, width: SIZE, height: SIZE, channels: c };
-}
+const cell = (img: RawImage, col: number, row: number, pad: number): RawImage => gridCell(img, col, row, pad, SIZE);
 
 function maxDiff(a: RawImage, b: RawImage): number {
   assert.deepEqual([a.width, a.height, a.channels], [b.width, b.height, b.channels]);
@@ -240,4 +233,26 @@ test('--help of interpolate and mix tells every option; the top-level help lists
   const sample = await gf('sample', '--help');
   assert.match(sample.stdout, /--truncation_psi PSI\s+.*\(default: 1\)/);
   assert.match(sample.stdout, /--truncation_cutoff N/);
+});
+
+test('project --run (StyleGAN): a sample of the run is projected; sample --run --w draws proj.png again; non-style runs are refused', async () => {
+  const { writeImage } = await import('../src/data/image.js');
+  const target = file();
+  await writeImage(await seedImage(SG, 3), target);
+  const outdir = join(dir, 'proj-sg');
+  const msg = await ok('project', '--run', SG, '--target', target, '--outdir', outdir, '--num_steps', '40', '--w_avg_samples', '300');
+  const m = /\(w \[1, 6, 16\] and 6 noise maps\).*distance ([\d.e+-]+) → ([\d.e+-]+) in 40 steps/.exec(msg);
+  assert.ok(m, msg);
+  assert.ok(Number(m[2]) < Number(m[1]), `distance ${m[1]} → ${m[2]}`);
+  const grid = file();
+  assert.match(await ok('sample', '--run', SG, '--w', join(outdir, 'projected_w.safetensors'), '--out', grid), /the file's 6 noise maps/);
+  assert.equal(maxDiff(cell(await decodeImage(grid), 0, 0, 2), await decodeImage(join(outdir, 'proj.png'))), 0, 'the same image from the w file');
+  for (const [args, re] of [
+    [['project', '--run', DC, '--target', target, '--outdir', join(dir, 'proj-dc')], /project needs a style-based model \(stylegan2, stylegan\): .* is a dcgan run/],
+    [['sample', '--run', DC, '--w', join(outdir, 'projected_w.safetensors'), '--out', file()], /--w needs a style-based model \(stylegan2, stylegan\): .* is a dcgan run/],
+  ] as [string[], RegExp][]) {
+    const r = await gf(...args);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, re);
+  }
 });

@@ -190,7 +190,7 @@ export function fileLatents(path: string, shape: readonly number[], device: torc
 }
 
 /** Runs `fn` on chunks of `n` items and concatenates the image batches it returns. */
-function chunked(n: number, size: number, fn: (start: number, len: number) => torch.Tensor): torch.Tensor {
+export function chunked(n: number, size: number, fn: (start: number, len: number) => torch.Tensor): torch.Tensor {
   return torch.scope(() => {
     const parts: torch.Tensor[] = [];
     for (let i = 0; i < n; i += size) parts.push(fn(i, Math.min(size, n - i)));

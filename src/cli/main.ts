@@ -12,6 +12,7 @@ Commands:
   sample           images from a trained run's generator (--truncation_psi for stylegan)
   interpolate      a latent walk between seeds: a PNG strip or an animated GIF/WebP
   mix              style mixing (stylegan): rows' images with the columns' coarse/middle/fine styles
+  project          find the w that draws a given image (projector.py): --network X.pkl or --run DIR
   translate        image-to-image: a pix2pix/CycleGAN run's or imported generator over images
   eval             FID, KID, IS, precision/recall of a run or a folder of images (stylegan2-ada-pytorch's metrics)
   export           a run's generator as ONNX (--out G.onnx), and a browser playground (--web DIR)
@@ -86,6 +87,10 @@ async function dispatch(cmd: string, rest: string[]): Promise<number> {
     case 'mix': {
       const { mixCommand } = await import('./mix.js');
       return await mixCommand(rest);
+    }
+    case 'project': {
+      const { projectCommand } = await import('./project.js');
+      return await projectCommand(rest);
     }
     case 'translate': {
       const { translateCommand } = await import('./translate.js');

@@ -9,14 +9,10 @@ import * as torch from '../torch/index.js';
 import { UsageError } from '../config/errors.js';
 import { parseCommand } from './command.js';
 import { defineSchema, formatOptions } from '../config/options.js';
-import { gridFromBytes, tensorToImages, writeImage } from '../data/index.js';
+import { gridFromBytes, writeImage, type ImageBytes } from '../data/index.js';
 import { formatOf } from '../data/image.js';
-import { loadRun, readRunOptions } from '../families/load.js';
-import type { StyleAccess } from '../train/recipe.js';
-import {
-  RUN_OPTIONS, TRUNCATION_OPTIONS, classIndex, disposeRun, parseSeeds, checkOutputImage, rejectTranslationRun,
-  renderDlatents, seedLatents, seedsTag, truncationOf,
-} from './latents.js';
+import { RUN_OPTIONS, TRUNCATION_OPTIONS, parseSeeds, checkOutputImage, seedsTag } from './latents.js';
+import { openStyleSource, readWAgainst, splitFiles, synthesizeW } from './style_source.js';
 
 /** The paper's style ranges, by synthesis layer (two per resolution: 4² is layers 0–1). */
 export const STYLE_RANGES: Readonly<Record<string, readonly [number, number]>> = {
@@ -28,8 +24,11 @@ export const STYLE_RANGES: Readonly<Record<string, readonly [number, number]>> =
 const SCHEMA = defineSchema({
   run: RUN_OPTIONS.run,
   checkpoint: RUN_OPTIONS.checkpoint,
+  network: { type: 'string', default: null, help: "an NVIDIA network pickle instead of --run (its G_ema; seeds drawn with numpy's RandomState, as generate.py)", metavar: 'PKL' },
   rows: { type: 'string', default: null, help: 'seeds of the rows: source A, whose w the cells keep outside the style range', metavar: 'SEEDS' },
   cols: { type: 'string', default: null, help: 'seeds of the columns: source B, whose styles the cells copy', metavar: 'SEEDS' },
+  rows_w: { type: 'string', default: null, help: "the rows' w from files instead of seeds (ganforge project's projected_w.safetensors, ...): every w of each file, in order", metavar: 'FILES' },
+  cols_w: { type: 'string', default: null, help: "the columns' w from files instead of seeds", metavar: 'FILES' },
   styles: { type: 'string', default: 'coarse', help: 'layers copied from the column: coarse (0-3, 4²-8²), middle (4-7, 16²-32²), fine (8 and up, 64² and up) or a range A-B of layers, inclusive', metavar: 'coarse|middle|fine|A-B' },
   class: { type: 'string', default: null, help: 'class name or index for a conditional model (default: 0)', metavar: 'C' },
   ...TRUNCATION_OPTIONS,
@@ -39,14 +38,18 @@ const SCHEMA = defineSchema({
 });
 
 export const MIX_HELP = `Usage: ganforge mix --run DIR --rows SEEDS --cols SEEDS [--styles coarse|middle|fine|A-B] [options]
+       ganforge mix --network X.pkl --rows SEEDS|--rows_w FILES --cols SEEDS|--cols_w FILES --out FILE
 
 Style mixing, as in Figure 3 of the StyleGAN paper (style-based models only). The grid
 has one column per --cols seed, with that seed's image in the top row (source B), and
 one row per --rows seed, with its image in the left column (source A); the top-left
 cell is blank. Cell (r, c) is row r's w with the layers of --styles replaced by column
 c's w. Ranges are clipped to the model's layers; one that holds none is an error. A
-seed's latent is the one 'ganforge sample --seed S --n 1' draws; every image is drawn
-with the same noise maps. The images are laid out without padding.
+seed's latent is the one 'ganforge sample --seed S --n 1' draws (with --network, the one
+'ganforge sample --network X.pkl --seeds S' draws, as generate.py); every image is drawn
+with the generator's stored noise maps. Rows or columns may come from w files instead
+(--rows_w, --cols_w: projections, say), used as they are (no truncation). The images are
+laid out without padding.
 
 Options:
 ${formatOptions(SCHEMA)}
@@ -94,44 +97,44 @@ export async function mixCommand(argv: string[]): Promise<number> {
   const parsed = parseCommand(argv, SCHEMA, 'mix', MIX_HELP);
   if (!parsed) return 0;
   const { options: o, given } = parsed;
-  if (!o.run) throw new UsageError('mix needs --run DIR (a folder written by ganforge train --model stylegan)');
-  if (!o.rows || !o.cols) throw new UsageError('mix needs --rows SEEDS and --cols SEEDS (e.g. --rows 1,2,3 --cols 4,5,6)');
-  const rowSeeds = parseSeeds(o.rows, 'rows', { min: 1, max: 64 });
-  const colSeeds = parseSeeds(o.cols, 'cols', { min: 1, max: 64 });
+  if (!o.run && !o.network) throw new UsageError('mix needs --run DIR (a folder written by ganforge train --model stylegan) or --network X.pkl');
+  const side = (seeds: string | null, files: string | null, name: 'rows' | 'cols'): { seeds: number[] | null; files: string[] | null } => {
+    if (seeds !== null && files !== null) throw new UsageError(`--${name} and --${name}_w each give the ${name}: give one or the other`);
+    if (files !== null) return { seeds: null, files: splitFiles(files, `${name}_w`) };
+    if (seeds === null) throw new UsageError('mix needs --rows SEEDS and --cols SEEDS (e.g. --rows 1,2,3 --cols 4,5,6), or w files with --rows_w/--cols_w');
+    return { seeds: parseSeeds(seeds, name, { min: 1, max: 64 }), files: null };
+  };
+  const rows = side(o.rows, o.rows_w, 'rows');
+  const cols = side(o.cols, o.cols_w, 'cols');
+  if ((rows.files || cols.files) && (given.has('truncation_psi') || given.has('truncation_cutoff')) && !(rows.seeds || cols.seeds)) {
+    throw new UsageError('--truncation_psi applies to w drawn from seeds; w files are used as they are');
+  }
   const spec = o.styles;
   parseStyles(spec); // a bad --styles fails before anything is loaded
-  const run = o.run;
-  const { def } = readRunOptions(run);
-  rejectTranslationRun(def, run, 'mix');
-  const out = o.out ?? join(run, 'samples', `mix-${spec}-rows${seedsTag(rowSeeds)}-cols${seedsTag(colSeeds)}.png`);
+  const tag = (s: { seeds: number[] | null; files: string[] | null }) => (s.seeds ? seedsTag(s.seeds) : `w${s.files!.length}`);
+  if (o.out === null && o.network !== null) throw new UsageError('mix --network needs --out FILE');
+  const out = o.out ?? join(o.run!, 'samples', `mix-${spec}-rows${tag(rows)}-cols${tag(cols)}.png`);
   try {
     formatOf(out);
   } catch {
     throw new UsageError(`--out ${out}: expected a .png, .jpg or .webp file name`);
   }
   checkOutputImage(out, o.force);
-  const loaded = loadRun(run, { checkpoint: o.checkpoint, device: o.device });
+  const src = openStyleSource(o, 'mix', given, (def, run) => `mix needs a style-based model (stylegan): ${run} is a ${def.name} run, whose generator has no per-layer styles to mix`);
   try {
-    const style: StyleAccess | undefined = loaded.recipe.style;
-    if (!style) throw new UsageError(`mix needs a style-based model (stylegan): ${run} is a ${def.name} run, whose generator has no per-layer styles to mix`);
-    const range = styleRange(spec, style.numLayers);
-    const trunc = truncationOf(loaded.recipe, def.name, o.truncation_psi, o.truncation_cutoff, given.has('truncation_cutoff'));
-    const label = classIndex(loaded, o.class) ?? (loaded.classes ? 0 : null);
+    const G = src.G;
+    const range = styleRange(spec, G.numWs);
+    const cls = src.classOf(o.class);
     const started = Date.now();
-    const R = rowSeeds.length, C = colSeeds.length;
-    const [rowImgs, colImgs, cellImgs] = torch.scope(() => {
-      const dl = (seeds: number[]) => {
-        const { z, labels } = seedLatents(loaded.recipe, seeds, label);
-        return torch.noGrad(() => style.dlatents(z, labels, trunc.psi, trunc.cutoff));
-      };
-      const wRows = dl(rowSeeds), wCols = dl(colSeeds);
-      return [renderDlatents(style, wRows), renderDlatents(style, wCols), renderDlatents(style, mixGrid(wRows, wCols, range))]
-        .map((t) => {
-          const b = tensorToImages(t);
-          t.dispose();
-          return b;
-        });
+    const { rowImgs, colImgs, cellImgs, R, C } = torch.scope(() => {
+      const wOf = (s: { seeds: number[] | null; files: string[] | null }, option: string) => s.seeds
+        ? torch.noGrad(() => G.mapping(src.seedZ(s.seeds!), cls, o.truncation_psi, o.truncation_cutoff))
+        : torch.cat(s.files!.map((f) => readWAgainst(src, f, option).w));
+      const wRows = wOf(rows, '--rows_w'), wCols = wOf(cols, '--cols_w');
+      const [rowImgs, colImgs, cellImgs] = [wRows, wCols, mixGrid(wRows, wCols, range)].map((w) => src.toBytes(synthesizeW(G, w))) as [ImageBytes, ImageBytes, ImageBytes];
+      return { rowImgs, colImgs, cellImgs, R: wRows.size(0), C: wCols.size(0) };
     });
+    if (R > 64 || C > 64) throw new UsageError(`at most 64 rows and 64 columns, got ${R} × ${C}`);
     // Row-major cells of an (R + 1) × (C + 1) grid: the blank corner, the columns' images,
     // then each row's image followed by its mixes.
     const { height: h, width: w, channels: c } = rowImgs;
@@ -146,10 +149,10 @@ export async function mixCommand(argv: string[]): Promise<number> {
     }
     mkdirSync(dirname(out), { recursive: true });
     await writeImage(gridFromBytes({ data, n: (R + 1) * (C + 1), height: h, width: w, channels: c }, { nrow: C + 1, padding: 0 }), out);
-    const tr = trunc.psi !== null ? `, ψ ${trunc.psi} on ${trunc.cutoff} layers` : '';
-    process.stdout.write(`wrote a ${R} × ${C} style mix (layers ${range[0]}-${range[1]} of ${style.numLayers} from the columns${tr}) from ${loaded.checkpoint} to ${out} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+    const tr = o.truncation_psi !== 1 && (rows.seeds || cols.seeds) ? `, ψ ${o.truncation_psi} on ${Math.min(o.truncation_cutoff ?? G.numWs, G.numWs)} layers` : '';
+    process.stdout.write(`wrote a ${R} × ${C} style mix (layers ${range[0]}-${range[1]} of ${G.numWs} from the columns${tr}) from ${src.name} to ${out} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   } finally {
-    disposeRun(loaded);
+    src.dispose();
   }
   return 0;
 }

@@ -8,9 +8,10 @@ import { defineSchema, formatOptions, type OptionsOf } from '../config/options.j
 import { writeImage } from '../data/image.js';
 import { IMAGE_FILE, checkOutputPath, checkReplaceableFile } from '../run/output.js';
 import { loadNetworkGenerator, oneHot, type NetworkNoise } from '../families/network.js';
-import { saveGrid } from '../data/index.js';
+import { gridFromBytes, saveGrid } from '../data/index.js';
 import { loadRun, readRunOptions } from '../families/load.js';
 import { bigganSampleCommand, isBigGANSample } from './biggan_sample.js';
+import { applyNoiseMaps, generatePyBytes, openStyleSource, readWAgainst, synthesizeW } from './style_source.js';
 import { LATENT_SOURCE_OPTIONS, RUN_OPTIONS, TRUNCATION_OPTIONS, classIndex, disposeRun, checkOutputImage, fileLatents, latentShape, numpyLatents, numpySeedLatents, parseSeeds, rejectTranslationRun, renderLatents, seedRngOf, truncationOf, type NoiseMode, type SeedRng } from './latents.js';
 
 const SCHEMA = defineSchema({
@@ -21,6 +22,7 @@ const SCHEMA = defineSchema({
   n: { type: 'int', default: 64, help: 'number of images', min: 1, max: 4096 },
   seed: { type: 'int', default: 1, help: 'seed of the latents', min: 0, max: 0xffffffff },
   ...LATENT_SOURCE_OPTIONS,
+  w: { type: 'string', default: null, help: "w instead of latents, from a file (ganforge project's projected_w.safetensors, projector.py's projected_w.npz; [N, num_ws, w_dim]): one image per w, drawn with the file's noise maps when it holds them (--noise fixed/const); style-based models", metavar: 'FILE' },
   class: { type: 'string', default: null, help: 'class name or index for a conditional model (default: all classes in turn; with --network an index, required for a conditional network)', metavar: 'C' },
   ...TRUNCATION_OPTIONS,
   noise: {
@@ -35,6 +37,7 @@ const SCHEMA = defineSchema({
 
 export const SAMPLE_HELP = `Usage: ganforge sample --run DIR [options]
        ganforge sample --network X.pkl --seeds 85,100-105 --trunc 0.7 [--class K] --out DIR
+       ganforge sample --network X.pkl|--run DIR --w projected_w.safetensors [--out DIR|FILE]
 
 Generates a grid of images with a trained run's generator (the EMA weights when the
 family keeps them), from latents drawn with --seed (--n 1 draws the one latent that
@@ -50,6 +53,12 @@ its G_ema draws one image per seed, written as generate.py writes them (DIR/seed
 z comes from numpy's RandomState(seed).randn(1, z_dim) (--seed_rng numpy, the default
 here), so a seed gives the image generate.py gives. A conditional network needs --class K.
 
+With --w FILE (style-based models, --run or --network), the images come from given w
+rather than latents: one per w of the file ([N, num_ws, w_dim]: ganforge project's
+projected_w.safetensors, projector.py's projected_w.npz), drawn with the noise maps the
+file holds (a projection's optimised ones) under --noise fixed/const, so a projection's
+proj.png comes out again.
+
 Options:
 ${formatOptions(SCHEMA)}
 `;
@@ -60,6 +69,7 @@ export async function sampleCommand(argv: string[]): Promise<number> {
   const parsed = parseCommand(argv, SCHEMA, 'sample', SAMPLE_HELP);
   if (!parsed) return 0;
   const { options: o, given } = parsed;
+  if (o.w !== null) return sampleW(o, given);
   if (o.network !== null) return sampleNetwork(o, given);
   if (o.seeds !== null) throw new UsageError('--seeds applies with --network; a run draws --n images from --seed');
   if (!o.run) throw new UsageError('sample needs --run DIR (a folder written by ganforge train) or --network X.pkl');
@@ -113,10 +123,6 @@ export async function sampleCommand(argv: string[]): Promise<number> {
 
 type SampleOptions = OptionsOf<typeof SCHEMA>;
 
-/** generate.py's quantisation: (img·127.5 + 128) clamped to [0, 255], truncated to uint8. */
-function generatePyBytes(img: torch.Tensor): Uint8Array {
-  return torch.scope(() => img.mul(127.5).add(128).clamp(0, 255).to('uint8').permute(1, 2, 0).contiguous().toBytes());
-}
 
 /** `sample --network`: one image per seed (or per row of --z) from a network pickle's G_ema, as generate.py. */
 async function sampleNetwork(o: SampleOptions, given: ReadonlySet<string>): Promise<number> {
@@ -155,9 +161,7 @@ async function sampleNetwork(o: SampleOptions, given: ReadonlySet<string>): Prom
       for (let i = 0; i < files.length; i++) {
         const image = torch.scope(() => {
           const c = cls !== null ? oneHot(cls, 1, G.cDim, device) : null;
-          const img = G.render(z.narrow(0, i, 1), c, o.truncation_psi, o.truncation_cutoff, noise);
-          const [, channels, height, width] = img.shape as [number, number, number, number];
-          return { data: generatePyBytes(img.squeeze(0)), width, height, channels };
+          return generatePyBytes(G.render(z.narrow(0, i, 1), c, o.truncation_psi, o.truncation_cutoff, noise));
         });
         await writeImage(image, files[i]!);
       }
@@ -169,6 +173,46 @@ async function sampleNetwork(o: SampleOptions, given: ReadonlySet<string>): Prom
     process.stdout.write(`wrote ${files.length} images from ${o.network} (${from}${tr}) to ${o.out}\n`);
   } finally {
     G.dispose();
+  }
+  return 0;
+}
+
+/**
+ * `sample --w FILE`: one image per w of the file, from a run's G_ema or a network's, with
+ * the file's noise maps (a projection's) unless --noise says otherwise; a grid for --run,
+ * one PNG per w (w0000.png, ...) in --out DIR for --network.
+ */
+async function sampleW(o: SampleOptions, given: ReadonlySet<string>): Promise<number> {
+  for (const opt of ['z', 'seed', 'seeds', 'seed_rng', 'n', 'truncation_psi', 'truncation_cutoff', 'class'] as const) {
+    if (given.has(opt)) throw new UsageError(`--${opt} shapes how latents become w; --w gives w itself: leave --${opt} out`);
+  }
+  if (o.network !== null && !o.out) throw new UsageError('sample --network needs --out DIR (the folder for the images)');
+  const out = o.out ?? join(o.run ?? '.', 'samples', `sample-w-${basename(o.w!).replace(/\.[^.]*$/, '')}.png`);
+  if (o.network === null) checkOutputImage(out, o.force);
+  else checkOutputPath(out, '--out', 'folder');
+  const src = openStyleSource({ ...o, checkpoint: o.checkpoint }, 'sample', given,
+    (def, run) => `--w needs a style-based model (stylegan2, stylegan): ${run} is a ${def.name} run, whose generator has no w`);
+  try {
+    const { w, noise } = readWAgainst(src, o.w!, '--w');
+    const mode = (o.noise === 'fixed' ? 'const' : o.noise) as NetworkNoise;
+    const maps = mode === 'const' ? applyNoiseMaps(src, noise) : 0;
+    const bytes = torch.scope(() => src.toBytes(synthesizeW(src.G, w, mode)));
+    const n = w.size(0);
+    w.dispose();
+    if (src.network) {
+      const files = Array.from({ length: n }, (_, i) => join(out, `w${String(i).padStart(4, '0')}.png`));
+      for (const f of files) checkReplaceableFile(f, '--out', o.force, IMAGE_FILE);
+      mkdirSync(out, { recursive: true });
+      const per = bytes.height * bytes.width * bytes.channels;
+      for (let i = 0; i < n; i++) await writeImage({ ...bytes, data: bytes.data.subarray(i * per, (i + 1) * per) }, files[i]!);
+    } else {
+      mkdirSync(dirname(out), { recursive: true });
+      await writeImage(gridFromBytes(bytes, { nrow: o.nrow ?? Math.ceil(Math.sqrt(n)) }), out);
+    }
+    const noiseText = mode !== 'const' ? `${mode} noise` : maps > 0 ? `the file's ${maps} noise maps` : "the generator's stored noise maps";
+    process.stdout.write(`wrote ${n} image${n === 1 ? '' : 's'} from ${src.name} (w from ${o.w}, ${noiseText}) to ${out}\n`);
+  } finally {
+    src.dispose();
   }
   return 0;
 }

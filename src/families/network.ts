@@ -9,9 +9,10 @@ import { toTensors } from '../io/tensors.js';
 import { generatorFromInitKwargs, type Generator } from '../models/stylegan2.js';
 import { StyleGANGenerator } from '../models/stylegan.js';
 import type * as nn from '../nn/index.js';
+import { noiseBuffersOf, type StyleGenerator, type StyleNoise } from './style_generator.js';
 
 /** generate.py's noise modes ('const': the stored maps; 'random': fresh; 'none': no noise). */
-export type NetworkNoise = 'const' | 'random' | 'none';
+export type NetworkNoise = StyleNoise;
 
 export interface NetworkGenerator {
   file: string;
@@ -26,6 +27,8 @@ export interface NetworkGenerator {
    * the original's 8).
    */
   render(z: torch.Tensor, c: torch.Tensor | null, psi: number, cutoff: number | null, noise: NetworkNoise): torch.Tensor;
+  /** The same G_ema through w (frozen; synthesis differentiable), for projection and the w-space figures. */
+  style: StyleGenerator;
   dispose(): void;
 }
 
@@ -66,10 +69,18 @@ const camelKwargs = (kw: Record<string, unknown>): Record<string, unknown> =>
 function styleGAN2Generator(file: string, p: NetworkPickle, net: PickledNetwork, device: torch.Device): NetworkGenerator {
   const where = `${file} (G_ema)`;
   const G: Generator = loadPickledWeights(buildFromKwargs(() => generatorFromInitKwargs(net.initKwargs), where), net, where, device);
-  G.eval();
+  G.eval().requiresGrad_(false);
+  const { zDim, cDim } = G.cfg;
   return {
-    file, family: p.family, source: p.source, zDim: G.cfg.zDim, cDim: G.cfg.cDim,
+    file, family: p.family, source: p.source, zDim, cDim,
     render: (z, c, psi, cutoff, noise) => torch.noGrad(() => G.forward(z, c, { truncationPsi: psi, truncationCutoff: cutoff, noiseMode: noise })),
+    style: {
+      zDim, cDim, numWs: G.numWs, wDim: G.cfg.wDim, device,
+      mapping: (z, cls, psi, cutoff) => torch.scope(() =>
+        G.mapping.forward(z, cls === null ? null : oneHot(cls, z.size(0), cDim, z.device), { truncationPsi: psi, truncationCutoff: cutoff })),
+      synthesis: (ws, noise) => G.synthesis.forward(ws, { noiseMode: noise }),
+      noiseMaps: () => noiseBuffersOf(G),
+    },
     dispose: () => G.dispose(),
   };
 }
@@ -78,12 +89,27 @@ function styleGANGenerator(file: string, p: NetworkPickle, net: PickledNetwork, 
   const where = `${file} (G_ema)`;
   // tf_stylegan1.ts keeps the original's G_style argument names; our model takes them camelCased.
   const G = loadPickledWeights(buildFromKwargs(() => new StyleGANGenerator(camelKwargs(net.initKwargs) as never), where), net, where, device);
-  G.eval();
+  G.eval().requiresGrad_(false);
+  const { latentSize: zDim, labelSize: cDim } = G.cfg;
+  const noNone = (noise: NetworkNoise): void => {
+    if (noise === 'none') throw new UsageError(`--noise none: ${file} is a StyleGAN (v1) network, whose noise inputs cannot be switched off (use const or random)`);
+  };
+  const truncation = (psi: number, cutoff: number | null) => ({ truncationPsi: psi === 1 ? null : psi, ...(cutoff !== null ? { truncationCutoff: cutoff } : {}) });
   return {
-    file, family: p.family, source: p.source, zDim: G.cfg.latentSize, cDim: G.cfg.labelSize,
+    file, family: p.family, source: p.source, zDim, cDim,
     render: (z, c, psi, cutoff, noise) => {
-      if (noise === 'none') throw new UsageError(`--noise none: ${file} is a StyleGAN (v1) network, whose noise inputs cannot be switched off (use const or random)`);
-      return torch.noGrad(() => G.forward(z, c, { truncationPsi: psi === 1 ? null : psi, ...(cutoff !== null ? { truncationCutoff: cutoff } : {}), randomizeNoise: noise === 'random' }));
+      noNone(noise);
+      return torch.noGrad(() => G.forward(z, c, { ...truncation(psi, cutoff), randomizeNoise: noise === 'random' }));
+    },
+    style: {
+      zDim, cDim, numWs: G.numLayers, wDim: G.cfg.dlatentSize, device,
+      mapping: (z, cls, psi, cutoff) => torch.scope(() =>
+        G.dlatents(z, cls === null ? null : oneHot(cls, z.size(0), cDim, z.device), truncation(psi, cutoff))),
+      synthesis: (ws, noise) => {
+        noNone(noise);
+        return G.synthesis.forward(ws, { randomizeNoise: noise === 'random' });
+      },
+      noiseMaps: () => noiseBuffersOf(G),
     },
     dispose: () => G.dispose(),
   };

@@ -45,18 +45,19 @@ export class ScriptModule {
   }
 
   /**
-   * Calls a method without autograd, with positional and keyword arguments, and returns the
-   * tensor it gives (the first element of a tuple).
+   * Calls a method with positional and keyword arguments, and returns the tensor it gives
+   * (the first element of a tuple). Without autograd unless `opts.grad`: then gradients
+   * flow to the inputs (the module's own weights are frozen when it is loaded).
    */
-  call(method: string, args: readonly ScriptValue[], kwargs: Record<string, ScriptValue> = {}): Tensor {
+  call(method: string, args: readonly ScriptValue[], kwargs: Record<string, ScriptValue> = {}, opts: { grad?: boolean } = {}): Tensor {
     const native = (v: ScriptValue) => (v instanceof Tensor ? v.handle : v);
     const kw: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(kwargs)) kw[k] = native(v);
-    return wrap(N.jitCall(this.#handle, method, args.map(native), kw));
+    return wrap(N.jitCall(this.#handle, method, args.map(native), kw, opts.grad === true));
   }
 
-  forward(args: readonly ScriptValue[], kwargs: Record<string, ScriptValue> = {}): Tensor {
-    return this.call('forward', args, kwargs);
+  forward(args: readonly ScriptValue[], kwargs: Record<string, ScriptValue> = {}, opts: { grad?: boolean } = {}): Tensor {
+    return this.call('forward', args, kwargs, opts);
   }
 
   dispose(): void {
