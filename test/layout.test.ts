@@ -13,7 +13,7 @@ const RANK: Record<string, number> = {
   root: 0, version: 0, util: 0,
   torch: 1,
   nn: 2, io: 2, data: 2, config: 2,
-  models: 3, losses: 3, metrics: 3, distributed: 3, export: 3,
+  models: 3, losses: 3, metrics: 3, distributed: 3, export: 3, augment: 3,
   run: 4, train: 4,
   families: 5,
   cli: 6, serve: 6, web: 6, index: 6,
