@@ -90,12 +90,10 @@ test('the second derivative through the input gradient (R1-like) equals finite d
   });
 });
 
-test('a second derivative involving a grid that requires a gradient fails with a JS error; bad arguments are named', () => {
+test('bad arguments are named in one-line errors', () => {
   torch.scope(() => {
     const x = torch.randn([1, 1, 3, 3], f64).requiresGrad_(true);
-    const grid = torch.rand([1, 2, 2, 2], f64).sub(0.5).requiresGrad_(true);
-    const [g] = torch.grad(F.gridSample(x, grid).tanh().sum(), x, { createGraph: true });
-    assert.throws(() => torch.grad(g!.square().sum(), x), /grid_sampler_2d_backward/);
+    const grid = torch.rand([1, 2, 2, 2], f64).sub(0.5);
     assert.throws(() => F.gridSample(x, torch.zeros([1, 2, 2, 3], f64)), /grid \[N,Ho,Wo,2\]/);
     assert.throws(() => F.gridSample(x, grid, { mode: 'cubic' as 'bicubic' }), /unknown grid_sample mode 'cubic'/);
     assert.throws(() => F.affineGrid(torch.zeros([2, 2, 3], f64), [1, 1, 2, 2]), /affine_grid expects/);
