@@ -75,5 +75,6 @@ void InitAutograd(Napi::Env env, Napi::Object exports);
 void InitOptim(Napi::Env env, Napi::Object exports);
 void InitJit(Napi::Env env, Napi::Object exports);
 void InitDistributed(Napi::Env env, Napi::Object exports);
+void InitGridSample(Napi::Env env, Napi::Object exports);
 
 }  // namespace gf

@@ -104,6 +104,27 @@ export function pad(x: Tensor, pads: readonly number[], o: PadOptions = {}): Ten
   return wrap(N.pad(x.handle, [...pads], o.mode ?? 'constant', o.value ?? 0));
 }
 
+export interface GridSampleOptions {
+  mode?: 'bilinear' | 'nearest' | 'bicubic';
+  paddingMode?: 'zeros' | 'border' | 'reflection';
+  alignCorners?: boolean;
+}
+
+/**
+ * F.grid_sample for NCHW input and a grid [N, Ho, Wo, 2] of (x, y) in [-1, 1]; defaults as
+ * PyTorch's (bilinear, zeros, alignCorners false). Unlike libtorch's own op it has
+ * derivatives of every order with respect to the input (so R1 can pass through it); a
+ * second derivative that involves the grid is refused.
+ */
+export function gridSample(input: Tensor, grid: Tensor, o: GridSampleOptions = {}): Tensor {
+  return wrap(N.gridSample(input.handle, grid.handle, o.mode ?? 'bilinear', o.paddingMode ?? 'zeros', o.alignCorners ?? false));
+}
+
+/** F.affine_grid: the sampling grid [N, H, W, 2] of the affine maps theta [N, 2, 3] for an output of `size` [N, C, H, W]. */
+export function affineGrid(theta: Tensor, size: readonly number[], o: { alignCorners?: boolean } = {}): Tensor {
+  return wrap(N.affineGrid(theta.handle, [...size], o.alignCorners ?? false));
+}
+
 // ---- activations ----
 export function relu(x: Tensor): Tensor { return wrap(N.relu(x.handle)); }
 export function leakyRelu(x: Tensor, negativeSlope = 0.01): Tensor { return wrap(N.leakyRelu(x.handle, negativeSlope)); }

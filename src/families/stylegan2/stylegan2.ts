@@ -15,6 +15,11 @@
 // the labels of generated images are those of random training images (the data's label
 // distribution), as the reference does.
 //
+// With --aug ada or fixed (ada.ts), every image D sees — fakes in Gmain and Dmain, reals in
+// Dmain and Dreg, so R1 differentiates through the augmentation — goes through ADA's
+// pipeline; ADA's p moves after each iteration from the signs of D's outputs on reals.
+// --aug diffaugment puts DiffAugment in the same place.
+//
 // Differences: those training images are picked with torch's generator (saved in every
 // checkpoint, so a resume continues the same draws), not numpy's; a recipe built without
 // its data (sampling) draws labels uniformly over the classes.
@@ -23,12 +28,14 @@ import { defineSchema, type OptionsOf } from '../../config/options.js';
 import { UsageError } from '../../config/errors.js';
 import type { TensorBatch } from '../../data/index.js';
 import { Generator, Discriminator, type SynthesisArchitecture } from '../../models/stylegan2.js';
-import { defineRecipe, type Phase, type PhaseLoss, type Recipe, type RecipeEnv, type SampleInputs, type StyleAccess } from '../../train/recipe.js';
+import { defineRecipe, type Phase, type PhaseLoss, type Recipe, type RecipeEnv, type SampleInputs, type StepContext, type StyleAccess } from '../../train/recipe.js';
 import { r1Penalty } from '../../losses/index.js';
 import { CFG_NAMES, resolveStyleGAN2Options } from './config.js';
 import { pathLengthPenalty } from './path_length.js';
 import { networksFromPickle, resumeFromOptions } from './resume_from.js';
 import { DIFFAUGMENT_OPTION, discriminatorAugment } from '../diffaugment.js';
+import { ADA_SCHEMA, DiscriminatorAugment, resolveAugOptions } from './ada.js';
+import type { AdaState } from '../../augment/ada.js';
 
 const ARCHS = ['orig', 'skip', 'resnet'] as const;
 
@@ -57,8 +64,9 @@ const STYLEGAN2_SCHEMA = defineSchema({
   conv_clamp: { type: 'float', default: null, help: 'clamp convolution outputs to ±this (default 256, none with --fp32)', min: 0 },
   fp32: { type: 'bool', default: false, help: "as train.py --fp32: no fp16 resolutions and no conv_clamp" },
   mirror: { type: 'bool', default: false, help: 'augment the data with horizontal flips (train.py --mirror)' },
-  aug: { type: 'string', default: 'noaug', choices: ['noaug', 'diffaugment'], help: "discriminator augmentation: 'diffaugment' (Zhao et al. 2020, as the DiffAugment port of this reference; see --diffaugment) or 'noaug'" },
+  aug: { type: 'string', default: 'noaug', choices: ['noaug', 'ada', 'fixed', 'diffaugment'], help: "discriminator augmentation (train.py --aug): noaug; ada (p adapts to D's overfitting: --target, --ada_kimg, --augpipe); fixed (p = --p); diffaugment (Zhao et al. 2020, as the DiffAugment port of this reference; see --diffaugment). The reference's default is ada" },
   diffaugment: DIFFAUGMENT_OPTION,
+  ...ADA_SCHEMA,
   resume_from: { type: 'string', default: null, help: "fine-tune from an NVIDIA network snapshot (train.py's --resume): G, D and G_ema start from its weights, the architecture options come from it (giving one otherwise is an error), the optimisers start fresh", metavar: 'PKL' },
 });
 
@@ -90,8 +98,12 @@ export class StyleGAN2Recipe implements Recipe<Shared> {
   readonly style: StyleAccess;
   /** The running mean of the path lengths (the reference's pl_mean), part of the resume state. */
   plMean: torch.Tensor;
-  /** Where an augmentation pipeline (ADA) goes: applied to every image D sees. */
-  readonly augment: ((img: torch.Tensor) => torch.Tensor) | null = null;
+  /** ADA (--aug ada/fixed): applied to every image D sees. */
+  readonly augment: DiscriminatorAugment | null;
+  /** DiffAugment (--aug diffaugment): also applied to every image D sees. */
+  readonly diffAugment: ((img: torch.Tensor) => torch.Tensor) | null;
+  /** The iteration being run (prepare's), for ADA's adjustment after it. */
+  #step = 0;
   readonly o: StyleGAN2Options;
   /** With --resume_from, G_ema holds the snapshot's own (not a copy of G). */
   readonly emaLoaded: boolean = false;
@@ -100,10 +112,10 @@ export class StyleGAN2Recipe implements Recipe<Shared> {
 
   constructor(options: StyleGAN2Options, readonly env: RecipeEnv) {
     // Options built outside `train` (tests) may still hold the presets' nulls.
-    const o = (this.o = resolveStyleGAN2Options(
-      { ...options, resolution: env.shape ? `${env.shape.width}x${env.shape.height}` : env.resolution, batch: env.batchSize },
-      new Set(Object.entries(options).filter(([k, v]) => v !== null && k !== 'mirror').map(([k]) => k)),
-    ) as StyleGAN2Options);
+    const given = new Set(Object.entries(options).filter(([k, v]) => v !== null && k !== 'mirror').map(([k]) => k));
+    const o = (this.o = resolveAugOptions(resolveStyleGAN2Options(
+      { ...options, resolution: env.shape ? `${env.shape.width}x${env.shape.height}` : env.resolution, batch: env.batchSize }, given,
+    ), given) as StyleGAN2Options);
     const synthesis = {
       channelBase: need(o.channel_base, 'channel_base'), channelMax: o.channel_max, numFp16Res: need(o.num_fp16_res, 'num_fp16_res'),
       convClamp: o.conv_clamp, architecture: o.g_architecture as SynthesisArchitecture,
@@ -132,7 +144,8 @@ export class StyleGAN2Recipe implements Recipe<Shared> {
     this.optD = new torch.optim.Adam(this.D.parameters(), { lr: need(o.dlr, 'dlr'), betas, eps: 1e-8 });
     this.plMean = torch.zeros([], { device: env.device }).keep();
     this.#labelPool = env.numClasses > 0 && env.labels?.length ? torch.tensor(env.labels, { dtype: 'int64', device: env.device }).keep() : null;
-    this.augment = discriminatorAugment(o);
+    this.diffAugment = discriminatorAugment(o);
+    this.augment = DiscriminatorAugment.create(o);
     this.phases = this.#definePhases();
     const Gs = this.G_ema;
     this.style = {
@@ -162,7 +175,8 @@ export class StyleGAN2Recipe implements Recipe<Shared> {
   }
 
   /** All four phases' latents and labels at once (also for phases that skip this step), as the reference. */
-  prepare(batch: TensorBatch): Shared {
+  prepare(batch: TensorBatch, ctx?: StepContext): Shared {
+    this.#step = ctx?.step ?? this.#step;
     const n = batch.a.shape[0];
     const z = torch.randn([PHASES.length * n, this.o.z_dim], { device: this.env.device }).split(n, 0);
     const k = this.env.numClasses;
@@ -196,7 +210,13 @@ export class StyleGAN2Recipe implements Recipe<Shared> {
   }
 
   runD(img: torch.Tensor, c: torch.Tensor | null): torch.Tensor {
-    return this.D.forward(this.augment ? this.augment(img) : img, c);
+    const seen = this.diffAugment ? this.diffAugment(img) : img;
+    return this.D.forward(this.augment ? this.augment.apply(seen) : seen, c);
+  }
+
+  /** After each iteration (the trainer logs what this returns): ADA moves p. */
+  stepLog(): Record<string, number> {
+    return this.augment ? this.augment.afterStep(this.#step, this.env.batchSize) : {};
   }
 
   #definePhases(): Phase<Shared>[] {
@@ -239,6 +259,7 @@ export class StyleGAN2Recipe implements Recipe<Shared> {
           const fake = torch.noGrad(() => this.runG(shared.z[at('Dmain')], c).img);
           const fakeLogits = this.runD(fake, c);
           const realLogits = this.runD(batch.a, batch.labels);
+          this.augment?.observeReal(realLogits);
           const lossFake = torch.F.softplus(fakeLogits).mean();
           const lossReal = torch.F.softplus(realLogits.neg()).mean();
           const loss = lossFake.add(lossReal);
@@ -251,6 +272,8 @@ export class StyleGAN2Recipe implements Recipe<Shared> {
         loss: (batch): PhaseLoss => {
           const real = batch.a.detach().requiresGrad_(true);
           const logits = this.runD(real, batch.labels);
+          // ADA's statistic counts these reals too, as the reference's Loss/signs/real.
+          this.augment?.observeReal(logits);
           const r1 = r1Penalty(real, logits);
           // The logits' zero term, as the reference (see Greg).
           return { loss: logits.mul(0).mean().add(r1.mul(gamma / 2)).mul(o.D_reg_interval), log: { r1_penalty: r1 } };
@@ -274,20 +297,23 @@ export class StyleGAN2Recipe implements Recipe<Shared> {
   }
 
   state(): Record<string, unknown> {
-    return {};
+    const ada = this.augment?.state();
+    return ada ? { ada } : {};
   }
 
   stateTensors(): Record<string, torch.Tensor> {
     return { pl_mean: this.plMean };
   }
 
-  loadState(_s: Record<string, unknown>, tensors?: Record<string, torch.Tensor>): void {
+  loadState(s: Record<string, unknown>, tensors?: Record<string, torch.Tensor>): void {
     if (tensors?.pl_mean) torch.noGrad(() => this.plMean.copy_(tensors.pl_mean));
+    this.augment?.loadState(s.ada as AdaState | undefined, this.env.device);
   }
 
   dispose(): void {
     this.plMean.dispose();
     this.#labelPool?.dispose();
+    this.augment?.dispose();
   }
 }
 
@@ -300,7 +326,7 @@ export const stylegan2 = defineRecipe({
   schema: STYLEGAN2_SCHEMA,
   resolveOptions: (o, given) => {
     const r = resumeFromOptions(o, given);
-    return resolveStyleGAN2Options(r.o, r.given);
+    return resolveAugOptions(resolveStyleGAN2Options(r.o, r.given), given);
   },
   create: (o, env) => {
     if (env.resolution < 8) {
