@@ -64,7 +64,7 @@ const STYLEGAN2_SCHEMA = defineSchema({
   conv_clamp: { type: 'float', default: null, help: 'clamp convolution outputs to ±this (default 256, none with --fp32)', min: 0 },
   fp32: { type: 'bool', default: false, help: "as train.py --fp32: no fp16 resolutions and no conv_clamp" },
   mirror: { type: 'bool', default: false, help: 'augment the data with horizontal flips (train.py --mirror)' },
-  aug: { type: 'string', default: 'noaug', choices: ['noaug', 'ada', 'fixed', 'diffaugment'], help: "discriminator augmentation (train.py --aug): noaug; ada (p adapts to D's overfitting: --target, --ada_kimg, --augpipe); fixed (p = --p); diffaugment (Zhao et al. 2020, as the DiffAugment port of this reference; see --diffaugment). The reference's default is ada" },
+  aug: { type: 'string', default: 'noaug', choices: ['noaug', 'ada', 'fixed', 'diffaugment'], help: "discriminator augmentation (train.py --aug): noaug; ada (p adapts to D's overfitting: --target, --ada_kimg, --augpipe); fixed (p = --p); 'diffaugment' (Zhao et al. 2020, as the DiffAugment port of this reference; see --diffaugment). The reference's default is ada" },
   diffaugment: DIFFAUGMENT_OPTION,
   ...ADA_SCHEMA,
   resume_from: { type: 'string', default: null, help: "fine-tune from an NVIDIA network snapshot (train.py's --resume): G, D and G_ema start from its weights, the architecture options come from it (giving one otherwise is an error), the optimisers start fresh", metavar: 'PKL' },
