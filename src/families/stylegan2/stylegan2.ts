@@ -9,7 +9,8 @@
 // (β 0, 0.99, ε 1e-8) with the lazy-regularisation correction of lr and β (the phase
 // runner's `lazy`), and G_ema through the trainer (--ema_kimg, --ema_rampup from --cfg).
 // G stays in training mode throughout (per-sample modulated convolutions, w_avg tracked,
-// fresh noise), G_ema in eval mode (fused convolutions) as in the reference.
+// fresh noise), G_ema in eval mode as in the reference (fused convolutions off the CPU; on
+// the CPU the per-sample form, faster there: see modconvFused).
 //
 // Before each optimiser step every gradient goes through nan_to_num (NaN 0, ±∞ ±1e5), and
 // the labels of generated images are those of random training images (the data's label
