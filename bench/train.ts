@@ -88,6 +88,12 @@ interface Case {
   noBaseline?: string;
   /** Include the trainer's G_ema update in the timed step (as the baseline's step does). */
   ema?: boolean;
+  /**
+   * Sample as the PyTorch side times it: the networks in training mode (batch statistics,
+   * spectral norm's power iteration moving u) and fresh latents every call (bench_biggan.py
+   * times utils.sample on G_ema as train.py leaves it: in training mode, z_ and y_ redrawn).
+   */
+  sampleTrainMode?: boolean;
   /** Classes of a conditional case (random labels); default unconditional. */
   classes?: number;
   /** Real images the loader hands one step when the recipe asks for more than `batch` (BigGAN: batch × num_D_steps). */
@@ -164,12 +170,12 @@ const CASES: Case[] = [
     noBaseline: 'no 64×64 PGGAN row (only 32×32); the same-machine GAN-zoo run (GAN_ZOO_REF) is the only PyTorch figure',
   },
   {
-    model: 'biggan', name: 'biggan-cifar32', resolution: 32, batch: 50, loaderBatch: 200, classes: 10, ema: true,
+    model: 'biggan', name: 'biggan-cifar32', resolution: 32, batch: 50, loaderBatch: 200, classes: 10, ema: true, sampleTrainMode: true,
     label: 'BigGAN CIFAR 32×32 (launch_cifar_ema.sh: G_ch = D_ch 64, dim_z 128, no attention, SN, hinge, 4 D steps per G step, Adam 2e-4 (0, 0.999), N02, G_ema)',
     options: { ...BIGGAN_CIFAR },
     iters: 3, sampleIters: 5, warmup: 1, rounds: 1,
     ref: { driver: 'bench_biggan.py', args: ['--batch=50'], env: 'BIGGAN_REF' },
-    noBaseline: 'no BigGAN row: the same-machine BigGAN-PyTorch run (BIGGAN_REF) is the PyTorch figure (its sampling runs G_ema in train mode, ours in eval mode)',
+    noBaseline: 'no BigGAN row: the same-machine BigGAN-PyTorch run (BIGGAN_REF) is the PyTorch figure (both sample G_ema in training mode, fresh latents per call)',
   },
   {
     model: 'stylegan', name: 'stylegan32', label: STYLEGAN_LABEL(32), resolution: 32, batch: 16, ema: true,
@@ -302,11 +308,12 @@ function runOurs(c: Case): Rates {
     sampled = c.translation.sampleBatch;
     x.dispose();
   } else {
-    const inputs = recipe.sampleInputs(c.batch, c.classes ? Array.from({ length: c.batch }, (_, i) => i % c.classes!) : null);
+    const draw = () => recipe.sampleInputs(c.batch, c.classes ? Array.from({ length: c.batch }, (_, i) => i % c.classes!) : null);
+    const inputs = draw();
     inputs.z?.keep();
     inputs.labels?.keep();
-    for (const m of Object.values(recipe.networks())) m.eval();
-    sampleS = timeIt(() => torch.scope(() => { torch.noGrad(() => recipe.generate(inputs)); }), Math.max(iters, c.sampleIters), c.warmup).s;
+    for (const m of Object.values(recipe.networks())) m.train(c.sampleTrainMode ?? false);
+    sampleS = timeIt(() => torch.scope(() => { torch.noGrad(() => recipe.generate(c.sampleTrainMode ? draw() : inputs)); }), Math.max(iters, c.sampleIters), c.warmup).s;
     sampled = c.batch;
     inputs.z?.dispose();
     inputs.labels?.dispose();
@@ -388,7 +395,7 @@ for (const c of CASES.filter((x) => wanted.length === 0 || wanted.includes(x.mod
   const sb = c.translation?.sampleBatch ?? c.batch;
   console.log(`\n${c.label}, batch ${c.batch}`);
   console.log(`  measured: training step on ${perStep} real image${perStep > 1 ? 's' : ''}${c.ema ? ' (nextBatchSize, recipe.step, G_ema update)' : ''} (${c.warmup} warm-up + ${iters} timed)` +
-    `; sampling ${c.translation ? `translateImages(${c.translation.net}, x, evalMode=true)` : 'recipe.generate, networks in eval mode'} at batch ${sb}` +
+    `; sampling ${c.translation ? `translateImages(${c.translation.net}, x, evalMode=true)` : c.sampleTrainMode ? 'recipe.generate, networks in training mode, fresh latents per call' : 'recipe.generate, networks in eval mode'} at batch ${sb}` +
     ` (${c.warmup} + ${Math.max(iters, c.sampleIters)}), best of ${c.rounds} round${c.rounds > 1 ? 's' : ''}`);
   const line = (what: string, v: number, s: number, rv: number | undefined, rs: number | undefined, digits: number) =>
     `  ${what}: ${v.toFixed(digits)} img/s (${s.toFixed(3)} s)` +

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DataError, Loader, inspectDataset, isCacheFile, openDataset, prepareCache, readCacheIndex } from '../src/data/index.js';
+import { DataError, Loader, inspectDataset, isCacheFile, openDataset, prepareCache, readCacheIndex, type CacheSpec } from '../src/data/index.js';
 import { coordImage, removeDir, tempDir, warnings, writeFolder, writeRaw, writeTruncatedPng } from './data-helpers.js';
 
 let dir: string;
@@ -81,6 +81,39 @@ describe('prepare and read back', () => {
     await lc.close();
     const gray = await openDataset(out('clean.gfc'), { inputNc: 1 });
     assert.equal((await gray.get(0)).a.channels, 1);
+  });
+
+  it('--load_in_mem reads the whole file at opening; without it each image is read from the file when needed', async () => {
+    const file = out('mem.gfc');
+    fs.copyFileSync(out('clean.gfc'), file);
+    const fromFile = await openDataset(file, { classes: true, noFlip: true });
+    const inMem = await openDataset(file, { classes: true, noFlip: true, loadInMem: true });
+    const ix = readCacheIndex(file);
+    assert.equal((fromFile.spec as CacheSpec).images, null);
+    assert.equal((inMem.spec as CacheSpec).images!.byteLength, ix.count * ix.imageBytes);
+    for (let i = 0; i < ix.count; i++) {
+      const [f, m] = [await fromFile.get(i), await inMem.get(i)];
+      assert.deepEqual(f.a.data, m.a.data, `image ${i}`);
+      assert.equal(f.label, m.label);
+    }
+    // Image 2 changes in the file: read from the file it shows, the copy in memory does not.
+    const before = Uint8Array.from((await inMem.get(2)).a.data);
+    assert.ok(!before.every((v) => v === 7));
+    const fd = fs.openSync(file, 'r+');
+    fs.writeSync(fd, new Uint8Array(ix.imageBytes).fill(7), 0, ix.imageBytes, ix.dataOffset + 2 * ix.imageBytes);
+    fs.closeSync(fd);
+    assert.ok((await fromFile.get(2)).a.data.every((v) => v === 7));
+    assert.deepEqual(Uint8Array.from((await inMem.get(2)).a.data), before);
+    // So do the loader's worker threads, which get the dataset's spec.
+    const loader = new Loader(fromFile, { batchSize: ix.count, seed: 3, workers: 1 });
+    const b = await loader.next();
+    await loader.close();
+    const k = Array.from(b.indices).indexOf(2);
+    assert.ok(b.a.subarray(k * ix.imageBytes, (k + 1) * ix.imageBytes).every((v) => v === 7));
+    // A cache gone from under a run is a clear error.
+    fs.rmSync(file);
+    await assert.rejects(fromFile.get(0), (e: unknown) => e instanceof DataError && /cannot read the dataset cache .*mem\.gfc/.test(e.message));
+    assert.deepEqual(Uint8Array.from((await inMem.get(2)).a.data), before);
   });
 
   it('refuses to overwrite without force, and checks resolution and labels', async () => {

@@ -104,7 +104,8 @@ for (const r of Object.keys(RUNS) as Run[]) {
 
 test('biggan: eval-mode spectral norm divides by σ from one power iteration on the stored u (the reference\'s W_() in eval), as the graph holds it', () => withRun('cifar', async (_loaded, G) => {
   // σ computed here by hand (float64) from the checkpoint's weight and u0, against the
-  // weight the exported graph uses: the initializer that feeds the first Conv.
+  // weight the exported graph uses: the initializer that feeds the first Conv (conv1 with
+  // the upsampling folded in: the phase kernels of W/σ, nn/resample_conv.ts).
   const conv = G.blocks.items[0].items[0] as unknown as { conv1: { weight: torch.Tensor; sn: { u: torch.Tensor[] } } };
   const W = conv.conv1.weight.to('float64');
   const Wm = W.reshape([W.shape[0], -1]);
@@ -119,7 +120,7 @@ test('biggan: eval-mode spectral norm divides by σ from one power iteration on 
   const init = graph.initializer!.find((t) => t.name === firstConv.input![1])!;
   const raw = init.rawData!;
   const folded = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
-  const want = W.div(sigma).to('float32').contiguous().toTypedArray() as Float32Array;
+  const want = nn.upsamplePhaseKernels(W.div(sigma)).to('float32').contiguous().toTypedArray() as Float32Array;
   assert.equal(folded.length, want.length);
   let m = 0;
   for (let i = 0; i < want.length; i++) m = Math.max(m, Math.abs(folded[i] - want[i]) / (Math.abs(want[i]) + 1e-3));

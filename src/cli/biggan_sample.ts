@@ -150,7 +150,7 @@ export async function bigganSampleCommand(argv: string[]): Promise<number> {
       if (o.accumulate_stats) {
         const n = o.batch;
         accumulateStandingStats(G, () => G.generate(sampleLatents(n, G.dimZ, lat, o.device), torch.randint(0, nClasses, [n], { dtype: 'int64', device: o.device })),
-          { batches: o.num_standing_accumulations, seed: o.seed + 1 });
+          { batches: o.num_standing_accumulations, seed: o.seed + 1, trainMode: true });
       }
       if (o.n > 0) {
         const classes = Array.from({ length: o.n }, (_, i) => o.class ?? i % nClasses);

@@ -1,6 +1,7 @@
 // The prepared cache: a folder decoded and resized once into a single file of raw uint8
-// images, read back into memory in one go so epochs run at memory speed (BigGAN's HDF5
-// cache plays this role). Layout, all little-endian:
+// images (BigGAN's HDF5 file plays this role). Training reads each image from the file
+// when it needs it, or, with --load_in_mem (the reference's option of that name), reads the
+// whole file into memory first so epochs run at memory speed. Layout, all little-endian:
 //
 //   0   magic "GFCACHE\0", u32 version, u32 0, u64 index offset, u64 index length
 //   64  count images, each height x width x channels bytes (HWC), back to back
@@ -107,7 +108,7 @@ function readIndexFd(fd: number, file: string): CacheIndex {
   return index;
 }
 
-/** Reads only the header and the index (for `dataset info`). */
+/** Reads only the header and the index (for `dataset info`, and training from the file). */
 export function readCacheIndex(file: string): CacheIndex {
   const fd = fs.openSync(file, 'r');
   try {
@@ -115,6 +116,13 @@ export function readCacheIndex(file: string): CacheIndex {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+function readLabels(fd: number, index: CacheIndex, file: string): Int32Array | null {
+  if (index.labelsOffset === null) return null;
+  const bytes = new Uint8Array(index.count * 4);
+  readExactly(fd, bytes, index.labelsOffset, file);
+  return new Int32Array(bytes.buffer);
 }
 
 export interface LoadedCache {
@@ -131,13 +139,7 @@ export function loadCache(file: string): LoadedCache {
     const index = readIndexFd(fd, file);
     const images = new SharedArrayBuffer(index.count * index.imageBytes);
     readExactly(fd, new Uint8Array(images), index.dataOffset, file);
-    let labels: Int32Array | null = null;
-    if (index.labelsOffset !== null) {
-      const bytes = new Uint8Array(index.count * 4);
-      readExactly(fd, bytes, index.labelsOffset, file);
-      labels = new Int32Array(bytes.buffer);
-    }
-    return { index, images, labels };
+    return { index, images, labels: readLabels(fd, index, file) };
   } finally {
     fs.closeSync(fd);
   }
@@ -304,7 +306,9 @@ export async function prepareCache(sourceDir: string, o: PrepareOptions): Promis
 export interface CacheSpec {
   kind: 'cache';
   path: string;
-  images: SharedArrayBuffer;
+  /** Every image, read in at opening (--load_in_mem; shared by the worker threads), or null: each is read from the file at dataOffset + index · imageBytes. */
+  images: SharedArrayBuffer | null;
+  dataOffset: number;
   count: number;
   /** The side of its square images (the height of non-square ones). */
   resolution: number;
@@ -318,8 +322,18 @@ export interface CacheSpec {
   noFlip: boolean;
 }
 
-export function openCache(file: string, o: { channels: Channels; classes: boolean; noFlip: boolean; resolution?: number; shape?: { width: number; height: number }; maxDatasetSize: number }): CacheSpec {
-  const c = loadCache(file);
+export function openCache(file: string, o: { channels: Channels; classes: boolean; noFlip: boolean; resolution?: number; shape?: { width: number; height: number }; maxDatasetSize: number; loadInMem?: boolean }): CacheSpec {
+  let c: { index: CacheIndex; images: SharedArrayBuffer | null; labels: Int32Array | null };
+  if (o.loadInMem) c = loadCache(file);
+  else {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const index = readIndexFd(fd, file);
+      c = { index, images: null, labels: readLabels(fd, index, file) };
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
   const ix = c.index;
   const want = o.shape ?? (o.resolution !== undefined ? { width: o.resolution, height: o.resolution } : null);
   if (want && (want.width !== ix.width || want.height !== ix.height)) {
@@ -329,10 +343,27 @@ export function openCache(file: string, o: { channels: Channels; classes: boolea
   if (o.classes && !c.labels) throw new DataError(`${file} has no class labels: prepare it again with --classes`, file);
   const count = Math.min(ix.count, o.maxDatasetSize);
   return {
-    kind: 'cache', path: path.resolve(file), images: c.images, count, resolution: ix.height, width: ix.width, height: ix.height, storedChannels: ix.channels,
+    kind: 'cache', path: path.resolve(file), images: c.images, dataOffset: ix.dataOffset, count, resolution: ix.height, width: ix.width, height: ix.height, storedChannels: ix.channels,
     channels: o.channels, labels: o.classes ? c.labels : null, classes: o.classes ? ix.classes : null,
     files: ix.files, noFlip: o.noFlip,
   };
+}
+
+/** One image's bytes from the cache file (opened per read: a sampler has no end at which to close it). */
+function readImage(spec: CacheSpec, index: number, bytes: number): Uint8Array {
+  const data = new Uint8Array(bytes);
+  let fd: number;
+  try {
+    fd = fs.openSync(spec.path, 'r');
+  } catch (e) {
+    throw new DataError(`cannot read the dataset cache ${spec.path}: ${oneLine(e)}`, spec.path);
+  }
+  try {
+    readExactly(fd, data, spec.dataOffset + index * bytes, spec.path);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return data;
 }
 
 export function cacheSampler(spec: CacheSpec): Sampler {
@@ -341,7 +372,8 @@ export function cacheSampler(spec: CacheSpec): Sampler {
   return {
     length: spec.count,
     async load(index: number, seed: number): Promise<Sample> {
-      let a: RawImage = { data: new Uint8Array(spec.images, index * bytes, bytes), width, height, channels: spec.storedChannels };
+      const data = spec.images ? new Uint8Array(spec.images, index * bytes, bytes) : readImage(spec, index, bytes);
+      let a: RawImage = { data, width, height, channels: spec.storedChannels };
       if (!spec.noFlip && new Rng(seed).float() > 0.5) a = flipImage(a);
       a = toChannels(a, spec.channels);
       return { a, b: null, label: spec.labels ? spec.labels[index] : -1, pathA: `${spec.path}#${spec.files[index] ?? index}`, pathB: null };

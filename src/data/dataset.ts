@@ -60,6 +60,8 @@ export interface DatasetOptions {
   cropSize?: number;
   noFlip?: boolean;
   maxDatasetSize?: number;
+  /** A prepared cache is read whole into memory at opening (BigGAN's --load_in_mem); otherwise each image is read from the file when needed. */
+  loadInMem?: boolean;
   /** Built-in sets: seed of the content, and how many images an epoch has. */
   seed?: number;
   count?: number;
@@ -242,7 +244,7 @@ export async function openDataset(source: string, opts: DatasetOptions = {}): Pr
   if (st.isFile()) {
     if (isCacheFile(p)) {
       if (opts.mode && opts.mode !== 'folder') throw new DataError(`${p} is a dataset cache of single images; --dataset_mode ${opts.mode} needs a folder`, p);
-      return new Dataset(openCache(p, { channels: inputNc, classes, noFlip: opts.noFlip ?? false, resolution: opts.resolution, shape: opts.shape, maxDatasetSize }));
+      return new Dataset(openCache(p, { channels: inputNc, classes, noFlip: opts.noFlip ?? false, resolution: opts.resolution, shape: opts.shape, maxDatasetSize, loadInMem: opts.loadInMem }));
     }
     if (opts.mode === 'single') return new Dataset(openSingle(p, { channels: inputNc, transform: transformFrom(opts), maxDatasetSize }));
     throw new DataError(`${p} is a file: expected an image folder or a dataset cache (made by 'ganforge dataset prepare')`, p);

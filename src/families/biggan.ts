@@ -57,7 +57,7 @@ export const BIGGAN_SCHEMA = defineSchema({
   num_D_accumulations: { type: 'int', default: 1, help: 'minibatches whose gradients each D update accumulates', min: 1 },
   num_G_accumulations: { type: 'int', default: 1, help: 'minibatches whose gradients the G update accumulates', min: 1 },
   G_batch_size: { type: 'int', default: 0, help: "latents per G minibatch (0: --batch; at least --batch)", min: 0 },
-  toggle_grads: { type: 'bool', default: true, help: "freeze the network not being trained (always done here: the phase runner freezes it; kept for the reference's command lines)" },
+  toggle_grads: { type: 'bool', default: true, help: "accepted for the reference's command lines, no effect: the network a phase does not train is always frozen here (in the reference, false only adds D's unused gradients to the G step)" },
   split_D: { type: 'bool', default: false, help: 'run D on fake and real apart instead of on one concatenated batch' },
   G_ortho: { type: 'float', default: 0, help: "orthogonal regularisation strength in G (1e-4 in the paper; G.shared exempt)", min: 0 },
   D_ortho: { type: 'float', default: 0, help: 'orthogonal regularisation strength in D', min: 0 },
@@ -93,6 +93,8 @@ class BigGANRecipe implements Recipe {
   readonly phases: readonly Phase[];
   readonly emaBuffers: 'average' | 'standing';
   readonly standingBatches: number;
+  /** utils.accumulate_standing_stats runs G_ema in training mode: its spectral norms move too. */
+  readonly standingTrainMode = true;
   readonly nClasses: number;
   readonly mode: GanLoss;
   readonly gBatch: number;
@@ -249,7 +251,7 @@ export const BIGGAN_CONFIGS: Readonly<Record<string, Options>> = {
   },
   // scripts/launch_BigGAN_bs256x8.sh (inplace_relu is ReLU; --G_eval_mode: samples use eval mode here always).
   imagenet128: {
-    resolution: 128, batch: 256, num_G_accumulations: 8, num_D_accumulations: 8, num_D_steps: 1, G_lr: 1e-4, D_lr: 4e-4,
+    resolution: 128, batch: 256, load_in_mem: true, num_G_accumulations: 8, num_D_accumulations: 8, num_D_steps: 1, G_lr: 1e-4, D_lr: 4e-4,
     D_B2: 0.999, G_B2: 0.999, G_attn: '64', D_attn: '64', SN_eps: 1e-6, BN_eps: 1e-5, adam_eps: 1e-6, G_ortho: 0,
     G_shared: true, G_init: 'ortho', D_init: 'ortho', hier: true, dim_z: 120, shared_dim: 128, G_ch: 96, D_ch: 96,
     ema_start: 20000, seed: 0,

@@ -117,16 +117,16 @@ export function initBigGAN(net: nn.Module, init: BigGANInit): void {
   });
 }
 
-type ConvFactory = (inC: number, outC: number, kernel?: number, bias?: boolean) => nn.UnaryModule;
+type ConvFactory = (inC: number, outC: number, kernel?: number, bias?: boolean) => nn.Conv2d;
 
 /** A block of G or D with its optional attention layer: the reference's inner ModuleList. */
 type Stage = nn.ModuleList;
 
 /** layers.GBlock: ccbn → ReLU → 2× nearest upsample → conv → ccbn → ReLU → conv, plus a 1×1 conv of the upsampled input. */
 export class GBlock extends nn.Module {
-  readonly conv1: nn.UnaryModule;
-  readonly conv2: nn.UnaryModule;
-  readonly conv_sc: nn.UnaryModule | null;
+  readonly conv1: nn.Conv2d;
+  readonly conv2: nn.Conv2d;
+  readonly conv_sc: nn.Conv2d | null;
   readonly bn1: nn.CCBN;
   readonly bn2: nn.CCBN;
 
@@ -139,22 +139,24 @@ export class GBlock extends nn.Module {
     this.bn2 = this.registerModule('bn2', bn(outChannels));
   }
 
+  // The upsampling is folded into conv1 (nn/resample_conv.ts), and the 1×1 shortcut
+  // convolution, which commutes with nearest upsampling, runs before it at a quarter of
+  // the pixels: the reference's values, for 16/36 of conv1's work and 1/4 of conv_sc's.
+  // (In-place ReLUs: no backward reads the values they overwrite.)
   forward(x: Tensor, y: Tensor): Tensor {
-    let h = F.relu(this.bn1.forward(x, y));
-    if (this.upsample) {
-      h = F.interpolate(h, { scaleFactor: 2 });
-      x = F.interpolate(x, { scaleFactor: 2 });
-    }
-    h = this.conv2.forward(F.relu(this.bn2.forward(this.conv1.forward(h), y)));
-    return h.add(this.conv_sc ? this.conv_sc.forward(x) : x);
+    const a = this.bn1.forward(x, y).relu_();
+    const h1 = this.upsample ? nn.upsampleConv3x3(a, this.conv1.effectiveWeight(), this.conv1.bias) : this.conv1.forward(a);
+    const h = this.conv2.forward(this.bn2.forward(h1, y).relu_());
+    const sc = this.conv_sc ? this.conv_sc.forward(x) : x;
+    return h.add(this.upsample ? F.interpolate(sc, { scaleFactor: 2 }) : sc);
   }
 }
 
 /** layers.DBlock: (ReLU if pre-activated) → conv → ReLU → conv → 2×2 average pool, plus a shortcut. */
 export class DBlock extends nn.Module {
-  readonly conv1: nn.UnaryModule;
-  readonly conv2: nn.UnaryModule;
-  readonly conv_sc: nn.UnaryModule | null;
+  readonly conv1: nn.Conv2d;
+  readonly conv2: nn.Conv2d;
+  readonly conv_sc: nn.Conv2d | null;
 
   constructor(inChannels: number, outChannels: number, conv: ConvFactory, wide: boolean, readonly preactivation: boolean, readonly downsample: boolean) {
     super();
@@ -164,21 +166,17 @@ export class DBlock extends nn.Module {
     this.conv_sc = this.registerModule('conv_sc', inChannels !== outChannels || downsample ? conv(inChannels, outChannels, 1) : null);
   }
 
-  #down(x: Tensor): Tensor {
-    return this.downsample ? F.avgPool2d(x, 2) : x;
-  }
-
-  // Pre-activated blocks convolve before pooling (cheaper at the lower resolution is the
-  // other order, which the first block, on the image, uses).
-  #shortcut(x: Tensor): Tensor {
-    const sc = (t: Tensor) => (this.conv_sc ? this.conv_sc.forward(t) : t);
-    return this.preactivation ? this.#down(sc(x)) : sc(this.#down(x));
-  }
-
+  // The pooling is folded into conv2 (one 4×4 convolution of stride 2, nn/resample_conv.ts).
+  // The reference's pre-activated blocks convolve the shortcut before pooling it, its first
+  // block after: a 1×1 convolution commutes with average pooling, so both pool first here
+  // (the same values, a quarter of the shortcut's work).
   forward(x: Tensor): Tensor {
+    // Out of place: x is the shortcut's input too (the reference's "NOT TODAY SATAN").
     const h0 = this.preactivation ? F.relu(x) : x;
-    const h = this.#down(this.conv2.forward(F.relu(this.conv1.forward(h0))));
-    return h.add(this.#shortcut(x));
+    const h1 = this.conv1.forward(h0).relu_();
+    const h = this.downsample ? nn.conv3x3AvgPool(h1, this.conv2.effectiveWeight(), this.conv2.bias) : this.conv2.forward(h1);
+    const xs = this.downsample ? F.avgPool2d(x, 2) : x;
+    return h.add_(this.conv_sc ? this.conv_sc.forward(xs) : xs);
   }
 }
 
@@ -243,6 +241,7 @@ export class BigGANGenerator extends nn.Module {
     } else ys = Array.from({ length: nStages }, () => y);
     let h = this.linear.forward(z);
     h = h.view(h.shape[0], -1, this.cfg.bottom_width, this.cfg.bottom_width);
+    if (process.env.GF_CL === "1") h = h.channelsLast();
     this.blocks.items.forEach((stage, i) => {
       for (const block of stage) h = block instanceof GBlock ? block.forward(h, ys[i]) : (block as nn.Attention).forward(h);
     });
@@ -278,7 +277,7 @@ export class BigGANDiscriminator extends nn.Module {
 
   /** x [N, C, H, W] and class indices y [N] → [N, outputDim]. */
   forward(x: Tensor, y: Tensor): Tensor {
-    let h = x;
+    let h = process.env.GF_CL === "1" ? x.channelsLast() : x;
     for (const stage of this.blocks) for (const block of stage) h = (block as DBlock | nn.Attention).forward(h);
     h = F.relu(h).sum([2, 3]);
     return this.linear.forward(h).add(this.embed.forward(y).mul(h).sum(1, true));

@@ -75,9 +75,12 @@ export class MyBN extends Module {
     }
     let mean = this.storedMean.view(1, -1, 1, 1);
     let variance = this.storedVar.view(1, -1, 1, 1);
-    // The flag is not part of the state dict; a counter above 0 says the stored values are
-    // sums (only standing accumulation counts), so a loaded checkpoint divides them too.
-    if (this.accumulateStanding || this.accumulationCounter.item() > 0) {
+    // The counter alone says whether the stored values are sums (only standing accumulation
+    // counts): the flag is not in the state dict, so a loaded checkpoint divides them too;
+    // and the flag stays on after accumulating (as the reference's) while G's running
+    // averages may since have been copied in with their counter of 0, which the reference
+    // would divide by.
+    if (this.accumulationCounter.item() > 0) {
       mean = mean.div(this.accumulationCounter);
       variance = variance.div(this.accumulationCounter);
     }

@@ -68,6 +68,11 @@ export class Conv2d extends ConvBase {
     this.paddingMode = o.paddingMode ?? 'zeros';
   }
 
+  /** The weight the convolution applies (a reparametrised layer, such as spectral norm, derives it from `weight`). */
+  effectiveWeight(): Tensor {
+    return this.weight;
+  }
+
   forward(x: Tensor): Tensor {
     if (this.paddingMode === 'zeros') {
       return F.conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });

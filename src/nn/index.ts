@@ -21,4 +21,5 @@ export { FullyConnectedLayer, Conv2dLayer, type FullyConnectedOptions, type Conv
 export { SpectralNorm, SNConv2d, SNLinear, SNEmbedding, type SNOptions } from './spectral_norm.js';
 export { CCBN, BN, MyBN, type BigGANNormOptions, type ConditionalLinear } from './ccbn.js';
 export { Attention, type Conv1x1 } from './attention.js';
+export { upsampleConv3x3, conv3x3AvgPool, upsamplePhaseKernels, pooledKernel } from './resample_conv.js';
 export { isStandingNorm, type StandingNorm } from './standing.js';

@@ -97,8 +97,13 @@ export class SNConv2d extends Conv2d {
     this.sn = new SpectralNorm((n, t) => this.registerBuffer(n, t), outChannels, o);
   }
 
+  /** W/σ₀(W); in training mode this moves u and sv, as forward does (call it once per forward). */
+  override effectiveWeight(): Tensor {
+    return this.sn.normalize(this.weight, this.training);
+  }
+
   override forward(x: Tensor): Tensor {
-    return F.conv2d(x, this.sn.normalize(this.weight, this.training), this.bias, {
+    return F.conv2d(x, this.effectiveWeight(), this.bias, {
       stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups,
     });
   }

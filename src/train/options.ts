@@ -80,6 +80,7 @@ export const IMAGE_DATA_SCHEMA = defineSchema({
   resolution: { type: 'size', default: 32, help: `image size in pixels: N for N×N, or WxH, width by height (e.g. 64x32 for landscape, 32x64 for portrait; --model stylegan2 and dcgan, at most ${MAX_ASPECT}:1); powers of two`, min: 4, max: 4096, check: imageSize, metavar: 'N|WxH' },
   classes: { type: 'bool', default: false, help: 'train a class-conditional model (labels from sub-folders, the cache, or the main shape)', aliases: ['cond'] },
   channels: { type: 'int', default: 3, help: 'image channels (1 grayscale, 3 RGB)', min: 1, max: 3, check: channels },
+  load_in_mem: { type: 'bool', default: false, help: "read a prepared cache (--data FILE) whole into memory first, as BigGAN-PyTorch's HDF5 option; otherwise each image is read from the file when needed" },
 });
 
 /** Image pairs (aligned) or two domains (unaligned), preprocessed as the reference does. */
@@ -118,7 +119,7 @@ export const EPOCHS_SCHEMA = defineSchema({
 /** Options that may change when a run is resumed: they do not alter what is learned. */
 export const RESUMABLE_CHANGES = new Set([
   'kimg', 'snapshot_kimg', 'sample_kimg', 'save_epoch_freq', 'save_latest_freq', 'display_freq',
-  'log_every', 'keep', 'workers', 'n_samples', 'resume', 'force', 'out', 'nproc', 'dist_timeout',
+  'log_every', 'keep', 'workers', 'load_in_mem', 'n_samples', 'resume', 'force', 'out', 'nproc', 'dist_timeout',
   'metrics', 'keep_best', 'inception', 'features', 'vgg', 'metrics_kimg', 'metrics_epoch_freq',
 ]);
 
@@ -227,7 +228,7 @@ export function datasetOptions(def: RecipeDef, o: Options): DatasetOptions {
   const common = { seed: c.seed, maxDatasetSize: c.max_dataset_size ?? undefined, noFlip: c.no_flip };
   if (!isTranslation(def)) {
     const i = optionsView(IMAGE_DATA_SCHEMA, o);
-    return { ...common, ...imageShapeOf(i), classes: i.classes, inputNc: i.channels };
+    return { ...common, ...imageShapeOf(i), classes: i.classes, inputNc: i.channels, loadInMem: i.load_in_mem };
   }
   const t = optionsView(TRANSLATION_DATA_SCHEMA, o);
   return {

@@ -99,6 +99,12 @@ export interface Recipe<S = unknown> {
   readonly emaLoaded?: boolean;
   /** Batches standing statistics average over (default 16, BigGAN's num_standing_accumulations). */
   readonly standingBatches?: number;
+  /**
+   * Standing statistics run the whole of G_ema in training mode, not just its batch norms
+   * (BigGAN's utils.accumulate_standing_stats calls net.train(): each batch also takes a
+   * power-iteration step in every spectral norm, moving its u and sv). Default false.
+   */
+  readonly standingTrainMode?: boolean;
   optimizers(): Record<string, optim.Optimizer>;
   /** The phases of one training iteration, in order (run by the trainer's PhaseRunner). */
   readonly phases: readonly Phase<S>[];

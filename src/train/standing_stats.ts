@@ -17,6 +17,12 @@ export interface StandingStatsOptions {
    * afterwards: the run's random stream (and so exact resume) is untouched.
    */
   seed: number;
+  /**
+   * The whole network in training mode meanwhile, as BigGAN's accumulate_standing_stats
+   * runs it (its spectral norms then move their u and sv once per batch); default: only the
+   * normalisation layers.
+   */
+  trainMode?: boolean;
 }
 
 export const STANDING_BATCHES = 16;
@@ -35,8 +41,8 @@ export function standingNorms(net: Module): (Module & StandingNorm)[] {
  * Resets the running statistics of every batch norm in `net` (and of every StandingNorm) and re-estimates them as the
  * mean, over `o.batches` calls of `forward` (each runs `net` on one batch of fresh inputs),
  * of each batch's mean and unbiased variance. Only the batch norms switch to train mode
- * meanwhile; everything else of `net` (its other modules' modes, momenta) is as before
- * afterwards. A network without batch norm is left alone (and `forward` is never called).
+ * meanwhile (the whole network with `o.trainMode`); every module's mode and momentum is
+ * as before afterwards. A network without batch norm is left alone (and `forward` is never called).
  */
 export function accumulateStandingStats(net: Module, forward: () => unknown, o: StandingStatsOptions): void {
   const bns = trackingBatchNorms(net);
@@ -45,7 +51,10 @@ export function accumulateStandingStats(net: Module, forward: () => unknown, o: 
   if (!Number.isInteger(o.batches) || o.batches < 1) throw new RangeError(`standing statistics need at least one batch, got ${o.batches}`);
   const saved = bns.map((bn) => ({ training: bn.training, momentum: bn.momentum }));
   const savedModes = others.map((m) => m.training);
+  const all = net.modules();
+  const allModes = all.map((m) => m.training);
   try {
+    if (o.trainMode) net.train();
     for (const m of others) {
       m.beginStanding();
       m.training = true;
@@ -71,6 +80,7 @@ export function accumulateStandingStats(net: Module, forward: () => unknown, o: 
       m.endStanding();
       m.training = savedModes[i];
     });
+    all.forEach((m, i) => (m.training = allModes[i]));
   }
 }
 
@@ -86,6 +96,6 @@ export const STANDING_SEED_OFFSET = 2_000_003;
 export function standEma(recipe: Recipe, ema: Module, o: { batch: number; numClasses: number; runSeed: number }): void {
   const labels = o.numClasses > 0 ? Array.from({ length: o.batch }, (_, i) => i % o.numClasses) : null;
   accumulateStandingStats(ema, () => recipe.generate(recipe.sampleInputs(o.batch, labels)), {
-    batches: recipe.standingBatches ?? STANDING_BATCHES, seed: o.runSeed + STANDING_SEED_OFFSET,
+    batches: recipe.standingBatches ?? STANDING_BATCHES, seed: o.runSeed + STANDING_SEED_OFFSET, trainMode: recipe.standingTrainMode ?? false,
   });
 }
