@@ -10,7 +10,9 @@
         "native/autograd.cc",
         "native/optim.cc",
         "native/jit.cc",
-        "native/distributed.cc"
+        "native/distributed.cc",
+        "native/profiler.cc",
+        "native/flops.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -246,6 +246,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitOptim(env, exports);
   InitJit(env, exports);
   InitDistributed(env, exports);
+  InitProfiler(env, exports);
+  InitFlops(env, exports);
   return exports;
 }
 
