@@ -11,7 +11,9 @@
         "native/optim.cc",
         "native/jit.cc",
         "native/distributed.cc",
-        "native/grid_sample.cc"
+        "native/grid_sample.cc",
+        "native/profiler.cc",
+        "native/flops.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

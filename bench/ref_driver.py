@@ -11,6 +11,9 @@ had its cores to itself.
 Modules only the references' data loading imports (tqdm, h5py, torchvision.datasets) get
 inert stand-ins when missing.
 
+With BENCH_PROFILE=PREFIX set, each timed function is then run once more under
+torch.profiler (see profiled_time_fn below), for bench/train.ts --profile.
+
 Usage: /usr/bin/python3 bench/ref_driver.py DRIVER.py [driver args...]
 """
 import enum
@@ -82,5 +85,30 @@ def time_fn(fn, *args, **kwargs):
     return out
 
 
-bench_common.time_fn = time_fn
+# BENCH_PROFILE=PREFIX: after each timed function, one more call of it under torch.profiler,
+# written as PREFIX-K.json (a Chrome trace) and PREFIX-K.txt (the top ops by self time),
+# K counting the driver's timed functions from 0 in the order it times them.
+_profile_prefix = os.environ.get('BENCH_PROFILE')
+_profiled = [0]
+
+
+def _profile_once(fn):
+    import contextlib
+    from torch.profiler import ProfilerActivity, profile
+    with contextlib.redirect_stdout(sys.stderr), profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    k = _profiled[0]
+    _profiled[0] += 1
+    prof.export_chrome_trace('%s-%d.json' % (_profile_prefix, k))
+    with open('%s-%d.txt' % (_profile_prefix, k), 'w') as f:
+        f.write(prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=30))
+
+
+def profiled_time_fn(fn, *args, **kwargs):
+    out = time_fn(fn, *args, **kwargs)
+    _profile_once(fn)
+    return out
+
+
+bench_common.time_fn = profiled_time_fn if _profile_prefix else time_fn
 runpy.run_path(driver, run_name='__main__')

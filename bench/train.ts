@@ -32,7 +32,16 @@
 // amortised over their intervals, side by side when STYLEGAN2ADA_REF names a checkout:
 //   STYLEGAN2ADA_REF=/work/refs/stylegan2-ada-pytorch node dist/bench/train.js stylegan2-cifar32
 // Run: npx tsc -p . && node dist/bench/train.js [dcgan] [pix2pix] [cyclegan] [pggan] [stylegan] [stylegan2] [biggan] [--iters N]
+//        [--profile DIR] [--no-ceiling]
 // (a model name runs all its cases; pggan32, pggan64, stylegan32, stylegan64 pick one)
+//
+// Arithmetic: a conv micro-benchmark first measures the machine's ceiling (bench/ceiling.ts;
+// --no-ceiling skips it), and each case's first warm-up step and sampling call run under
+// torch.countFlops, so every case prints its GFLOP per step and the GFLOP/s ours and
+// PyTorch's reach, as a fraction of that ceiling (bench/work.ts).
+// --profile DIR: after timing, one more step and sampling call of ours under libtorch's
+// profiler and of the reference's under torch.profiler, Chrome traces in DIR and the top
+// ops by self time printed for both (bench/profile.ts).
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -47,6 +56,9 @@ import { PhaseRunner } from '../src/train/phase.js';
 import type { Options } from '../src/config/options.js';
 import type { Recipe } from '../src/train/recipe.js';
 import type { TensorBatch } from '../src/data/index.js';
+import { ceilingFor, formatCeiling, measureConvCeiling, type CeilingResult } from './ceiling.js';
+import { addFlops, formatWork } from './work.js';
+import { BenchProfiler } from './profile.js';
 // The allocator settings the CLI trains with (bench figures are the CLI's).
 if (!process.env.GANFORGE_SYSTEM_MALLOC || process.env.GANFORGE_SYSTEM_MALLOC === '0') torch.tuneMalloc();
 
@@ -62,6 +74,9 @@ interface Rates {
   params?: { G?: number; D?: number };
   /** Wall seconds of each warm-up and timed training step (ours). */
   stepTimes?: { warm: number[]; timed: number[] };
+  /** FLOPs of one training step (amortised as the timing is) and of one sampling call, counted on a warm-up (ours). */
+  trainFlops?: torch.FlopCount | null;
+  sampleFlops?: torch.FlopCount | null;
 }
 
 interface Case {
@@ -210,9 +225,22 @@ const CASES: Case[] = [
 ];
 
 const args = process.argv.slice(2);
-const itersAt = args.indexOf('--iters');
-const ITERS = itersAt >= 0 ? Number(args[itersAt + 1]) : undefined;
-const wanted = args.filter((a, i) => !a.startsWith('--') && (itersAt < 0 || i !== itersAt + 1));
+const valued = new Set<number>();
+/** The value after a flag (its position and the value's are not case names). */
+function flagValue(flag: string): string | undefined {
+  const i = args.indexOf(flag);
+  if (i < 0) return undefined;
+  if (i + 1 >= args.length) {
+    console.error(`${flag} needs a value`);
+    process.exit(2);
+  }
+  valued.add(i).add(i + 1);
+  return args[i + 1];
+}
+const ITERS = flagValue('--iters') !== undefined ? Number(flagValue('--iters')) : undefined;
+const PROFILE_DIR = flagValue('--profile');
+const wanted = args.filter((a, i) => !a.startsWith('--') && !valued.has(i));
+const profiler = PROFILE_DIR ? new BenchProfiler(PROFILE_DIR) : null;
 const threads = torch.getNumThreads();
 const REFERENCE_BENCH = process.env.REFERENCE_BENCH ?? join(packageRoot(), '..', 'shared', 'reference-bench');
 
@@ -221,12 +249,25 @@ function median(xs: number[]): number {
   return s[s.length >> 1];
 }
 
-/** Median wall seconds of `n` calls after `warmup` untimed ones, and the CPU seconds used per wall second. */
-function timeIt(fn: () => void, n: number, warmup: number): { s: number; cores: number; times: number[]; warm: number[] } {
+interface TimeOpts {
+  /** Count the FLOPs of the first warm-up call (an extra untimed call without warm-ups). */
+  count?: boolean;
+  /** With --profile: profile one more call after the timed ones, as DIR/<profile>.json. */
+  profile?: string;
+}
+
+/**
+ * Median wall seconds of `n` calls after `warmup` untimed ones, and the CPU seconds used per
+ * wall second; the FLOPs of one call when asked.
+ */
+function timeIt(fn: () => void, n: number, warmup: number, opts: TimeOpts = {}): { s: number; cores: number; times: number[]; warm: number[]; flops?: torch.FlopCount } {
   const warm: number[] = [];
+  let flops: torch.FlopCount | undefined;
+  if (opts.count && warmup === 0) flops = torch.countFlops(fn).flops;
   for (let i = 0; i < warmup; i++) {
     const t0 = performance.now();
-    fn();
+    if (opts.count && i === 0) flops = torch.countFlops(fn).flops;
+    else fn();
     warm.push((performance.now() - t0) / 1000);
   }
   const ts: number[] = [];
@@ -237,7 +278,8 @@ function timeIt(fn: () => void, n: number, warmup: number): { s: number; cores: 
     ts.push((performance.now() - t0) / 1000);
   }
   const cpu = process.cpuUsage(c0);
-  return { s: median(ts), cores: (cpu.user + cpu.system) / 1e6 / ts.reduce((a, b) => a + b, 0), times: ts, warm };
+  if (opts.profile && profiler) profiler.ours(opts.profile, fn);
+  return { s: median(ts), cores: (cpu.user + cpu.system) / 1e6 / ts.reduce((a, b) => a + b, 0), times: ts, warm, flops };
 }
 
 /**
@@ -245,27 +287,34 @@ function timeIt(fn: () => void, n: number, warmup: number): { s: number; cores: 
  * every step together (at a step no lazy phase is due), each lazy phase alone, the G_ema
  * update apart; the step is their sum with each lazy phase divided by its interval.
  */
-function timeAmortised(recipe: Recipe, batch: TensorBatch, iters: number, warmup: number, ema: (() => void) | null): ReturnType<typeof timeIt> {
+function timeAmortised(recipe: Recipe, batch: TensorBatch, iters: number, warmup: number, ema: (() => void) | null, profileAs?: string): ReturnType<typeof timeIt> {
   const groups = [recipe.phases.filter((p) => (p.interval ?? 1) === 1), ...recipe.phases.filter((p) => (p.interval ?? 1) > 1).map((p) => [p])];
   let total = 0, cores = 0;
   const times: number[] = [];
   const warm: number[] = [];
+  const flops: { flops: torch.FlopCount; weight: number }[] = [];
   for (const phases of groups) {
     const interval = phases[0].interval ?? 1;
     // Lazy phases run at step 0 (a multiple of every interval); the main ones at step 1.
     const runner = new PhaseRunner({ networks: () => recipe.networks(), phases, prepare: recipe.prepare?.bind(recipe) });
     const step = interval > 1 ? 0 : 1;
-    const t = timeIt(() => torch.scope(() => { runner.run(batch, { step, imagesSeen: step * batch.a.shape[0] }); }), iters, warmup);
+    const profile = profileAs && `${profileAs}-${phases.map((p) => p.name).join('+')}`;
+    const t = timeIt(() => torch.scope(() => { runner.run(batch, { step, imagesSeen: step * batch.a.shape[0] }); }), iters, warmup, { count: true, profile });
     total += t.s / interval;
+    flops.push({ flops: t.flops!, weight: 1 / interval });
     cores = Math.max(cores, t.cores);
     times.push(...t.times.map((x) => x / interval));
     warm.push(...t.warm.map((x) => x / interval));
   }
-  if (ema) total += timeIt(() => torch.scope(ema), Math.max(iters, 3), 1).s;
-  return { s: total, cores, times, warm };
+  if (ema) total += timeIt(() => torch.scope(ema), Math.max(iters, 3), 1, { profile: profileAs && `${profileAs}-ema` }).s;
+  return { s: total, cores, times, warm, flops: addFlops(flops) };
 }
 
-function runOurs(c: Case): Rates {
+/** A case's name in file names (its own name, else its model's). */
+const caseName = (c: Case) => c.name ?? c.model;
+
+function runOurs(c: Case, profile: boolean): Rates {
+  const profileAs = profile ? `${caseName(c)}-ours` : undefined;
   const def = RECIPES[c.model];
   const o: Options = Object.fromEntries(Object.entries(fullSchema(def)).map(([k, s]) => [k, s.default]));
   // Translation families name the image side --crop_size (resolutionOf reads either).
@@ -288,8 +337,8 @@ function runOurs(c: Case): Rates {
   const perStep = c.loaderBatch ?? c.batch * (c.imagesPerItem ?? 1);
   const iters = ITERS ?? c.iters;
   let step = 0;
-  const timed = c.amortised ? timeAmortised(recipe, { a: real, b: realB, labels }, iters, c.warmup, ema ? () => updateEma(ema, G!, emaBeta(emaOpts, c.batch, (step++) * perStep), recipe.emaBuffers) : null) : null;
-  const { s: stepS, cores, times, warm } = timed ?? timeIt(() => torch.scope(() => {
+  const timed = c.amortised ? timeAmortised(recipe, { a: real, b: realB, labels }, iters, c.warmup, ema ? () => updateEma(ema, G!, emaBeta(emaOpts, c.batch, (step++) * perStep), recipe.emaBuffers) : null, profileAs && `${profileAs}-train`) : null;
+  const { s: stepS, cores, times, warm, flops: trainFlops } = timed ?? timeIt(() => torch.scope(() => {
     const imagesSeen = step * perStep;
     // Progressive recipes evaluate their schedule here; the case's options pin it to lod 0, minibatch `batch`.
     const mb = recipe.nextBatchSize?.(imagesSeen);
@@ -298,13 +347,15 @@ function runOurs(c: Case): Rates {
     if (mb !== undefined && !c.loaderBatch && m.lod !== 0) throw new Error(`${c.model}: the step ran at lod ${m.lod}, not 0 (full resolution)`);
     if (ema) updateEma(ema, G!, recipe.emaDecay ? recipe.emaDecay({ step, imagesSeen }) : emaBeta(emaOpts, c.batch, imagesSeen), recipe.emaBuffers);
     step++;
-  }), iters, c.warmup);
+  }), iters, c.warmup, { count: true, profile: profileAs && `${profileAs}-train` });
   let sampleS: number;
+  let sampleFlops: torch.FlopCount | undefined;
+  const sampleOpts = { count: true, profile: profileAs && `${profileAs}-sample` };
   let sampled: number;
   if (c.translation) {
     const G = recipe.networks()[c.translation.net] as Generator;
     const x = image(c.translation.sampleBatch);
-    sampleS = timeIt(() => torch.scope(() => { torch.noGrad(() => translateImages(G, x, true)); }), Math.max(iters, c.sampleIters), c.warmup).s;
+    ({ s: sampleS, flops: sampleFlops } = timeIt(() => torch.scope(() => { torch.noGrad(() => translateImages(G, x, true)); }), Math.max(iters, c.sampleIters), c.warmup, sampleOpts));
     sampled = c.translation.sampleBatch;
     x.dispose();
   } else {
@@ -313,7 +364,7 @@ function runOurs(c: Case): Rates {
     inputs.z?.keep();
     inputs.labels?.keep();
     for (const m of Object.values(recipe.networks())) m.train(c.sampleTrainMode ?? false);
-    sampleS = timeIt(() => torch.scope(() => { torch.noGrad(() => recipe.generate(c.sampleTrainMode ? draw() : inputs)); }), Math.max(iters, c.sampleIters), c.warmup).s;
+    ({ s: sampleS, flops: sampleFlops } = timeIt(() => torch.scope(() => { torch.noGrad(() => recipe.generate(c.sampleTrainMode ? draw() : inputs)); }), Math.max(iters, c.sampleIters), c.warmup, sampleOpts));
     sampled = c.batch;
     inputs.z?.dispose();
     inputs.labels?.dispose();
@@ -324,16 +375,16 @@ function runOurs(c: Case): Rates {
   labels?.dispose();
   recipe.dispose?.();
   const count = (k: string) => nets[k] ? nets[k].parameters().reduce((a, p) => a + p.numel, 0) : undefined;
-  return { train: perStep / stepS, sample: sampled / sampleS, stepS, sampleS, cores, params: { G: count('G'), D: count('D') }, stepTimes: { warm, timed: times } };
+  return { train: perStep / stepS, sample: sampled / sampleS, stepS, sampleS, cores, params: { G: count('G'), D: count('D') }, stepTimes: { warm, timed: times }, trainFlops, sampleFlops };
 }
 
 /** The PyTorch side, or null (with the reason) when it cannot run. */
-function runRef(c: Case): { rates: Rates | null; why?: string } {
+function runRef(c: Case, profile: boolean): { rates: Rates | null; why?: string } {
   if (!c.ref) return { rates: null };
   if (!existsSync('/usr/bin/python3')) return { rates: null, why: 'no /usr/bin/python3' };
   const iters = ITERS ?? c.iters;
   // The child inherits our environment, OMP_WAIT_POLICY=PASSIVE included (src/torch/native.ts sets it).
-  const env = { ...process.env, BENCH_THREADS: String(threads) };
+  const env: NodeJS.ProcessEnv = { ...process.env, BENCH_THREADS: String(threads) };
   let argv: string[];
   if ('script' in c.ref) {
     argv = [join(packageRoot(), 'bench', c.ref.script), String(threads), ...c.ref.args, String(iters)];
@@ -343,10 +394,14 @@ function runRef(c: Case): { rates: Rates | null; why?: string } {
     if (!checkout) return { rates: null, why: `set ${c.ref.env} to a checkout of the reference (see the top of bench/train.ts) to run it here` };
     if (!existsSync(driver)) return { rates: null, why: `${driver} not found (set REFERENCE_BENCH)` };
     argv = [join(packageRoot(), 'bench', 'ref_driver.py'), driver, checkout, ...c.ref.args, `--iters=${iters}`, `--warmup=${c.warmup}`];
+    if (profile && profiler) Object.assign(env, profiler.refEnv(`${caseName(c)}-pytorch`));
   }
   try {
     const out = execFileSync('/usr/bin/python3', argv, { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 26 });
     const j = JSON.parse(out.trim().split('\n').pop()!);
+    if (profile && profiler && !('script' in c.ref)) {
+      profiler.reference(`${caseName(c)}-pytorch`, c.amortised ? ['Gmain', 'Dmain', 'Greg', 'Dreg', 'G_ema update', 'sample'] : ['train step', 'sample']);
+    }
     if ('script' in c.ref) return { rates: { train: j.train_img_per_s, sample: j.sample_img_per_s, stepS: c.batch / j.train_img_per_s, sampleS: c.batch / j.sample_img_per_s } };
     // The reference drivers report mean and median; compare medians, as ours are.
     const perStep = c.loaderBatch ?? c.batch * (c.imagesPerItem ?? 1);
@@ -367,6 +422,7 @@ const best = (a: Rates | null, b: Rates): Rates => (a ? {
   train: Math.max(a.train, b.train), sample: Math.max(a.sample, b.sample), stepS: Math.min(a.stepS, b.stepS), sampleS: Math.min(a.sampleS, b.sampleS),
   cores: a.train >= b.train ? a.cores : b.cores, params: b.params ?? a.params,
   stepTimes: a.train >= b.train ? a.stepTimes : b.stepTimes,
+  trainFlops: b.trainFlops ?? a.trainFlops, sampleFlops: b.sampleFlops ?? a.sampleFlops,
 } : b);
 
 console.log(`ganforge training benchmark — libtorch ${torch.buildInfo().torchVersion}, ${threads} threads, float32, CPU, synthetic data, median of the timed iterations after warm-ups, OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY} (PyTorch runs with the same)`);
@@ -377,6 +433,12 @@ if (unknown.length) {
   console.error(`unknown case ${unknown.join(', ')}: choose from ${[...known].join(', ')}`);
   process.exit(2);
 }
+// The machine's conv ceiling, once, before the cases (same process, same threads).
+let ceiling: CeilingResult[] = [];
+if (!args.includes('--no-ceiling')) {
+  ceiling = measureConvCeiling(3);
+  console.log(formatCeiling(ceiling, 3));
+}
 for (const c of CASES.filter((x) => wanted.length === 0 || wanted.includes(x.model) || (x.name !== undefined && wanted.includes(x.name)))) {
   ran.push(c.model);
   // Alternate ours and PyTorch's and keep each side's best: the machine is noisy.
@@ -384,8 +446,8 @@ for (const c of CASES.filter((x) => wanted.length === 0 || wanted.includes(x.mod
   let ref: Rates | null = null;
   let why: string | undefined;
   for (let r = 0; r < c.rounds; r++) {
-    ours = best(ours, runOurs(c));
-    const p = runRef(c);
+    ours = best(ours, runOurs(c, r === 0));
+    const p = runRef(c, r === 0);
     if (p.rates) ref = best(ref, p.rates);
     else why = p.why;
   }
@@ -416,6 +478,12 @@ for (const c of CASES.filter((x) => wanted.length === 0 || wanted.includes(x.mod
   if (o.params?.G !== undefined) {
     console.log(`  parameters G / D: ours ${m(o.params.G)} / ${m(o.params.D)}` + (ref?.params ? `, PyTorch ${m(ref.params.G)} / ${m(ref.params.D)}` : ''));
   }
+  const fp32 = ceilingFor(ceiling, 'fp32');
+  for (const l of formatWork([
+    { what: 'train', flops: o.trainFlops ?? null, oursS: o.stepS, refS: ref?.stepS },
+    { what: 'sample', flops: o.sampleFlops ?? null, oursS: o.sampleS, refS: ref?.sampleS },
+  ], { value: fp32, what: 'fp32 ceiling' })) console.log(l);
+  if (profiler) for (const t of profiler.take()) console.log(t);
   if (c.baseline) {
     console.log(`  reference-baselines.md (${c.baseline.what}): train ${c.baseline.train} img/s, sample ${c.baseline.sample} img/s` +
       ` → ratios ${(o.train / c.baseline.train).toFixed(2)}, ${(o.sample / c.baseline.sample).toFixed(2)}`);
@@ -429,4 +497,5 @@ const envPrefix = [
   process.env.STYLEGAN2ADA_REF && ran.includes('stylegan2') ? `STYLEGAN2ADA_REF=${process.env.STYLEGAN2ADA_REF} ` : '',
   process.env.BIGGAN_REF && ran.includes('biggan') ? `BIGGAN_REF=${process.env.BIGGAN_REF} ` : '',
 ].join('');
-console.log(`\nrepeat: npx tsc -p . && ${envPrefix}node dist/bench/train.js ${wanted.join(' ')}${ITERS !== undefined ? ` --iters ${ITERS}` : ''}`.replace(/ +$/, ''));
+const flags = [ITERS !== undefined ? ` --iters ${ITERS}` : '', PROFILE_DIR ? ` --profile ${PROFILE_DIR}` : '', args.includes('--no-ceiling') ? ' --no-ceiling' : ''].join('');
+console.log(`\nrepeat: npx tsc -p . && ${envPrefix}node dist/bench/train.js ${wanted.join(' ')}${flags}`.replace(/ +$/, ''));

@@ -247,6 +247,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitJit(env, exports);
   InitDistributed(env, exports);
   InitGridSample(env, exports);
+  InitProfiler(env, exports);
+  InitFlops(env, exports);
   return exports;
 }
 

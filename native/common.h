@@ -76,5 +76,7 @@ void InitOptim(Napi::Env env, Napi::Object exports);
 void InitJit(Napi::Env env, Napi::Object exports);
 void InitDistributed(Napi::Env env, Napi::Object exports);
 void InitGridSample(Napi::Env env, Napi::Object exports);
+void InitProfiler(Napi::Env env, Napi::Object exports);
+void InitFlops(Napi::Env env, Napi::Object exports);
 
 }  // namespace gf

@@ -14,3 +14,5 @@ export * as linalg from './linalg.js';
 export { ScriptModule, type ScriptArgument, type ScriptValue } from './jit.js';
 export * as optim from './optim/index.js';
 export { ProcessGroup, c10dBackends, requireC10d, type ProcessGroupOptions, type ReduceOp } from './c10d.js';
+export * as profiler from './profiler.js';
+export { countFlops, type FlopCount, type FlopKinds } from './flops.js';

@@ -20,7 +20,7 @@ export interface TracedCall {
 const NOT_OPS = new Set([
   'shape', 'numel', 'dtype', 'device', 'strides', 'isContiguous', 'requiresGrad', 'setRequiresGrad', 'dispose',
   'isLeaf', 'gradFnName', 'gradOf', 'sameStorage', 'liveTensors', 'setNumThreads', 'getNumThreads', 'buildInfo',
-  'isGradEnabled', 'setGradEnabled', 'isLive',
+  'isGradEnabled', 'setGradEnabled', 'isLive', 'profilerStart', 'profilerStop', 'flopCounterStart', 'flopCounterStop',
 ]);
 
 let tracing = false;
