@@ -9,20 +9,13 @@ import assert from 'node:assert/strict';
 import * as torch from '../src/torch/index.js';
 import * as io from '../src/io/index.js';
 import { BigGANGenerator, BigGANDiscriminator, BIGGAN_ARCH_DEFAULTS, gArch, dArch, type BigGANArch } from '../src/models/biggan.js';
-import { assertClose, fromRoot, loadJson } from './helpers.js';
+import { assertClose, assertTensorClose, tensorGroup, fromRoot, loadJson } from './helpers.js';
 
 const fx = io.loadSafetensors(fromRoot('test/fixtures/biggan/models.safetensors')).tensors;
 const keys = loadJson<{ configs: Record<string, Partial<BigGANArch>>; keys: Record<string, Record<'G' | 'D', [string, number[]][]>> }>('test/fixtures/biggan/models.json');
 
-function group(prefix: string): Record<string, torch.Tensor> {
-  const p = `${prefix}.`;
-  return Object.fromEntries(Object.entries(fx).filter(([k]) => k.startsWith(p)).map(([k, v]) => [k.slice(p.length), v]));
-}
-
-function close(a: torch.Tensor, b: torch.Tensor, label: string, rtol: number, atol: number): void {
-  assert.deepEqual(a.shape, b.shape, `${label}: shape`);
-  assertClose(a.double().toTypedArray() as Float64Array, b.double().toTypedArray() as Float64Array, rtol, atol, label);
-}
+const group = (prefix: string): Record<string, torch.Tensor> => tensorGroup(fx, prefix);
+const close = assertTensorClose;
 
 const CASES: Record<string, Partial<BigGANArch>> = {
   cifar: { resolution: 32, n_classes: 10, G_ch: 2, D_ch: 2, dim_z: 32, G_attn: '0', D_attn: '0', G_init: 'N02', D_init: 'N02', SN_eps: 1e-8 },

@@ -9,21 +9,14 @@ import * as torch from '../src/torch/index.js';
 import * as io from '../src/io/index.js';
 import { BigGANGenerator, BIGGAN_ARCH_DEFAULTS, type BigGANArch } from '../src/models/biggan.js';
 import { accumulateStandingStats } from '../src/train/standing_stats.js';
-import { assertClose, fromRoot } from './helpers.js';
+import { assertClose, assertTensorClose, tensorGroup, fromRoot } from './helpers.js';
 
 const fx = io.loadSafetensors(fromRoot('test/fixtures/biggan/standing.safetensors')).tensors;
 const ARCH: BigGANArch = { ...BIGGAN_ARCH_DEFAULTS, resolution: 32, n_classes: 3, G_ch: 2, dim_z: 8, G_attn: '0', G_init: 'N02', SN_eps: 1e-8 };
 const BATCHES = 3;
 
-function group(prefix: string): Record<string, torch.Tensor> {
-  const p = `${prefix}.`;
-  return Object.fromEntries(Object.entries(fx).filter(([k]) => k.startsWith(p)).map(([k, v]) => [k.slice(p.length), v]));
-}
-
-function close(a: torch.Tensor, b: torch.Tensor, label: string, rtol: number, atol: number): void {
-  assert.deepEqual(a.shape, b.shape, `${label}: shape`);
-  assertClose(a.double().toTypedArray() as Float64Array, b.double().toTypedArray() as Float64Array, rtol, atol, label);
-}
+const group = (prefix: string): Record<string, torch.Tensor> => tensorGroup(fx, prefix);
+const close = assertTensorClose;
 
 const isSN = (k: string) => /\.(u|sv)\d+$/.test(k);
 

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Tensor } from '../src/torch/index.js';
 
 let cachedRoot: string | null = null;
 
@@ -156,4 +157,16 @@ export function gridCell(img: GridImage, col: number, row: number, pad: number, 
     data.set(img.data.subarray(from, from + size * c), y * size * c);
   }
   return { data, width: size, height: size, channels: c };
+}
+
+/** The tensors of `all` under `prefix.`, named without it (a fixture file's group). */
+export function tensorGroup<T>(all: Record<string, T>, prefix: string): Record<string, T> {
+  const p = `${prefix}.`;
+  return Object.fromEntries(Object.entries(all).filter(([k]) => k.startsWith(p)).map(([k, v]) => [k.slice(p.length), v]));
+}
+
+/** Same shape, and values within rtol/atol (compared in float64). */
+export function assertTensorClose(a: Tensor, b: Tensor, label: string, rtol: number, atol: number): void {
+  assert.deepEqual(a.shape, b.shape, `${label}: shape`);
+  assertClose(a.double().toTypedArray() as Float64Array, b.double().toTypedArray() as Float64Array, rtol, atol, label);
 }
