@@ -43,26 +43,63 @@ static void Account(Napi::Env env, int64_t delta) {
   }
 }
 
-void Release(Napi::Env env, Handle* h) {
-  if (!h->t.defined()) return;
-  h->t.reset();
-  g_live--;
-  if (h->bytes) Account(env, -h->bytes);
-  h->bytes = 0;
+namespace {
+// `bytes` is what V8 was told (so the GC feels native memory when a user forgets scope()).
+struct Slot {
+  at::Tensor t;
+  int64_t bytes = 0;
+  uint32_t gen = 0;
+};
+// Per thread: each JS thread (a worker's environment) has its own handles.
+thread_local std::vector<Slot> t_slots;
+thread_local std::vector<uint32_t> t_free;
+
+// A handle's data: generation in the high 32 bits, slot + 1 in the low (never null).
+void* Encode(size_t index, uint32_t gen) {
+  return reinterpret_cast<void*>((static_cast<uintptr_t>(gen) << 32) | static_cast<uintptr_t>(index + 1));
 }
 
-static void Finalize(Napi::Env env, Handle* h) {
-  Release(env, h);
-  delete h;
+enum class Found { kLive, kStale, kForeign };
+
+Found Lookup(const Napi::Value& v, Slot** out) {
+  if (!v.IsExternal()) return Found::kForeign;
+  auto code = reinterpret_cast<uintptr_t>(v.As<Ext>().Data());
+  uintptr_t index = code & 0xffffffffu;
+  if (index == 0 || index > t_slots.size()) return Found::kForeign;
+  Slot& s = t_slots[index - 1];
+  if (s.gen != static_cast<uint32_t>(code >> 32)) return Found::kStale;
+  *out = &s;
+  return Found::kLive;
+}
+}  // namespace
+
+void Release(Napi::Env env, const Napi::Value& handle) {
+  Slot* s = nullptr;
+  if (Lookup(handle, &s) != Found::kLive) return;
+  s->t.reset();
+  g_live--;
+  if (s->bytes) Account(env, -s->bytes);
+  s->bytes = 0;
+  s->gen++;
+  t_free.push_back(static_cast<uint32_t>(s - t_slots.data()));
 }
 
 Napi::Value Wrap(Napi::Env env, at::Tensor t) {
   if (!t.defined()) return env.Null();
-  auto* h = new Handle{std::move(t), 0};
-  h->bytes = StorageBytes(h->t);
+  size_t index;
+  if (!t_free.empty()) {
+    index = t_free.back();
+    t_free.pop_back();
+  } else {
+    index = t_slots.size();
+    t_slots.emplace_back();
+  }
+  Slot& s = t_slots[index];
+  s.t = std::move(t);
+  s.bytes = StorageBytes(s.t);
   g_live++;
-  if (h->bytes) Account(env, h->bytes);
-  return Ext::New(env, h, Finalize);
+  if (s.bytes) Account(env, s.bytes);
+  return Ext::New(env, Encode(index, s.gen));
 }
 
 Napi::Value WrapList(Napi::Env env, const std::vector<at::Tensor>& ts) {
@@ -72,10 +109,12 @@ Napi::Value WrapList(Napi::Env env, const std::vector<at::Tensor>& ts) {
 }
 
 at::Tensor& T(const Napi::Value& v, const char* what) {
-  if (!v.IsExternal()) throw Napi::TypeError::New(v.Env(), std::string("expected a ") + what);
-  auto* h = v.As<Ext>().Data();
-  if (!h->t.defined()) throw Napi::Error::New(v.Env(), std::string("the ") + what + " was disposed and can no longer be used");
-  return h->t;
+  Slot* s = nullptr;
+  switch (Lookup(v, &s)) {
+    case Found::kLive: return s->t;
+    case Found::kStale: throw Napi::Error::New(v.Env(), std::string("the ") + what + " was disposed and can no longer be used");
+    default: throw Napi::TypeError::New(v.Env(), std::string("expected a ") + what);
+  }
 }
 
 c10::optional<at::Tensor> OptT(const Napi::Value& v) {
@@ -186,13 +225,13 @@ static Napi::Value liveTensors(const Napi::CallbackInfo& info) {
 
 static Napi::Value dispose(const Napi::CallbackInfo& info) {
   if (!info[0].IsExternal()) throw Napi::TypeError::New(info.Env(), "expected a tensor");
-  Release(info.Env(), info[0].As<Ext>().Data());
+  Release(info.Env(), info[0]);
   return info.Env().Undefined();
 }
 
 static Napi::Value isLive(const Napi::CallbackInfo& info) {
-  if (!info[0].IsExternal()) return Napi::Boolean::New(info.Env(), false);
-  return Napi::Boolean::New(info.Env(), info[0].As<Ext>().Data()->t.defined());
+  Slot* s = nullptr;
+  return Napi::Boolean::New(info.Env(), Lookup(info[0], &s) == Found::kLive);
 }
 
 static Napi::Value setNumThreads(const Napi::CallbackInfo& info) {

@@ -11,13 +11,12 @@
 
 namespace gf {
 
-// A JS tensor handle is a Napi::External owning one of these. `bytes` is what we told
-// V8 about (so the GC feels native memory when a user forgets scope()).
-struct Handle {
-  at::Tensor t;
-  int64_t bytes = 0;
-};
-using Ext = Napi::External<Handle>;
+// A JS tensor handle is a Napi::External with no finalizer whose data is not a pointer but
+// a slot number and generation in this thread's table of tensors (addon.cc): an N-API
+// finalizer per handle cost about a quarter of a tiny op. Disposing frees the slot and bumps
+// its generation, so a stale handle is recognised; a tensor JS forgets without disposing is
+// freed by src/torch/tensor.ts's FinalizationRegistry.
+using Ext = Napi::External<void>;
 
 // Number of handles whose tensor is still alive (not disposed, not finalized).
 int64_t LiveCount();
@@ -29,8 +28,8 @@ c10::optional<at::Tensor> OptT(const Napi::Value& v);
 Napi::Value Wrap(Napi::Env env, at::Tensor t);
 Napi::Value WrapList(Napi::Env env, const std::vector<at::Tensor>& ts);
 std::vector<at::Tensor> TList(const Napi::Value& v);
-// Releases the handle's tensor now (the External itself is collected later).
-void Release(Napi::Env env, Handle* h);
+// Releases the handle's tensor now (a stale or foreign handle: nothing to do).
+void Release(Napi::Env env, const Napi::Value& handle);
 
 std::vector<int64_t> Ints(const Napi::Value& v, const char* what = "list of integers");
 c10::optional<std::vector<int64_t>> OptInts(const Napi::Value& v);

@@ -2,18 +2,21 @@
 // large, so we free them when a scope ends instead of waiting for the garbage collector.
 // The native finalizer of each handle is the backstop for tensors that escape both.
 
-/** What a scope needs of a tensor: to be freed, and to know whether it was kept. */
+/** What a scope needs of a tensor: to be freed, to know whether it was kept, and to be told when no scope owns it any more. */
 export interface Scoped {
   dispose(): void;
   readonly isKept: boolean;
+  /** Returned out of the outermost scope: from now on only the garbage collector can free it. */
+  leftScopes?(): void;
 }
 
 const stack: Scoped[][] = [];
 
-/** Called by every new Tensor: the innermost open scope owns it. */
-export function track(t: Scoped): void {
+/** Called by every new Tensor: the innermost open scope owns it. Returns whether one did. */
+export function track(t: Scoped): boolean {
   const top = stack[stack.length - 1];
   if (top) top.push(t);
+  return top !== undefined;
 }
 
 /** Forget a tensor in every open scope (it was kept). */
@@ -67,8 +70,10 @@ export function scope<T>(fn: () => T): T {
   collect(result, returned, 0);
   const parent = stack[stack.length - 1];
   for (const t of mine) {
-    if (returned.has(t)) parent?.push(t);
-    else if (!t.isKept) t.dispose();
+    if (returned.has(t)) {
+      if (parent) parent.push(t);
+      else t.leftScopes?.();
+    } else if (!t.isKept) t.dispose();
   }
   return result;
 }

@@ -37,15 +37,29 @@ export interface VarOptions {
   keepdim?: boolean;
 }
 
+// Native handles have no finalizer of their own (one N-API finalizer per handle cost about a
+// quarter of a tiny op): scopes free what they own, and a tensor no scope owns (made outside
+// every scope, kept, or returned out of the outermost) is registered here, so that if it is
+// collected without dispose() its native memory is freed all the same.
+const unowned = new FinalizationRegistry<Handle>((handle) => N.dispose(handle));
+
 export class Tensor {
   #h: Handle | null;
   #kept = false;
+  #registered = false;
   #shape: number[] | null = null;
 
   /** @internal Wraps a native handle; use the creation functions instead. */
   constructor(handle: Handle) {
     this.#h = handle;
-    track(this);
+    if (!track(this)) this.leftScopes();
+  }
+
+  /** @internal No scope owns this tensor any more: the garbage collector frees it if dispose() never does. */
+  leftScopes(): void {
+    if (this.#registered || this.#h === null) return;
+    unowned.register(this, this.#h, this);
+    this.#registered = true;
   }
 
   /** @internal The native handle; throws when the tensor was disposed. */
@@ -59,6 +73,8 @@ export class Tensor {
   /** Frees the native tensor now (other views of the same storage stay valid). */
   dispose(): void {
     if (this.#h !== null) {
+      if (this.#registered) unowned.unregister(this);
+      this.#registered = false;
       N.dispose(this.#h);
       this.#h = null;
     }
@@ -77,6 +93,7 @@ export class Tensor {
     if (!this.#kept) {
       this.#kept = true;
       untrack(this);
+      this.leftScopes();
     }
     return this;
   }
