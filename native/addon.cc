@@ -258,12 +258,15 @@ static Napi::Value buildInfo(const Napi::CallbackInfo& info) {
 // glibc serves large blocks with fresh mmap()s and returns freed heap tops to the kernel,
 // so every activation of a training step is page-faulted in anew. Keeping blocks up to
 // 32 MiB on the heap and trimming only past 1 GiB cut a conv step's system time by about
-// two thirds here. It changes the whole process's allocator, so it is the program's choice
+// two thirds here. Blocks beyond 32 MiB (mallopt's ceiling for the threshold: BigGAN's
+// activations at batch 50 and 32², 52 MB each) would still be mmap()ed and faulted in on
+// every allocation (3× the time of a memory-bound op on them), so mmap is off altogether:
+// every block comes from the heap, and freed ones are reused. It changes the whole process's allocator, so it is the program's choice
 // (the CLI and the benchmarks make it), never a side effect of loading the library.
 // Returns whether the settings were applied (false where glibc's mallopt is missing).
 static Napi::Value tuneMalloc(const Napi::CallbackInfo& info) {
 #ifdef M_MMAP_THRESHOLD
-  bool ok = mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1;
+  bool ok = mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1 && mallopt(M_MMAP_MAX, 0) == 1;
   return Napi::Boolean::New(info.Env(), ok);
 #else
   return Napi::Boolean::New(info.Env(), false);

@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { io, scope } from '../src/index.js';
+import { configHash } from '../src/run/folder.js';
+import { RESUMABLE_CHANGES } from '../src/train/options.js';
 import { TINY, cli, cliAsync, exitOf, tempDir, waitForStderr, assertSameCheckpoint } from './train-helpers.js';
 
 function latest(run: string): string {
@@ -39,6 +41,35 @@ test('resume refuses a changed training option and names it', () => {
   const r = cli(['train', '--model', 'dcgan', '--resume', '--out', run, '--kimg', '0.032', '--ngf', '16']);
   assert.equal(r.status, 2);
   assert.match(r.stderr, /cannot resume .* with a different --ngf \(8 → 16\)/);
+});
+
+test('a run written before --aug, --diffaugment and --load_in_mem existed still resumes; a foreign checkpoint hash does not', () => {
+  const dir = tempDir();
+  const run = join(dir, 'old');
+  assert.equal(cli([...TINY, '--kimg', '0.016', '--out', run]).status, 0);
+  // Make it look as an earlier version wrote it: config.json without the later options,
+  // the checkpoint's hash over the options it had (sync_bn off was never hashed).
+  const cfgPath = join(run, 'config.json');
+  const cfg = JSON.parse(readFileSync(cfgPath, 'utf8')) as { options: Record<string, unknown> };
+  for (const k of ['aug', 'diffaugment', 'load_in_mem']) {
+    assert.ok(k in cfg.options, `${k} is an option of this version`);
+    delete cfg.options[k];
+  }
+  writeFileSync(cfgPath, JSON.stringify(cfg, null, 2));
+  const ck = join(run, 'checkpoints', io.listCheckpoints(join(run, 'checkpoints')).at(-1)!, 'state.json');
+  const state = JSON.parse(readFileSync(ck, 'utf8')) as { configHash: string };
+  const old = configHash(cfg.options as never, new Set([...RESUMABLE_CHANGES, 'sync_bn']));
+  assert.notEqual(old, state.configHash, 'the old hash differs from the one this version wrote');
+  writeFileSync(ck, JSON.stringify({ ...state, configHash: old }));
+  const r = cli([...TINY, '--kimg', '0.032', '--resume', '--out', run]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^done: 4 steps/m);
+  // A hash of other options is still refused.
+  const last = join(run, 'checkpoints', io.listCheckpoints(join(run, 'checkpoints')).at(-1)!, 'state.json');
+  writeFileSync(last, JSON.stringify({ ...JSON.parse(readFileSync(last, 'utf8')), configHash: '0123456789abcdef' }));
+  const bad = cli([...TINY, '--kimg', '0.048', '--resume', '--out', run]);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /its checkpoint was written with other options/);
 });
 
 test('a run folder is never overwritten without --force', () => {

@@ -142,13 +142,16 @@ export class GBlock extends nn.Module {
   // The upsampling is folded into conv1 (nn/resample_conv.ts), and the 1×1 shortcut
   // convolution, which commutes with nearest upsampling, runs before it at a quarter of
   // the pixels: the reference's values, for 16/36 of conv1's work and 1/4 of conv_sc's.
-  // (In-place ReLUs: no backward reads the values they overwrite.)
+  // Its nearest upsampling is a broadcast over each 2×2 block of h rather than a copy. (In-place
+  // ReLUs: no backward reads the values they overwrite.)
   forward(x: Tensor, y: Tensor): Tensor {
     const a = this.bn1.forward(x, y).relu_();
     const h1 = this.upsample ? nn.upsampleConv3x3(a, this.conv1.effectiveWeight(), this.conv1.bias) : this.conv1.forward(a);
     const h = this.conv2.forward(this.bn2.forward(h1, y).relu_());
     const sc = this.conv_sc ? this.conv_sc.forward(x) : x;
-    return h.add(this.upsample ? F.interpolate(sc, { scaleFactor: 2 }) : sc);
+    if (!this.upsample) return h.add(sc);
+    const [, c, hh, ww] = sc.shape;
+    return h.view(-1, c, hh, 2, ww, 2).add(sc.view(-1, c, hh, 1, ww, 1)).view(-1, c, 2 * hh, 2 * ww);
   }
 }
 
@@ -241,7 +244,6 @@ export class BigGANGenerator extends nn.Module {
     } else ys = Array.from({ length: nStages }, () => y);
     let h = this.linear.forward(z);
     h = h.view(h.shape[0], -1, this.cfg.bottom_width, this.cfg.bottom_width);
-    if (process.env.GF_CL === "1") h = h.channelsLast();
     this.blocks.items.forEach((stage, i) => {
       for (const block of stage) h = block instanceof GBlock ? block.forward(h, ys[i]) : (block as nn.Attention).forward(h);
     });
@@ -277,7 +279,7 @@ export class BigGANDiscriminator extends nn.Module {
 
   /** x [N, C, H, W] and class indices y [N] → [N, outputDim]. */
   forward(x: Tensor, y: Tensor): Tensor {
-    let h = process.env.GF_CL === "1" ? x.channelsLast() : x;
+    let h = x;
     for (const stage of this.blocks) for (const block of stage) h = (block as DBlock | nn.Attention).forward(h);
     h = F.relu(h).sum([2, 3]);
     return this.linear.forward(h).add(this.embed.forward(y).mul(h).sum(1, true));

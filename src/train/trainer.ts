@@ -131,6 +131,22 @@ function resumeOptions(def: RecipeDef, dir: string, given: Options, givenNames: 
   return merged;
 }
 
+/**
+ * Options added after runs were already being trained. A checkpoint written before one
+ * existed hashed the options without it; at its default the option trains as those runs
+ * did, so their checkpoints still resume. (StyleGAN2 had --aug, as 'noaug' only, before
+ * the others: its runs hashed it.)
+ */
+const LATER_OPTIONS = ['aug', 'diffaugment', 'p', 'target', 'augpipe', 'ada_kimg', 'ada_interval', 'load_in_mem'];
+
+/** The hashes a checkpoint of an earlier version may carry for the same training. */
+function legacyHashes(def: RecipeDef, o: Options, syncBn: boolean): string[] {
+  const schema = fullSchema(def);
+  const atDefault = LATER_OPTIONS.filter((k) => k in schema && k in o && o[k] === schema[k].default);
+  const ignore = [...RESUMABLE_CHANGES, ...(syncBn ? [] : ['sync_bn'])];
+  return [atDefault, atDefault.filter((k) => k !== 'aug')].map((later) => configHash(o, new Set([...ignore, ...later])));
+}
+
 function emaOptions(o: KimgOptions): EmaOptions {
   return { emaKimg: o.ema_kimg, beta: o.ema_beta, startKimg: o.ema_start_kimg, rampup: o.ema_rampup };
 }
@@ -218,6 +234,7 @@ async function trainAlone(def: RecipeDef, given: Options, givenNames: Set<string
   // --sync_bn off trains as runs did before the option existed: leaving it out of the hash
   // then keeps their checkpoints resumable.
   const hash = configHash(o, c.sync_bn ? RESUMABLE_CHANGES : new Set([...RESUMABLE_CHANGES, 'sync_bn']));
+  const resumableHashes = new Set([hash, ...legacyHashes(def, o, c.sync_bn)]);
   const measured = t.metrics.metrics ? parseMetricList(t.metrics.metrics) : null;
   if (measured && !hooks.evaluate && (!hooks.distributed || hooks.distributed.rank === 0)) throw new UsageError('--metrics needs an evaluation hook (ganforge train provides one; a program calling train() passes hooks.evaluate)');
 
@@ -343,7 +360,7 @@ async function trainAlone(def: RecipeDef, given: Options, givenNames: Set<string
     torch.scope(() => {
       const ck = loadCheckpoint(lastCheckpoint);
       const st = ck.state as { configHash: string; step: number; imagesSeen: number; loader: LoaderState; rng: Record<string, string>; rankRng?: string[]; world?: number; recipe: Record<string, unknown>; schedule: ScheduleState; optimizers: Record<string, Record<string, number | boolean | number[]>> };
-      if (st.configHash !== hash) throw new UsageError(`cannot resume ${dir}: its checkpoint was written with other options than config.json now holds`);
+      if (!resumableHashes.has(st.configHash)) throw new UsageError(`cannot resume ${dir}: its checkpoint was written with other options than config.json now holds`);
       const savedWorld = st.world ?? 1;
       if (savedWorld !== world) {
         throw new UsageError(`cannot resume ${dir} with ${world} process${world > 1 ? 'es' : ''}: it was trained with ${savedWorld} (each rank's data share and random stream belong to that world size); resume with --nproc ${savedWorld} or WORLD_SIZE=${savedWorld}`);
