@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../src/torch/index.js';
-import { io } from '../src/index.js';
 import { AdaptiveP } from '../src/augment/ada.js';
 import { resolveAugOptions } from '../src/families/stylegan2/ada.js';
 import { RECIPES } from '../src/families/registry.js';
@@ -17,7 +16,7 @@ import type { StyleGAN2Recipe } from '../src/families/stylegan2/stylegan2.js';
 import { r1Penalty } from '../src/losses/index.js';
 import { assertClose } from './helpers.js';
 import { numericGrad } from './grad-helpers.js';
-import { cli, tempDir, assertSameCheckpoint, trainStep, toFloat64 } from './train-helpers.js';
+import { cli, tempDir, assertSameCheckpoint, latestCheckpoint, trainStep, toFloat64 } from './train-helpers.js';
 
 /** Logits with the given signs (+1, −1 or 0 each). */
 const logits = (signs: number[]): torch.Tensor => torch.tensor(signs.map((s) => s * (0.5 + Math.random())));
@@ -175,10 +174,6 @@ const TINY_ADA = [
 ];
 
 const metrics = (run: string): Record<string, number>[] => readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-function latest(run: string): string {
-  const names = io.listCheckpoints(join(run, 'checkpoints'));
-  return join(run, 'checkpoints', names[names.length - 1]);
-}
 
 test('an ADA run logs p to metrics.jsonl and resumes with p and the gathered signs exactly', () => {
   const dir = tempDir();
@@ -198,10 +193,10 @@ test('an ADA run logs p to metrics.jsonl and resumes with p and the gathered sig
   // 4 steps: stopped in the middle of an interval, with signs gathered and not yet used.
   r = cli([...TINY_ADA, '--kimg', '0.016', '--out', split]);
   assert.equal(r.status, 0, r.stderr);
-  const mid = JSON.parse(readFileSync(join(latest(split), 'state.json'), 'utf8')) as { recipe: { ada: { signs_count: number } } };
+  const mid = JSON.parse(readFileSync(join(latestCheckpoint(split), 'state.json'), 'utf8')) as { recipe: { ada: { signs_count: number } } };
   assert.equal(mid.recipe.ada.signs_count, 4 + 4, 'step 4 gathered the reals of Dmain and Dreg');
   r = cli(['train', '--model', 'stylegan2', '--resume', '--out', split, '--kimg', '0.028']);
   assert.equal(r.status, 0, r.stderr);
-  assertSameCheckpoint(latest(straight), latest(split));
+  assertSameCheckpoint(latestCheckpoint(straight), latestCheckpoint(split));
   assert.deepEqual(metrics(split).map((x) => x.augment_p), m.map((x) => x.augment_p));
 });
