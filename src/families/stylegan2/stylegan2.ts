@@ -9,7 +9,8 @@
 // (β 0, 0.99, ε 1e-8) with the lazy-regularisation correction of lr and β (the phase
 // runner's `lazy`), and G_ema through the trainer (--ema_kimg, --ema_rampup from --cfg).
 // G stays in training mode throughout (per-sample modulated convolutions, w_avg tracked,
-// fresh noise), G_ema in eval mode (fused convolutions) as in the reference.
+// fresh noise), G_ema in eval mode (fused convolutions as in the reference, except on
+// the CPU where the per-sample form is faster: modconvFused).
 //
 // Differences: the labels of generated images are drawn uniformly over the classes (the
 // reference draws the labels of random training images); gradients are not passed
