@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as torch from '../src/torch/index.js';
 import { Tensor, scope, noGrad } from '../src/torch/index.js';
 import {
-  Generator, Discriminator, generatorFromInitKwargs, discriminatorFromInitKwargs, type GeneratorForwardOptions,
+  Generator, Discriminator, generatorFromInitKwargs, discriminatorFromInitKwargs, modconvFused, type GeneratorForwardOptions,
 } from '../src/models/stylegan2.js';
 import * as io from '../src/io/index.js';
 import { assertClose, fromRoot, loadJson } from './helpers.js';
@@ -120,6 +120,25 @@ describe('noise and modes', () => {
         assertClose(arr(a), arr(b), 1e-9, 1e-10, 'same noise, two forms');
         assert.ok(a.sub(c).abs().max().item() > 1e-3, 'fresh noise changes the image');
         assert.throws(() => G.synthesis.forward(ws, { noiseMode: 'bogus' as never }), /noise_mode/);
+      }));
+    } finally {
+      G.dispose();
+    }
+  });
+  test('eval mode runs the per-sample form on the CPU (modconvFused), the fused one elsewhere; both give the same image', () => {
+    assert.equal(modconvFused(false, 'cpu'), false);
+    assert.equal(modconvFused(false, 'cuda'), true);
+    assert.equal(modconvFused(true, 'cuda'), false);
+    const { G } = build('cond32', 'float64');
+    try {
+      scope(() => noGrad(() => {
+        const ws = T['io.cond32.ws'].to('float64');
+        G.eval();
+        const byDefault = G.synthesis.forward(ws, { noiseMode: 'const' });
+        const perSample = G.synthesis.forward(ws, { noiseMode: 'const', fusedModconv: false });
+        const fused = G.synthesis.forward(ws, { noiseMode: 'const', fusedModconv: true });
+        assert.equal(byDefault.sub(perSample).abs().max().item(), 0, 'the default is the per-sample form');
+        assertClose(arr(byDefault), arr(fused), 1e-9, 1e-10, 'per sample = fused');
       }));
     } finally {
       G.dispose();

@@ -120,3 +120,65 @@ describe('FullyConnectedLayer and Conv2dLayer', () => {
     });
   });
 });
+
+// The speed-ups of src/nn keep the maths: each faster form against the plain one, in float64.
+describe('faster forms of the same maths (float64)', () => {
+  const paths: [string, Tensor, nn.Conv2dResampleOptions][] = [
+    ['plain', t.w3, { padding: 1 }], ['3×3 up', t.w3, { up: 2, padding: 1, flipWeight: false }], ['3×3 down', t.w3, { down: 2, padding: 1 }],
+    ['1×1 up', t.w1, { up: 2 }], ['1×1 down', t.w1, { down: 2 }],
+  ];
+  test('conv2dResample with a bias (added by the convolution where it is the last op) = adding it afterwards', () => {
+    scope(() => {
+      for (const [name, w, o] of paths) {
+        const b = torch.randn([w.size(0)], { dtype: 'float64' });
+        const plain = nn.conv2dResample(t.xc, w, { ...o, filter: t.filter });
+        same(nn.conv2dResample(t.xc, w, { ...o, filter: t.filter, bias: b }), plain.add(b.reshape(1, -1, 1, 1)), name);
+      }
+      assert.throws(() => nn.conv2dResample(t.xc, t.w3, { bias: torch.zeros([2], { dtype: 'float64' }) }), /bias must be \[/);
+    });
+  });
+  test('modulatedConv2d gain scales the convolution, not the noise (fused and per sample, with and without demodulation)', () => {
+    scope(() => {
+      for (const demodulate of [true, false]) {
+        for (const fused of [true, false]) {
+          const o = { up: 2, padding: 1, filter: t.filter, flipWeight: false, demodulate, fused };
+          const want = nn.modulatedConv2d(t.xc, t.w3, t.styles, o).mul(1.7).add(t.noise);
+          same(nn.modulatedConv2d(t.xc, t.w3, t.styles, { ...o, gain: 1.7, noise: t.noise }), want, `demod ${demodulate}, fused ${fused}`);
+        }
+      }
+    });
+  });
+  test('Conv2dLayer: the activation gain folded into the weight and bias gives act(conv + b)·gain, for every activation', () => {
+    scope(() => {
+      for (const activation of ['linear', 'lrelu', 'relu', 'tanh'] as const) {
+        const conv = new nn.Conv2dLayer(4, 5, 3, { activation, down: 2 }).to('float64');
+        torch.noGrad(() => conv.bias!.normal_(0, 1));
+        const want = nn.biasAct(nn.conv2dResample(t.xc, conv.weight.mul(1 / Math.sqrt(36)), { filter: t.filter, down: 2, padding: 1 }), conv.bias, { act: activation, gain: nn.ACTIVATIONS[activation].gain * 0.5 });
+        same(conv.forward(t.xc, 0.5), want, activation);
+        conv.dispose();
+      }
+    });
+  });
+  test('channels-last convolutions give the NCHW values (GANFORGE_CHANNELS_LAST=1 against =0)', () => {
+    const saved = process.env.GANFORGE_CHANNELS_LAST;
+    try {
+      scope(() => {
+        const run = (flag: string): Tensor[] => {
+          process.env.GANFORGE_CHANNELS_LAST = flag;
+          return paths.map(([, w, o]) => nn.conv2dResample(t.xc, w, { ...o, filter: t.filter }));
+        };
+        const cl = run('1'), nchw = run('0');
+        paths.forEach(([name], i) => {
+          same(cl[i], nchw[i], name);
+          assert.ok(nchw[i].isContiguous, `${name}: NCHW`);
+        });
+        // The plain convolution returns what oneDNN computed: channels-last strides.
+        const [, c, h, w] = cl[0].shape;
+        assert.deepEqual(cl[0].strides, [h * w * c, 1, w * c, c], 'plain: channels-last strides');
+      });
+    } finally {
+      if (saved === undefined) delete process.env.GANFORGE_CHANNELS_LAST;
+      else process.env.GANFORGE_CHANNELS_LAST = saved;
+    }
+  });
+});

@@ -137,13 +137,17 @@ export class SynthesisLayer extends nn.Module {
       } else if (this.useNoise && o.noiseMode === 'const') {
         noise = this.noiseConst!.mul(this.noiseStrength!);
       }
-      const y = nn.modulatedConv2d(x, this.weight, styles, {
-        noise, up: this.up, padding: this.padding, filter: this.resampleFilter, flipWeight: this.up === 1, fused: o.fused,
-      });
       const gain = o.gain ?? 1;
-      return nn.biasAct(y, this.bias, {
-        act: this.activation, gain: nn.ACTIVATIONS[this.activation].gain * gain, clamp: this.convClamp === null ? null : this.convClamp * gain,
-      });
+      const actGain = nn.ACTIVATIONS[this.activation].gain * gain;
+      const clamp = this.convClamp === null ? null : this.convClamp * gain;
+      const rs = { up: this.up, padding: this.padding, filter: this.resampleFilter, flipWeight: this.up === 1, fused: o.fused };
+      if (!nn.commutesWithGain(this.activation) || !(actGain > 0)) {
+        return nn.biasAct(nn.modulatedConv2d(x, this.weight, styles, { ...rs, noise }), this.bias, { act: this.activation, gain: actGain, clamp });
+      }
+      // act(conv·d + noise + b)·g = act(conv·(d·g) + noise·g + b·g): the gain goes into the
+      // demodulation coefficients, the (small) noise and the bias, not over the activations.
+      const y = nn.modulatedConv2d(x, this.weight, styles, { ...rs, gain: actGain, noise: noise && actGain !== 1 ? noise.mul(actGain) : noise });
+      return nn.biasAct(y, actGain !== 1 ? this.bias.mul(actGain) : this.bias, { act: this.activation, gain: 1, clamp });
     });
   }
 }

@@ -54,3 +54,13 @@ export function biasAct(x: Tensor, b: Tensor | null, o: BiasActOptions = {}): Te
     return y;
   });
 }
+
+/**
+ * Activations with f(g·x) = g·f(x) for every g > 0. A layer feeding one of these can put
+ * the gain into its weight's run-time scale and its bias instead of multiplying the output
+ * (the same value up to float rounding, one pass over the activations fewer, forward and
+ * backward).
+ */
+export function commutesWithGain(act: Activation): boolean {
+  return act === 'linear' || act === 'relu' || act === 'lrelu';
+}

@@ -22,6 +22,11 @@ export interface ModulatedConv2dOptions {
   demodulate?: boolean;
   flipWeight?: boolean;
   fused?: boolean;
+  /**
+   * Scales the convolution's result (not the noise): folded into the demodulation
+   * coefficients, or the styles without demodulation, so it costs no pass over the output.
+   */
+  gain?: number;
 }
 
 /** x [N, I, H, W], weight [O, I, kh, kw], styles [N, I]. */
@@ -37,17 +42,20 @@ export function modulatedConv2d(x: Tensor, weight: Tensor, styles: Tensor, o: Mo
     // Σ_{i,k} (w_oik·s_ni)² = Σ_i s_ni²·Σ_k w_oik²: the demodulation coefficients from one
     // [N, I] × [I, O] product, without squaring the per-sample weights [N, O, I, k, k] (151 MB
     // a layer at 512 channels and batch 16) as the reference does.
-    const dcoefs = demodulate ? styles.square().matmul(weight.square().sum([2, 3]).t()).add(1e-8).rsqrt() : null; // [N, O]
+    const gain = o.gain ?? 1;
+    let dcoefs = demodulate ? styles.square().matmul(weight.square().sum([2, 3]).t()).add(1e-8).rsqrt() : null; // [N, O]
+    if (dcoefs && gain !== 1) dcoefs = dcoefs.mul(gain);
+    const s = !dcoefs && gain !== 1 ? styles.mul(gain) : styles;
     if (!fused) {
       // No per-sample weights at all: scale the activations before and after the convolution.
-      let y = x.mul(styles.reshape(n, inC, 1, 1));
+      let y = x.mul(s.reshape(n, inC, 1, 1));
       y = conv2dResample(y, weight, rs);
       if (dcoefs) y = y.mul(dcoefs.reshape(n, outC, 1, 1));
       if (noise) y = y.add(noise);
       return y;
     }
     // One pass over the per-sample weights: w_oik·(s_ni·d_no).
-    const scale = dcoefs ? styles.reshape(n, 1, inC).mul(dcoefs.reshape(n, outC, 1)) : styles.reshape(n, 1, inC).expand(n, outC, inC);
+    const scale = dcoefs ? s.reshape(n, 1, inC).mul(dcoefs.reshape(n, outC, 1)) : s.reshape(n, 1, inC).expand(n, outC, inC);
     const w = weight.unsqueeze(0).mul(scale.reshape(n, outC, inC, 1, 1)); // [N, O, I, k, k]
     let y = conv2dResample(x.reshape(1, n * inC, x.size(2), x.size(3)), w.reshape(n * outC, inC, kh, kw), { ...rs, groups: n });
     y = y.reshape(n, outC, y.size(2), y.size(3));

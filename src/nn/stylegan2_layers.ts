@@ -5,7 +5,7 @@
 // keeps as its 'resample_filter' buffer. Keys: 'weight', 'bias', 'resample_filter'.
 import { Tensor, F, empty, full, noGrad, scope } from '../torch/index.js';
 import { Module } from './module.js';
-import { biasAct, ACTIVATIONS, type Activation } from './bias_act.js';
+import { biasAct, commutesWithGain, ACTIVATIONS, type Activation } from './bias_act.js';
 import { conv2dResample } from './conv2d_resample.js';
 import { setupFilter } from './upfirdn2d.js';
 
@@ -92,13 +92,17 @@ export class Conv2dLayer extends Module {
   /** `gain` scales the activation's gain and the clamp (the resnet branches use √½). */
   forward(x: Tensor, gain = 1): Tensor {
     return scope(() => {
-      const w = this.weight.mul(this.weightGain);
-      const y = conv2dResample(x, w, {
-        filter: this.resampleFilter, up: this.up, down: this.down, padding: this.padding, flipWeight: this.up === 1,
-      });
-      return biasAct(y, this.bias, {
-        act: this.activation, gain: ACTIVATIONS[this.activation].gain * gain, clamp: this.convClamp === null ? null : this.convClamp * gain,
-      });
+      const actGain = ACTIVATIONS[this.activation].gain * gain;
+      const clamp = this.convClamp === null ? null : this.convClamp * gain;
+      const rs = { filter: this.resampleFilter, up: this.up, down: this.down, padding: this.padding, flipWeight: this.up === 1 };
+      if (!commutesWithGain(this.activation) || !(actGain > 0)) {
+        return biasAct(conv2dResample(x, this.weight.mul(this.weightGain), rs), this.bias, { act: this.activation, gain: actGain, clamp });
+      }
+      // act(conv(x, w·c) + b)·g = act(conv(x, w·c·g) + b·g): the gain rides on the weight's
+      // run-time scale and the convolution adds the bias, leaving one activation pass.
+      const b = this.bias === null ? null : actGain !== 1 ? this.bias.mul(actGain) : this.bias;
+      const y = conv2dResample(x, this.weight.mul(this.weightGain * actGain), { ...rs, bias: b });
+      return this.activation === 'linear' && clamp === null ? y : biasAct(y, null, { act: this.activation, gain: 1, clamp });
     });
   }
 }

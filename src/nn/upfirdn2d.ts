@@ -1,9 +1,9 @@
 // StyleGAN2's resampling primitive (Karras et al. 2020, appendix B; stylegan2-ada-pytorch
 // torch_utils/ops/upfirdn2d.py): upsample by zero insertion, pad (negative pads crop),
 // convolve every channel with one 2-D FIR filter, keep every `down`-th pixel. Written as
-// the reference's CPU path (pad + depthwise conv2d + strided slice), so gradients of any
-// order come from autograd. Filters are always 2-D here: a 1-D filter becomes its outer
-// product, which is what the reference's separable form computes too.
+// the reference's CPU path (pad + depthwise conv2d, strided where it downsamples), so
+// gradients of any order come from autograd. Filters are always 2-D here: a 1-D filter
+// becomes its outer product, which is what the reference's separable form computes too.
 import { Tensor, F, tensor, scope } from '../torch/index.js';
 
 /** [x0, x1, y0, y1]: before/after in x, before/after in y (the reference's order). */
@@ -66,7 +66,9 @@ export function upfirdn2d(x: Tensor, f: Tensor | null, o: UpFirDnOptions = {}): 
     const [n, c, h, w] = x.shape;
     let y = x;
     if (up > 1) y = F.pad(y.reshape(n, c, h, 1, w, 1), [0, up - 1, 0, 0, 0, up - 1]).reshape(n, c, h * up, w * up);
-    if (px0 > 0 || px1 > 0 || py0 > 0 || py1 > 0) y = F.pad(y, [Math.max(px0, 0), Math.max(px1, 0), Math.max(py0, 0), Math.max(py1, 0)]);
+    // Zero padding equal on opposite sides is the filter convolution's own (no padded copy).
+    const convPad = f !== null && px0 === px1 && py0 === py1 && px0 >= 0 && py0 >= 0;
+    if (!convPad && (px0 > 0 || px1 > 0 || py0 > 0 || py1 > 0)) y = F.pad(y, [Math.max(px0, 0), Math.max(px1, 0), Math.max(py0, 0), Math.max(py1, 0)]);
     if (px0 < 0 || px1 < 0 || py0 < 0 || py1 < 0) {
       y = y.slice(2, Math.max(-py0, 0), y.size(2) - Math.max(-py1, 0)).slice(3, Math.max(-px0, 0), y.size(3) - Math.max(-px1, 0));
     }
@@ -75,7 +77,9 @@ export function upfirdn2d(x: Tensor, f: Tensor | null, o: UpFirDnOptions = {}): 
       if (gain !== 1) k = k.mul(gain); // gain^(ndim/2) with ndim 2
       if (!o.flipFilter) k = k.flip(0, 1);
       const [fh, fw] = k.shape;
-      y = F.conv2d(y, k.reshape(1, 1, fh, fw).expand(c, 1, fh, fw), null, { groups: c });
+      // The strided convolution computes just the pixels that downsampling keeps (the
+      // reference filters every pixel, then slices): the same sums, 1/down² of the work.
+      return F.conv2d(y, k.reshape(1, 1, fh, fw).expand(c, 1, fh, fw), null, { groups: c, stride: down, padding: convPad ? [py0, px0] : 0 });
     } else if (gain !== 1) {
       y = y.mul(gain);
     }
