@@ -8,14 +8,14 @@
 import type { Tensor } from '../torch/index.js';
 
 /**
- * Whether convolutions on `x` should run channels-last: on the CPU, for 4-D inputs.
- * GANFORGE_CHANNELS_LAST=0 or 1 overrides the choice (for measuring both ways).
+ * Whether convolutions on `x` should run channels-last. Off unless
+ * GANFORGE_CHANNELS_LAST=1: measured end to end on the bench's StyleGAN2 cases (AMD EPYC,
+ * 2 threads, `GANFORGE_CHANNELS_LAST=0|1 node dist/bench/train.js stylegan2`), NCHW trained
+ * 1–3 % faster and sampled as fast — the convolutions gain, the FIR filters and
+ * modulation ops between them lose more. GANFORGE_CHANNELS_LAST=0 forces NCHW.
  */
 export function preferChannelsLast(x: Tensor): boolean {
-  const forced = process.env.GANFORGE_CHANNELS_LAST;
-  if (forced === '0') return false;
-  if (forced === '1') return x.ndim === 4;
-  return x.ndim === 4 && x.device === 'cpu';
+  return process.env.GANFORGE_CHANNELS_LAST === '1' && x.ndim === 4;
 }
 
 /** `x` in the preferred memory format for a convolution. */
