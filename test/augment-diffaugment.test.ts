@@ -19,6 +19,7 @@ import {
 } from '../src/augment/diffaugment.js';
 import { assertClose, assertEqualArrays, fromRoot, loadJson } from './helpers.js';
 import { cliErrorInProcess, tempDir } from './train-helpers.js';
+import { numericGrad } from './grad-helpers.js';
 
 const f64 = (t: Tensor): number[] => Array.from(t.double().contiguous().toTypedArray() as Float64Array);
 /** Images in float64 with no exact zero (so a zero is one the transform wrote). */
@@ -264,16 +265,10 @@ test('diffAugment keeps the shape and dtype for every policy, square or not; an 
 });
 
 /** ∂f/∂x by central differences, element by element (f affine or smooth, float64). */
+/** Central differences of f at every element of x (float64), perturbing a copy of x in place. */
 function finiteDifferences(f: (x: Tensor) => number, x: Tensor, eps: number): number[] {
-  const v = f64(x);
-  return v.map((_, e) => {
-    const plus = v.slice(), minus = v.slice();
-    plus[e] += eps;
-    minus[e] -= eps;
-    const fp = torch.scope(() => f(torch.tensor(plus, { dtype: 'float64' }).reshape(x.shape)));
-    const fm = torch.scope(() => f(torch.tensor(minus, { dtype: 'float64' }).reshape(x.shape)));
-    return (fp - fm) / (2 * eps);
-  });
+  const t = x.detach().clone();
+  return numericGrad(() => torch.scope(() => f(t)), t, Array.from({ length: t.numel }, (_, i) => i), eps);
 }
 
 test('gradients through each transform and the whole policy equal finite differences (float64, draws fixed by the seed)', () => {
