@@ -217,6 +217,20 @@ test('a conditional 16x8 StyleGAN2 run trains, samples, mixes, interpolates and 
   assert.equal(mix.width * 3, mix.height * 2 * 2, `a 2 × 3 grid of 16 × 8 cells: ${mix.width}x${mix.height}`);
   r = cli(['interpolate', '--run', straight, '--seeds', '1,2', '--out', join(out, 'i.png')]);
   assert.equal(r.status, 0, r.stderr);
+  // Projection at 16 × 8: a 40 × 20 target is resized to the generator's shape; the
+  // projection and the w it found draw 16 × 8 images again.
+  const target = join(out, 'target-in.png');
+  writeFileSync(target, await encodeImage({ data: Buffer.from(new Uint8Array(40 * 20 * 3).map((_, i) => (i * 7) % 256)), width: 40, height: 20, channels: 3 }));
+  r = cli(['project', '--run', straight, '--class', 'circle', '--target', target, '--outdir', join(out, 'proj'), '--num_steps', '3', '--w_avg_samples', '50']);
+  assert.equal(r.status, 0, r.stderr);
+  for (const f of ['target.png', 'proj.png']) {
+    const im = await decodeImage(join(out, 'proj', f));
+    assert.deepEqual([im.width, im.height], [16, 8], f);
+  }
+  r = cli(['sample', '--run', straight, '--w', join(out, 'proj', 'projected_w.safetensors'), '--out', join(out, 'again.png')]);
+  assert.equal(r.status, 0, r.stderr);
+  const again = await decodeImage(join(out, 'again.png'));
+  assert.deepEqual([again.width, again.height], [16 + 4, 8 + 4]);
 });
 
 test('the 16x8 run exports to ONNX: the graph draws G_ema\'s 16x8 images for a batch it was not traced at', async () => {
