@@ -81,6 +81,46 @@ test('the reference rate: 500 kimg for p to move by 1, float32 steps; a half-gat
   });
 });
 
+test("under data parallelism p follows the whole job's statistic: two ranks summing their signs move p as one process seeing both ranks' reals", () => {
+  torch.scope(() => {
+    // batch 8 over 2 ranks of 4, interval 2, ada_kimg 0.128: each adjustment is ±0.125.
+    const o = { target: 0.5, interval: 2, kimg: 0.128 };
+    // Per iteration, each rank's real logits: rank 0 alone would always move p up, rank 1 down.
+    const script: [number[], number[]][] = [
+      [[1, 1, 1, 1], [1, 1, -1, -1]], [[1, 1, 1, 1], [1, 1, 1, -1]], // job 10/16 > 0.5: +0.125
+      [[1, 1, 1, 1], [-1, -1, -1, -1]], [[1, 1, 1, 1], [-1, -1, -1, 1]], // job 2/16 < 0.5: −0.125
+      [[1, 1, 1, 1], [1, 1, 1, 1]], [[1, 1, 1, 1], [1, 1, 1, 1]], // +0.125
+    ];
+    const one = new AdaptiveP(o);
+    // A rank's collective: its own values plus the other rank's local sums of this step.
+    let pending: [number, number][] = [];
+    const ranks = [0, 1].map((r) => new AdaptiveP({ ...o, sumOverRanks: (v) => { const [s, c] = pending[1 - r]; return [v[0] + s, v[1] + c]; } }));
+    try {
+      const ps: number[][] = [];
+      script.forEach((sets, step) => {
+        const ls = sets.map((x) => logits(x));
+        one.observe(torch.cat(ls));
+        ls.forEach((l, r) => ranks[r].observe(l));
+        pending = ls.map((l) => [l.sign().sum().item(), l.numel]);
+        one.afterStep(step, 8);
+        ranks.forEach((a) => a.afterStep(step, 8));
+        ps.push([one.p, ranks[0].p, ranks[1].p]);
+      });
+      assert.deepEqual(ps.map(([p]) => p), [0, 0.125, 0.125, 0, 0, 0.125]);
+      for (const [p, p0, p1] of ps) assert.ok(p0 === p && p1 === p, `ranks ${p0}, ${p1} against one process ${p}`);
+      // Saved after an odd step (half an interval): every rank holds the job's sums.
+      ranks.forEach((a) => { a.observe(logits([1, -1, 1, 1])); });
+      pending = [[2, 4], [2, 4]];
+      ranks.forEach((a) => a.afterStep(6, 8));
+      assert.deepEqual(ranks[0].state(), { p: 0.125, signs_sum: 4, signs_count: 8 });
+      assert.deepEqual(ranks[1].state(), ranks[0].state());
+    } finally {
+      one.dispose();
+      ranks.forEach((a) => a.dispose());
+    }
+  });
+});
+
 test("the augmentation options follow train.py's rules", () => {
   const base: Options = { aug: 'noaug', p: null, target: null, augpipe: null, ada_kimg: null, ada_interval: 4, resume_from: null };
   const ada = resolveAugOptions({ ...base, aug: 'ada' }, new Set(['aug']));
@@ -199,4 +239,26 @@ test('an ADA run logs p to metrics.jsonl and resumes with p and the gathered sig
   assert.equal(r.status, 0, r.stderr);
   assertSameCheckpoint(latestCheckpoint(straight), latestCheckpoint(split));
   assert.deepEqual(metrics(split).map((x) => x.augment_p), m.map((x) => x.augment_p));
+});
+
+test('--aug ada under --nproc 2: p moves by the job\'s statistic over the global batch, and the run resumes', () => {
+  const run = join(tempDir(), 'ddp');
+  // GANFORGE_NUM_THREADS 1: two ranks on this machine's cores.
+  const env = { GANFORGE_NUM_THREADS: '1' };
+  let r = cli([...TINY_ADA, '--kimg', '0.016', '--nproc', '2', '--out', run], env);
+  assert.equal(r.status, 0, r.stderr);
+  // Saved after step 4, half through an interval: the job's signs (2 ranks × (2 Dmain + 2 Dreg reals)), not one rank's.
+  const mid = JSON.parse(readFileSync(join(latestCheckpoint(run), 'state.json'), 'utf8')) as { recipe: { ada: { signs_count: number } } };
+  assert.equal(mid.recipe.ada.signs_count, 8);
+  r = cli(['train', '--model', 'stylegan2', '--resume', '--out', run, '--kimg', '0.028', '--nproc', '2'], env);
+  assert.equal(r.status, 0, r.stderr);
+  const m = metrics(run);
+  assert.deepEqual(m.map((x) => x.step), [1, 2, 3, 4, 5, 6, 7]);
+  assert.deepEqual(m.map((x) => 'signs_real' in x), [false, false, true, false, false, true, false]);
+  let p = 0;
+  for (const row of m) {
+    // Adjustments by ±(global batch 4)·3/50.
+    if ('signs_real' in row) p = Math.fround(Math.max(Math.fround(p + Math.fround((Math.sign(row.signs_real - 0.1) * 4 * 3) / (0.05 * 1000))), 0));
+    assert.equal(row.augment_p, p, `step ${row.step}`);
+  }
 });

@@ -8,6 +8,11 @@
 //
 // The state (p and a partly gathered interval) is saved with each checkpoint, so a resumed
 // run continues exactly; the reference's resume restarts both (stylegan2-ada-pytorch #81).
+//
+// Under data parallelism the statistic is the whole job's, as the reference's
+// training_stats sums it over the ranks: with `sumOverRanks`, each iteration's signs are
+// summed over the ranks before they are gathered, so every rank holds the same sums, moves
+// p alike and saves the same state.
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 
@@ -18,6 +23,8 @@ export interface AdaOptions {
   interval: number;
   /** Thousands of images for p to change by 1 (ada_kimg). */
   kimg: number;
+  /** Data parallelism: element-wise sums over the ranks (RecipeEnv.sumOverRanks). */
+  sumOverRanks?: (values: number[]) => number[];
 }
 
 export interface AdaState {
@@ -37,6 +44,9 @@ export class AdaptiveP {
    */
   #sum: Tensor | null = null;
   #count = 0;
+  /** With sumOverRanks: the job's sums of the finished iterations since the last adjustment. */
+  #jobSum = 0;
+  #jobCount = 0;
 
   constructor(o: AdaOptions, p = 0) {
     if (!(o.target >= 0 && o.target <= 1)) throw new RangeError(`ADA target must be in [0, 1], got ${o.target}`);
@@ -56,9 +66,18 @@ export class AdaptiveP {
     this.#count += realLogits.numel;
   }
 
-  /** The mean sign gathered so far (NaN when nothing was). */
+  /** The mean sign gathered so far (NaN when nothing was); the job's, under data parallelism. */
   get signs(): number {
+    if (this.o.sumOverRanks) return this.#jobCount > 0 ? this.#jobSum / this.#jobCount : NaN;
     return this.#count > 0 && this.#sum ? this.#sum.item() / this.#count : NaN;
+  }
+
+  /** This process's gathered sum and count, emptied. */
+  #takeLocal(): [number, number] {
+    const taken: [number, number] = [this.#count > 0 && this.#sum ? this.#sum.item() : 0, this.#count];
+    this.#sum?.zero_();
+    this.#count = 0;
+    return taken;
   }
 
   /**
@@ -67,6 +86,11 @@ export class AdaptiveP {
    * it used, or null between adjustments.
    */
   afterStep(step: number, batch: number): number | null {
+    if (this.o.sumOverRanks) {
+      const [sum, count] = this.o.sumOverRanks(this.#takeLocal());
+      this.#jobSum += sum;
+      this.#jobCount += count;
+    }
     if ((step + 1) % this.o.interval !== 0) return null;
     const r = this.signs;
     this.#reset();
@@ -81,9 +105,12 @@ export class AdaptiveP {
   #reset(): void {
     this.#sum?.zero_();
     this.#count = 0;
+    this.#jobSum = 0;
+    this.#jobCount = 0;
   }
 
   state(): AdaState {
+    if (this.o.sumOverRanks) return { p: this.p, signs_sum: this.#jobSum, signs_count: this.#jobCount };
     return { p: this.p, signs_sum: this.#sum && this.#count > 0 ? this.#sum.item() : 0, signs_count: this.#count };
   }
 
@@ -92,6 +119,14 @@ export class AdaptiveP {
       throw new Error('the checkpoint has no valid ADA state (p, signs_sum, signs_count)');
     }
     this.p = Math.fround(s.p);
+    if (this.o.sumOverRanks) {
+      // Saved between iterations, where nothing local is pending.
+      this.#jobSum = s.signs_sum;
+      this.#jobCount = s.signs_count;
+      this.#sum?.zero_();
+      this.#count = 0;
+      return;
+    }
     this.#count = s.signs_count;
     this.#sum ??= torch.zeros([], { device }).keep();
     this.#sum.fill_(s.signs_sum);

@@ -75,6 +75,11 @@ export class DataParallel {
     return this.group.allGatherNumbers([flag ? 1 : 0]).some(([v]) => v !== 0);
   }
 
+  /** The element-wise sums of `values` over the ranks (every rank must ask, at the same point). */
+  sum(values: readonly number[]): number[] {
+    return this.group.allGatherNumbers([...values]).reduce((acc, v) => acc.map((a, i) => a + v[i]));
+  }
+
   /** Every rank's bytes (of one length on every rank), in rank order. */
   gatherBytes(bytes: Uint8Array): Uint8Array[] {
     return torch.scope(() => this.group.allGather(torch.fromBytes(bytes, [bytes.length], 'uint8')).map((t) => t.toBytes()));

@@ -33,6 +33,12 @@ export interface RecipeEnv {
    * a recipe is built without its data (sampling, tests).
    */
   labels?: Int32Array | null;
+  /**
+   * Under data parallelism: the element-wise sums of `values` over every rank. Every rank
+   * must call it at the same point of the same step (a collective). Absent in a single
+   * process.
+   */
+  sumOverRanks?: (values: number[]) => number[];
 }
 
 /** Fixed inputs of the sample grid: latents and labels, or real images for translation. */

@@ -258,7 +258,11 @@ async function trainAlone(def: RecipeDef, given: Options, givenNames: Set<string
 
   // The networks before the run folder: a family's own option checks fail before it is made.
   torch.manualSeed(c.seed);
-  const env: RecipeEnv = { ...recipeEnv(o, classes ? classNames!.length : 0, device), ...(classes ? { labels: dataset.labels() } : {}) };
+  const env: RecipeEnv = {
+    ...recipeEnv(o, classes ? classNames!.length : 0, device),
+    ...(classes ? { labels: dataset.labels() } : {}),
+    ...(job ? { sumOverRanks: (v: number[]) => job.sum(v) } : {}),
+  };
   const recipe: Recipe = def.create(o, env);
   // Before the optimisers' rates are read (lazy regularisation corrects them) or restored.
   const userHook = hooks.gradientHook;

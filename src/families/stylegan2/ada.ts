@@ -3,7 +3,6 @@
 // checks, and the augmentation a StyleGAN2 recipe applies to every image D sees.
 import { UsageError } from '../../config/errors.js';
 import { defineSchema, type Options } from '../../config/options.js';
-import { distributedEnv } from '../../distributed/env.js';
 import type * as torch from '../../torch/index.js';
 import { AugmentPipe, AUGPIPE_NAMES, type AugpipeName } from '../../augment/augment_pipe.js';
 import { AdaptiveP, type AdaState } from '../../augment/ada.js';
@@ -51,19 +50,17 @@ export class DiscriminatorAugment {
   readonly pipe: AugmentPipe;
   readonly ada: AdaptiveP | null;
 
-  static create(o: AugOptions): DiscriminatorAugment | null {
+  /** `sumOverRanks`: RecipeEnv's, so that ADA's statistic is the whole job's under data parallelism. */
+  static create(o: AugOptions, sumOverRanks?: (values: number[]) => number[]): DiscriminatorAugment | null {
     if (!(o.aug === 'ada' || (o.aug === 'fixed' && o.p))) return null;
-    if (o.aug === 'ada' && distributedEnv()) {
-      throw new UsageError('--aug ada does not run under data parallelism yet (each process would adapt its own p): use --aug fixed --p P');
-    }
-    return new DiscriminatorAugment(o);
+    return new DiscriminatorAugment(o, sumOverRanks);
   }
 
-  private constructor(o: AugOptions) {
+  private constructor(o: AugOptions, sumOverRanks?: (values: number[]) => number[]) {
     this.pipe = AugmentPipe.named((o.augpipe ?? 'bgc') as AugpipeName);
     if (o.aug === 'ada') {
       if (o.target === null || o.ada_kimg === null) throw new Error('internal: --target and --ada_kimg were not resolved');
-      this.ada = new AdaptiveP({ target: o.target, interval: o.ada_interval, kimg: o.ada_kimg });
+      this.ada = new AdaptiveP({ target: o.target, interval: o.ada_interval, kimg: o.ada_kimg, sumOverRanks });
       this.pipe.p = this.ada.p;
     } else {
       this.ada = null;

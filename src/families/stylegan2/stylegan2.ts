@@ -146,7 +146,7 @@ export class StyleGAN2Recipe implements Recipe<Shared> {
     this.plMean = torch.zeros([], { device: env.device }).keep();
     this.#labelPool = env.numClasses > 0 && env.labels?.length ? torch.tensor(env.labels, { dtype: 'int64', device: env.device }).keep() : null;
     this.diffAugment = discriminatorAugment(o);
-    this.augment = DiscriminatorAugment.create(o);
+    this.augment = DiscriminatorAugment.create(o, env.sumOverRanks);
     this.phases = this.#definePhases();
     const Gs = this.G_ema;
     this.style = {
