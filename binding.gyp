@@ -12,6 +12,7 @@
         "native/jit.cc",
         "native/distributed.cc",
         "native/grid_sample.cc",
+        "native/conv_transpose.cc",
         "native/profiler.cc",
         "native/flops.cc"
       ],

@@ -44,6 +44,11 @@ at::Device Dev(const Napi::Value& v);
 at::TensorOptions Opts(const Napi::Value& dtype, const Napi::Value& device);
 inline bool Given(const Napi::Value& v) { return !v.IsUndefined() && !v.IsNull(); }
 
+// conv_transpose2d; on the CPU through oneDNN's convolution backward-data (conv_transpose.cc).
+at::Tensor ConvTranspose2dCpu(const at::Tensor& x, const at::Tensor& w, const c10::optional<at::Tensor>& bias,
+                              at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef outputPadding,
+                              int64_t groups, at::IntArrayRef dilation);
+
 // The first line of a C++ error message: libtorch appends backtraces and notes.
 std::string FirstLine(const std::string& s);
 

@@ -78,6 +78,24 @@ std::unique_ptr<at::ObserverContext> OnStart(const at::RecordFunction& fn) {
     return ctx;
   }
   const char* name = fn.name();
+  // Our CPU transposed convolution (conv_transpose.cc): counted as one, whatever it calls.
+  bool ourConvT = std::strcmp(name, "ganforge::conv_transpose2d") == 0;
+  bool ourConvTBack = std::strcmp(name, "ganforge::conv_transpose2d_backward") == 0;
+  if (ourConvT || ourConvTBack) {
+    ctx->counted = true;
+    if (t_counted_depth++ > 0) return ctx;
+    ctx->backward = t_backward_depth > 0;
+    // (x, w) forward; (x, w, number of gradients computed) backward.
+    auto in = fn.inputs();
+    auto* x = TensorAt(in, 0);
+    auto* w = TensorAt(in, 1);
+    if (x && w && w->dim() >= 3) {
+      int64_t macs = x->numel() * w->size(1) * Prod(w->sizes(), 2);
+      if (ourConvT) Add(ctx->backward, kConvT, macs);
+      else if (in.size() > 2 && in[2].isInt()) Add(true, kConvT, macs * in[2].toInt());
+    }
+    return ctx;
+  }
   if (std::strncmp(name, "aten::", 6) != 0) return nullptr;
   const char* op = name + 6;
   bool conv = Is(op, "convolution") || Is(op, "_convolution");
