@@ -14,6 +14,7 @@
 // "ganforge::conv_transpose2d_backward", counted as transposed-convolution work as before.
 #include "common.h"
 
+#include <ATen/autocast_mode.h>
 #include <ATen/record_function.h>
 #include <torch/csrc/autograd/custom_function.h>
 
@@ -70,9 +71,9 @@ struct ConvTranspose2d : torch::autograd::Function<ConvTranspose2d> {
 
 }  // namespace
 
-at::Tensor ConvTranspose2dCpu(const at::Tensor& x, const at::Tensor& w, const c10::optional<at::Tensor>& bias,
-                              at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef outputPadding,
-                              int64_t groups, at::IntArrayRef dilation) {
+static at::Tensor Run(const at::Tensor& x, const at::Tensor& w, const c10::optional<at::Tensor>& bias,
+                      at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef outputPadding, int64_t groups,
+                      at::IntArrayRef dilation) {
   // Elsewhere (CUDA, batches without a batch dimension, other layouts) libtorch's own op.
   if (!x.device().is_cpu() || x.dim() != 4 || w.dim() != 4 || x.layout() != at::kStrided || stride.size() != 2 ||
       padding.size() != 2 || outputPadding.size() != 2 || dilation.size() != 2 || x.scalar_type() != w.scalar_type() ||
@@ -89,6 +90,23 @@ at::Tensor ConvTranspose2dCpu(const at::Tensor& x, const at::Tensor& w, const c1
   auto y = ConvTranspose2d::apply(x, w, stride.vec(), padding.vec(), outputPadding.vec(), groups, dilation.vec());
   if (bias && bias->defined()) y = y.add(bias->view({1, -1, 1, 1}));
   return y;
+}
+
+at::Tensor ConvTranspose2dCpu(const at::Tensor& x, const at::Tensor& w, const c10::optional<at::Tensor>& bias,
+                              at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef outputPadding,
+                              int64_t groups, at::IntArrayRef dilation) {
+  // Under CPU autocast (torch.autocast) the op is one of the lower-precision ones: cast as
+  // autocast would (float64 is left alone, as autocast leaves it), then run with autocast's
+  // dispatch off (nothing inside needs it).
+  if (at::autocast::is_cpu_enabled() && x.device().is_cpu() && at::isFloatingType(x.scalar_type()) &&
+      x.scalar_type() != at::kDouble) {
+    auto dt = at::autocast::get_autocast_cpu_dtype();
+    c10::impl::ExcludeDispatchKeyGuard off(c10::DispatchKey::AutocastCPU);
+    c10::optional<at::Tensor> b;
+    if (bias && bias->defined()) b = bias->to(dt);
+    return Run(x.to(dt), w.to(dt), b, stride, padding, outputPadding, groups, dilation);
+  }
+  return Run(x, w, bias, stride, padding, outputPadding, groups, dilation);
 }
 
 }  // namespace gf
