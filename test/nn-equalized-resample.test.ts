@@ -33,26 +33,25 @@ function layer(k: number, lrmul: number): nn.EqualizedConv2d {
   return conv;
 }
 
-for (const k of [3, 1]) {
-  test(`forwardUpscaled equals forward(upscale2d(x)), values and gradients (${k}×${k}, float64)`, () => torch.scope(() => {
-    const conv = layer(k, 0.5);
-    const x = torch.withSeed(1, () => torch.randn([2, 5, 3, 4], { dtype: 'float64' }));
-    const plain = run(conv, (x) => conv.forward(nn.upscale2d(x)), x, null);
-    const folded = run(conv, (x) => conv.forwardUpscaled(x), x, plain.r);
-    assert.deepEqual(folded.y.shape, [2, 6, 6, 8]);
-    close(folded.y, plain.y, 'output');
-    ['input', 'weight', 'bias'].forEach((name, i) => close(folded.grads[i], plain.grads[i], `gradient in the ${name}`));
-  }));
+const CASES = [
+  { name: 'forwardUpscaled equals forward(upscale2d(x))', input: [2, 5, 3, 4], output: [2, 6, 6, 8],
+    plain: (c: nn.EqualizedConv2d, x: torch.Tensor) => c.forward(nn.upscale2d(x)), folded: (c: nn.EqualizedConv2d, x: torch.Tensor) => c.forwardUpscaled(x) },
+  { name: 'forwardDownscaled equals downscale2d(forward(x))', input: [2, 5, 6, 8], output: [2, 6, 3, 4],
+    plain: (c: nn.EqualizedConv2d, x: torch.Tensor) => nn.downscale2d(c.forward(x)), folded: (c: nn.EqualizedConv2d, x: torch.Tensor) => c.forwardDownscaled(x) },
+];
 
-  test(`forwardDownscaled equals downscale2d(forward(x)), values and gradients (${k}×${k}, float64)`, () => torch.scope(() => {
-    const conv = layer(k, 0.5);
-    const x = torch.withSeed(1, () => torch.randn([2, 5, 6, 8], { dtype: 'float64' }));
-    const plain = run(conv, (x) => nn.downscale2d(conv.forward(x)), x, null);
-    const folded = run(conv, (x) => conv.forwardDownscaled(x), x, plain.r);
-    assert.deepEqual(folded.y.shape, [2, 6, 3, 4]);
-    close(folded.y, plain.y, 'output');
-    ['input', 'weight', 'bias'].forEach((name, i) => close(folded.grads[i], plain.grads[i], `gradient in the ${name}`));
-  }));
+for (const k of [3, 1]) {
+  for (const c of CASES) {
+    test(`${c.name}, values and gradients (${k}×${k}, float64)`, () => torch.scope(() => {
+      const conv = layer(k, 0.5);
+      const x = torch.withSeed(1, () => torch.randn(c.input, { dtype: 'float64' }));
+      const plain = run(conv, (x) => c.plain(conv, x), x, null);
+      const folded = run(conv, (x) => c.folded(conv, x), x, plain.r);
+      assert.deepEqual(folded.y.shape, c.output);
+      close(folded.y, plain.y, 'output');
+      ['input', 'weight', 'bias'].forEach((name, i) => close(folded.grads[i], plain.grads[i], `gradient in the ${name}`));
+    }));
+  }
 }
 
 test('the folded forms refuse a layer that already resamples', () => torch.scope(() => {
