@@ -180,8 +180,11 @@ export class GBlock extends nn.Module {
       const pn = (t: Tensor): Tensor => (this.cfg.usePixelnorm ? nn.pixelNorm(t) : t);
       let y = x;
       if (this.res === 2 && this.cfg.normalizeLatents) y = nn.pixelNorm(y);
-      if (this.res > 2 && !this.cfg.fusedScale) y = nn.upscale2d(y);
-      for (const [, m] of this.layers) y = pn(lrelu(m.forward(y)));
+      for (const [name, m] of this.layers) {
+        // Non-fused: upscale2d then Conv0, folded into one phase convolution.
+        const upscaled = name === 'Conv0' && this.res > 2;
+        y = pn(lrelu(upscaled ? (m as nn.EqualizedConv2d).forwardUpscaled(y) : m.forward(y)));
+      }
       return y;
     });
   }

@@ -214,8 +214,8 @@ export class DiscriminatorBlock extends nn.Module {
       const act = (t: Tensor): Tensor => activate(t, this.cfg.nonlinearity);
       let y = act(this.conv0.forward(x));
       if (this.cfg.blurFilter) y = nn.blur2d(y, this.cfg.blurFilter);
-      // The bias commutes with the box downscale, so the non-fused path may add it first.
-      y = this.conv1Down.resample === 'down' ? this.conv1Down.forward(y) : nn.downscale2d(this.conv1Down.forward(y));
+      // Non-fused: conv, bias, box downscale, the pooling folded into the convolution's kernel.
+      y = this.conv1Down.resample === 'down' ? this.conv1Down.forward(y) : this.conv1Down.forwardDownscaled(y);
       return act(y);
     });
   }

@@ -141,7 +141,7 @@ export class SynthesisLayer extends nn.Module {
         if (!x) throw new Error('SynthesisLayer: a convolution layer needs an input');
         const conv = this.conv!;
         if (this.kind === 'up') {
-          y = conv.resample === 'up' ? conv.forward(x) : conv.forward(nn.upscale2d(x));
+          y = conv.resample === 'up' ? conv.forward(x) : conv.forwardUpscaled(x);
           if (this.cfg.blurFilter) y = nn.blur2d(y, this.cfg.blurFilter);
         } else {
           y = conv.forward(x);

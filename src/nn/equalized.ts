@@ -8,6 +8,8 @@
 // mode, because the fused ops below follow the TF code literally.
 import { Tensor, F, empty, scope, noGrad } from '../torch/index.js';
 import { Module } from './module.js';
+import { upscale2d, downscale2d } from './resample.js';
+import { upsampleConv3x3, conv3x3AvgPool } from './resample_conv.js';
 
 export interface EqualizedOptions {
   /** He gain of the layer (default √2). */
@@ -123,7 +125,7 @@ export class EqualizedConv2d extends Module {
   forward(x: Tensor): Tensor {
     return scope(() => {
       const w = this.weight.mul(this.weightGain);
-      const b = this.bias === null ? null : this.lrmul === 1 ? this.bias : this.bias.mul(this.lrmul);
+      const b = this.#bias();
       const p = this.padding;
       switch (this.resample) {
         case 'none':
@@ -137,6 +139,33 @@ export class EqualizedConv2d extends Module {
         }
       }
     });
+  }
+
+  /**
+   * this.forward(upscale2d(x)) for resample 'none' (PGGAN's and StyleGAN's non-fused
+   * upsampling layers): a 3×3 kernel runs as four 2×2 phase kernels on x itself
+   * (nn/resample_conv.ts), 16 instead of 36 multiply-adds per input pixel and channel pair.
+   * Other kernel sizes upsample first.
+   */
+  forwardUpscaled(x: Tensor): Tensor {
+    if (this.resample !== 'none') throw new Error(`EqualizedConv2d.forwardUpscaled is for resample 'none' layers, this one has '${this.resample}'`);
+    if (this.kernelSize !== 3) return scope(() => this.forward(upscale2d(x)));
+    return scope(() => upsampleConv3x3(x, this.weight.mul(this.weightGain), this.#bias()));
+  }
+
+  /**
+   * downscale2d(this.forward(x)) for resample 'none' (the non-fused convolve-then-pool of
+   * StyleGAN's D, the bias coming straight after the convolution, which commutes with the
+   * box filter): a 3×3 kernel and the 2×2 average become one 4×4 stride-2 convolution.
+   */
+  forwardDownscaled(x: Tensor): Tensor {
+    if (this.resample !== 'none') throw new Error(`EqualizedConv2d.forwardDownscaled is for resample 'none' layers, this one has '${this.resample}'`);
+    if (this.kernelSize !== 3) return scope(() => downscale2d(this.forward(x)));
+    return scope(() => conv3x3AvgPool(x, this.weight.mul(this.weightGain), this.#bias()));
+  }
+
+  #bias(): Tensor | null {
+    return this.bias === null ? null : this.lrmul === 1 ? this.bias : this.bias.mul(this.lrmul);
   }
 }
 
