@@ -34,7 +34,7 @@ export function recipeFor(name: string | null, command: string): RecipeDef {
 export function trainHelp(def: RecipeDef | null): string {
   const head = 'Usage: ganforge train --model NAME [options] [--serve]\n\nTrains a GAN and writes runs/<name>/: config.json, metrics.jsonl, samples/, checkpoints/.\nCtrl-C finishes the step, writes a checkpoint and exits; --resume continues exactly.\n--serve starts the dashboard (ganforge serve) beside the training and prints its URL.\n';
   if (!def) {
-    return `${head}\nModels:\n${recipeNames().map((n) => `  ${n.padEnd(10)} ${RECIPES[n].summary}`).join('\n')}\n\nSee 'ganforge train --model NAME --help' for a model's options.\n`;
+    return `${head}\nModels:\n${recipeNames().map((n) => `  ${n.padEnd(Math.max(10, ...recipeNames().map((m) => m.length)))} ${RECIPES[n].summary}`).join('\n')}\n\nSee 'ganforge train --model NAME --help' for a model's options.\n`;
   }
   return `${head}\n${def.name}: ${def.summary}\n\nOptions:\n${formatOptions(fullSchema(def))}\n`;
 }

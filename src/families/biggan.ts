@@ -11,6 +11,7 @@ import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import type { Module } from '../nn/index.js';
 import { BigGANGenerator, BigGANDiscriminator, BIGGAN_INITS, BIGGAN_ARCH_DEFAULTS, type BigGANArch } from '../models/biggan.js';
+import type { BigGANDeepGenerator, BigGANDeepDiscriminator } from '../models/biggan_deep.js';
 import { defineSchema, type Options, type OptionsOf } from '../config/options.js';
 import { presetResolver } from '../train/options.js';
 import { UsageError } from '../config/errors.js';
@@ -73,6 +74,11 @@ export const BIGGAN_SCHEMA = defineSchema({
 
 export type BigGANOptions = OptionsOf<typeof BIGGAN_SCHEMA>;
 
+/** An unconditional run is a one-class conditional one (the projection term is then a learnt bias direction). */
+export function bigganClasses(env: RecipeEnv): number {
+  return Math.max(1, env.numClasses);
+}
+
 /** The networks' architecture from a run's options. */
 export function bigganArch(o: BigGANOptions, resolution: number, nClasses: number, channels: number): BigGANArch {
   return {
@@ -84,10 +90,19 @@ export function bigganArch(o: BigGANOptions, resolution: number, nClasses: numbe
   };
 }
 
-class BigGANRecipe implements Recipe {
-  readonly G: BigGANGenerator;
-  readonly G_ema: BigGANGenerator;
-  readonly D: BigGANDiscriminator;
+/** The options the training recipe reads (BigGAN-deep's schema has no --D_wide). */
+export type BigGANTrainOptions = Omit<BigGANOptions, 'D_wide'>;
+
+/** G and D of BigGAN or BigGAN-deep, built for a run (the recipe trains either the same way). */
+export interface BigGANNetworks {
+  generator(): BigGANGenerator | BigGANDeepGenerator;
+  discriminator(): BigGANDiscriminator | BigGANDeepDiscriminator;
+}
+
+export class BigGANRecipe implements Recipe {
+  readonly G: BigGANGenerator | BigGANDeepGenerator;
+  readonly G_ema: BigGANGenerator | BigGANDeepGenerator;
+  readonly D: BigGANDiscriminator | BigGANDeepDiscriminator;
   readonly optG: torch.optim.Adam;
   readonly optD: torch.optim.Adam;
   readonly phases: readonly Phase[];
@@ -105,13 +120,11 @@ class BigGANRecipe implements Recipe {
   /** Iterations the reference ran before --resume_from (its state_dict.pth itr). */
   #startItr = 0;
 
-  constructor(readonly o: BigGANOptions, readonly env: RecipeEnv) {
-    // An unconditional run is a one-class conditional one (the projection term is then a learnt bias direction).
-    this.nClasses = Math.max(1, env.numClasses);
-    const arch = bigganArch(o, env.resolution, this.nClasses, env.channels);
-    this.G = new BigGANGenerator(arch).to(env.device);
-    this.D = new BigGANDiscriminator(arch).to(env.device);
-    this.G_ema = new BigGANGenerator(arch).to(env.device);
+  constructor(readonly o: BigGANTrainOptions, readonly env: RecipeEnv, nets: BigGANNetworks) {
+    this.nClasses = bigganClasses(env);
+    this.G = nets.generator().to(env.device);
+    this.D = nets.discriminator().to(env.device);
+    this.G_ema = nets.generator().to(env.device);
     this.mode = o.loss === 'dcgan' ? 'logistic' : 'hinge';
     this.gBatch = Math.max(o.G_batch_size, env.batchSize);
     this.optG = new torch.optim.Adam(this.G.parameters(), { lr: o.G_lr, betas: [o.G_B1, o.G_B2], eps: o.adam_eps });
@@ -240,7 +253,7 @@ class BigGANRecipe implements Recipe {
 }
 
 /** Resolutions BigGAN has both a G and a D architecture for. */
-const RESOLUTIONS = [32, 64, 128, 256];
+export const RESOLUTIONS = [32, 64, 128, 256];
 
 /** The reference's launch scripts by name (--config), every value overridable. */
 export const BIGGAN_CONFIGS: Readonly<Record<string, Options>> = {
@@ -267,6 +280,7 @@ export const biggan = defineRecipe({
   create: (o, env) => {
     if (!RESOLUTIONS.includes(env.resolution)) throw new UsageError(`--model biggan supports --resolution ${RESOLUTIONS.join(', ')}, got ${env.resolution}`);
     if (o.hier && !o.G_shared) throw new UsageError('--hier needs --G_shared (the z chunks join the shared class embedding)');
-    return new BigGANRecipe(o, env);
+    const arch = bigganArch(o, env.resolution, bigganClasses(env), env.channels);
+    return new BigGANRecipe(o, env, { generator: () => new BigGANGenerator(arch), discriminator: () => new BigGANDiscriminator(arch) });
   },
 });

@@ -117,10 +117,10 @@ export function initBigGAN(net: nn.Module, init: BigGANInit): void {
   });
 }
 
-type ConvFactory = (inC: number, outC: number, kernel?: number, bias?: boolean) => nn.Conv2d;
+export type ConvFactory = (inC: number, outC: number, kernel?: number, bias?: boolean) => nn.Conv2d;
 
 /** A block of G or D with its optional attention layer: the reference's inner ModuleList. */
-type Stage = nn.ModuleList;
+export type Stage = nn.ModuleList;
 
 /** layers.GBlock: ccbn → ReLU → 2× nearest upsample → conv → ccbn → ReLU → conv, plus a 1×1 conv of the upsampled input. */
 export class GBlock extends nn.Module {
