@@ -10,7 +10,8 @@
         "native/autograd.cc",
         "native/optim.cc",
         "native/jit.cc",
-        "native/distributed.cc"
+        "native/distributed.cc",
+        "native/autocast.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

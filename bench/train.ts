@@ -31,7 +31,9 @@
 // bench_stylegan2ada.py times NVlabs/stylegan2-ada-pytorch (commit d72cc7d), phases
 // amortised over their intervals, side by side when STYLEGAN2ADA_REF names a checkout:
 //   STYLEGAN2ADA_REF=/work/refs/stylegan2-ada-pytorch node dist/bench/train.js stylegan2-cifar32
-// Run: npx tsc -p . && node dist/bench/train.js [dcgan] [pix2pix] [cyclegan] [pggan] [stylegan] [stylegan2] [biggan] [--iters N]
+// Run: npx tsc -p . && node dist/bench/train.js [dcgan] [pix2pix] [cyclegan] [pggan] [stylegan] [stylegan2] [biggan] [--iters N] [--precision fp32,bf16]
+// --precision bf16 times our steps under bf16 autocast (src/train/precision.ts), fp32,bf16 both
+// (alternating within each round); the PyTorch side always trains in fp32, as the references do.
 // (a model name runs all its cases; pggan32, pggan64, stylegan32, stylegan64 pick one)
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -44,6 +46,7 @@ import { fullSchema, recipeEnv } from '../src/train/options.js';
 import { translateImages, type Generator } from '../src/families/translation/networks.js';
 import { emaBeta, initEma, updateEma } from '../src/train/ema.js';
 import { PhaseRunner } from '../src/train/phase.js';
+import { PRECISIONS, type Precision } from '../src/train/precision.js';
 import type { Options } from '../src/config/options.js';
 import type { Recipe } from '../src/train/recipe.js';
 import type { TensorBatch } from '../src/data/index.js';
@@ -206,7 +209,13 @@ const CASES: Case[] = [
 const args = process.argv.slice(2);
 const itersAt = args.indexOf('--iters');
 const ITERS = itersAt >= 0 ? Number(args[itersAt + 1]) : undefined;
-const wanted = args.filter((a, i) => !a.startsWith('--') && (itersAt < 0 || i !== itersAt + 1));
+const precisionAt = args.indexOf('--precision');
+const OUR_PRECISIONS = (precisionAt >= 0 ? args[precisionAt + 1] ?? '' : 'fp32').split(',') as Precision[];
+if (OUR_PRECISIONS.some((p) => !PRECISIONS.includes(p))) {
+  console.error(`--precision takes ${PRECISIONS.join(', ')} or a comma-separated list of them, got '${args[precisionAt + 1] ?? ''}'`);
+  process.exit(2);
+}
+const wanted = args.filter((a, i) => !a.startsWith('--') && (itersAt < 0 || i !== itersAt + 1) && (precisionAt < 0 || i !== precisionAt + 1));
 const threads = torch.getNumThreads();
 const REFERENCE_BENCH = process.env.REFERENCE_BENCH ?? join(packageRoot(), '..', 'shared', 'reference-bench');
 
@@ -239,7 +248,7 @@ function timeIt(fn: () => void, n: number, warmup: number): { s: number; cores: 
  * every step together (at a step no lazy phase is due), each lazy phase alone, the G_ema
  * update apart; the step is their sum with each lazy phase divided by its interval.
  */
-function timeAmortised(recipe: Recipe, batch: TensorBatch, iters: number, warmup: number, ema: (() => void) | null): ReturnType<typeof timeIt> {
+function timeAmortised(recipe: Recipe, batch: TensorBatch, iters: number, warmup: number, ema: (() => void) | null, precision: Precision): ReturnType<typeof timeIt> {
   const groups = [recipe.phases.filter((p) => (p.interval ?? 1) === 1), ...recipe.phases.filter((p) => (p.interval ?? 1) > 1).map((p) => [p])];
   let total = 0, cores = 0;
   const times: number[] = [];
@@ -247,7 +256,7 @@ function timeAmortised(recipe: Recipe, batch: TensorBatch, iters: number, warmup
   for (const phases of groups) {
     const interval = phases[0].interval ?? 1;
     // Lazy phases run at step 0 (a multiple of every interval); the main ones at step 1.
-    const runner = new PhaseRunner({ networks: () => recipe.networks(), phases, prepare: recipe.prepare?.bind(recipe) });
+    const runner = new PhaseRunner({ networks: () => recipe.networks(), phases, prepare: recipe.prepare?.bind(recipe) }, { precision });
     const step = interval > 1 ? 0 : 1;
     const t = timeIt(() => torch.scope(() => { runner.run(batch, { step, imagesSeen: step * batch.a.shape[0] }); }), iters, warmup);
     total += t.s / interval;
@@ -259,7 +268,7 @@ function timeAmortised(recipe: Recipe, batch: TensorBatch, iters: number, warmup
   return { s: total, cores, times, warm };
 }
 
-function runOurs(c: Case): Rates {
+function runOurs(c: Case, precision: Precision): Rates {
   const def = RECIPES[c.model];
   const o: Options = Object.fromEntries(Object.entries(fullSchema(def)).map(([k, s]) => [k, s.default]));
   // Translation families name the image side --crop_size (resolutionOf reads either).
@@ -268,7 +277,7 @@ function runOurs(c: Case): Rates {
   if (def.resolveOptions) Object.assign(o, def.resolveOptions(o, new Set(['model', 'batch', 'resolution', 'crop_size', 'load_size', ...Object.keys(c.options)])));
   torch.manualSeed(0);
   const recipe = def.create(o, recipeEnv(o, c.classes ?? 0, 'cpu'));
-  const runner = new PhaseRunner(recipe);
+  const runner = new PhaseRunner(recipe, { precision });
   const nets = recipe.networks();
   // The trainer's generator average, when the case times it: β per step as the trainer computes it.
   const G = nets.G, ema = c.ema ? nets.G_ema : undefined;
@@ -282,7 +291,7 @@ function runOurs(c: Case): Rates {
   const perStep = c.loaderBatch ?? c.batch * (c.imagesPerItem ?? 1);
   const iters = ITERS ?? c.iters;
   let step = 0;
-  const timed = c.amortised ? timeAmortised(recipe, { a: real, b: realB, labels }, iters, c.warmup, ema ? () => updateEma(ema, G!, emaBeta(emaOpts, c.batch, (step++) * perStep), recipe.emaBuffers) : null) : null;
+  const timed = c.amortised ? timeAmortised(recipe, { a: real, b: realB, labels }, iters, c.warmup, ema ? () => updateEma(ema, G!, emaBeta(emaOpts, c.batch, (step++) * perStep), recipe.emaBuffers) : null, precision) : null;
   const { s: stepS, cores, times, warm } = timed ?? timeIt(() => torch.scope(() => {
     const imagesSeen = step * perStep;
     // Progressive recipes evaluate their schedule here; the case's options pin it to lod 0, minibatch `batch`.
@@ -362,7 +371,7 @@ const best = (a: Rates | null, b: Rates): Rates => (a ? {
   stepTimes: a.train >= b.train ? a.stepTimes : b.stepTimes,
 } : b);
 
-console.log(`ganforge training benchmark — libtorch ${torch.buildInfo().torchVersion}, ${threads} threads, float32, CPU, synthetic data, median of the timed iterations after warm-ups, OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY} (PyTorch runs with the same)`);
+console.log(`ganforge training benchmark — libtorch ${torch.buildInfo().torchVersion}, ${threads} threads, ours ${OUR_PRECISIONS.join(' and ')} (PyTorch fp32), CPU, synthetic data, median of the timed iterations after warm-ups, OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY} (PyTorch runs with the same)`);
 const ran: string[] = [];
 const known = new Set(CASES.flatMap((x) => [x.model, x.name ?? x.model]));
 const unknown = wanted.filter((w) => !known.has(w));
@@ -373,16 +382,16 @@ if (unknown.length) {
 for (const c of CASES.filter((x) => wanted.length === 0 || wanted.includes(x.model) || (x.name !== undefined && wanted.includes(x.name)))) {
   ran.push(c.model);
   // Alternate ours and PyTorch's and keep each side's best: the machine is noisy.
-  let ours: Rates | null = null;
+  const oursBy = new Map<Precision, Rates>();
   let ref: Rates | null = null;
   let why: string | undefined;
   for (let r = 0; r < c.rounds; r++) {
-    ours = best(ours, runOurs(c));
+    for (const p of OUR_PRECISIONS) oursBy.set(p, best(oursBy.get(p) ?? null, runOurs(c, p)));
     const p = runRef(c);
     if (p.rates) ref = best(ref, p.rates);
     else why = p.why;
   }
-  const o = ours!;
+  const o = oursBy.get(OUR_PRECISIONS[0])!;
   const iters = ITERS ?? c.iters;
   const perStep = c.loaderBatch ?? c.batch * (c.imagesPerItem ?? 1);
   const sb = c.translation?.sampleBatch ?? c.batch;
@@ -394,7 +403,8 @@ for (const c of CASES.filter((x) => wanted.length === 0 || wanted.includes(x.mod
     `  ${what}: ${v.toFixed(digits)} img/s (${s.toFixed(3)} s)` +
     (rv !== undefined ? `   PyTorch (same machine, same config): ${rv.toFixed(digits)} img/s (${rs!.toFixed(3)} s)   ratio ${(v / rv).toFixed(3)}` : '');
   const dg = o.train < 10 ? 3 : 2;
-  console.log(line('train ', o.train, o.stepS, ref?.train, ref?.stepS, dg));
+  const tag = (p: Precision) => (OUR_PRECISIONS.length > 1 || p !== 'fp32' ? ` ${p}` : '');
+  for (const p of OUR_PRECISIONS) console.log(line(`train${tag(p)}`.padEnd(6), oursBy.get(p)!.train, oursBy.get(p)!.stepS, ref?.train, ref?.stepS, dg));
   console.log(line('sample', o.sample, o.sampleS, ref?.sample, ref?.sampleS, o.sample < 10 ? 2 : 1));
   if (!ref && why) console.log(`  PyTorch side not run: ${why}`);
   // Below about `threads`, something else was running: those timings are slow for it.
@@ -422,4 +432,4 @@ const envPrefix = [
   process.env.STYLEGAN2ADA_REF && ran.includes('stylegan2') ? `STYLEGAN2ADA_REF=${process.env.STYLEGAN2ADA_REF} ` : '',
   process.env.BIGGAN_REF && ran.includes('biggan') ? `BIGGAN_REF=${process.env.BIGGAN_REF} ` : '',
 ].join('');
-console.log(`\nrepeat: npx tsc -p . && ${envPrefix}node dist/bench/train.js ${wanted.join(' ')}${ITERS !== undefined ? ` --iters ${ITERS}` : ''}`.replace(/ +$/, ''));
+console.log(`\nrepeat: npx tsc -p . && ${envPrefix}node dist/bench/train.js ${wanted.join(' ')}${ITERS !== undefined ? ` --iters ${ITERS}` : ''}${precisionAt >= 0 ? ` --precision ${OUR_PRECISIONS.join(',')}` : ''}`.replace(/ +$/, ''));

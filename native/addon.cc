@@ -246,6 +246,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitOptim(env, exports);
   InitJit(env, exports);
   InitDistributed(env, exports);
+  InitAutocast(env, exports);
   return exports;
 }
 
