@@ -13,7 +13,8 @@
         "native/distributed.cc",
         "native/grid_sample.cc",
         "native/profiler.cc",
-        "native/flops.cc"
+        "native/flops.cc",
+        "native/autocast.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -23,8 +23,8 @@ static Napi::Value conv2d(INFO) {
 }
 // (x, w, b?, stride[], padding[], output_padding[], groups, dilation[])
 static Napi::Value convTranspose2d(INFO) {
-  return Wrap(ENV, at::conv_transpose2d(T(info[0]), T(info[1]), OptT(info[2]), Ints(info[3]), Ints(info[4]),
-                                        Ints(info[5]), Int(info[6]), Ints(info[7])));
+  return Wrap(ENV, ConvTranspose2d(T(info[0]), T(info[1]), OptT(info[2]), Ints(info[3]), Ints(info[4]), Ints(info[5]),
+                                   Int(info[6]), Ints(info[7])));
 }
 // (x, weight, bias?)
 static Napi::Value linear(INFO) { return Wrap(ENV, at::linear(T(info[0]), T(info[1]), OptT(info[2]))); }
