@@ -55,7 +55,7 @@ import { fullSchema, recipeEnv } from '../src/train/options.js';
 import { translateImages, type Generator } from '../src/families/translation/networks.js';
 import { emaBeta, initEma, updateEma } from '../src/train/ema.js';
 import { PhaseRunner } from '../src/train/phase.js';
-import { PRECISIONS, type Precision } from '../src/train/precision.js';
+import { PRECISIONS, withPrecision, type Precision } from '../src/train/precision.js';
 import type { Options } from '../src/config/options.js';
 import type { Recipe } from '../src/train/recipe.js';
 import type { TensorBatch } from '../src/data/index.js';
@@ -364,7 +364,7 @@ function runOurs(c: Case, precision: Precision, profile: boolean): Rates {
   if (c.translation) {
     const G = recipe.networks()[c.translation.net] as Generator;
     const x = image(c.translation.sampleBatch);
-    ({ s: sampleS, flops: sampleFlops } = timeIt(() => torch.scope(() => { torch.noGrad(() => translateImages(G, x, true)); }), Math.max(iters, c.sampleIters), c.warmup, sampleOpts));
+    ({ s: sampleS, flops: sampleFlops } = timeIt(() => torch.scope(() => { torch.noGrad(() => withPrecision(precision, 'cpu', () => translateImages(G, x, true))); }), Math.max(iters, c.sampleIters), c.warmup, sampleOpts));
     sampled = c.translation.sampleBatch;
     x.dispose();
   } else {
@@ -373,7 +373,7 @@ function runOurs(c: Case, precision: Precision, profile: boolean): Rates {
     inputs.z?.keep();
     inputs.labels?.keep();
     for (const m of Object.values(recipe.networks())) m.train(c.sampleTrainMode ?? false);
-    ({ s: sampleS, flops: sampleFlops } = timeIt(() => torch.scope(() => { torch.noGrad(() => recipe.generate(c.sampleTrainMode ? draw() : inputs)); }), Math.max(iters, c.sampleIters), c.warmup, sampleOpts));
+    ({ s: sampleS, flops: sampleFlops } = timeIt(() => torch.scope(() => { torch.noGrad(() => withPrecision(precision, 'cpu', () => recipe.generate(c.sampleTrainMode ? draw() : inputs))); }), Math.max(iters, c.sampleIters), c.warmup, sampleOpts));
     sampled = c.batch;
     inputs.z?.dispose();
     inputs.labels?.dispose();
@@ -474,7 +474,7 @@ for (const c of CASES.filter((x) => wanted.length === 0 || wanted.includes(x.mod
   const dg = o.train < 10 ? 3 : 2;
   const tag = (p: Precision) => (OUR_PRECISIONS.length > 1 || p !== 'fp32' ? ` ${p}` : '');
   for (const p of OUR_PRECISIONS) console.log(line(`train${tag(p)}`.padEnd(6), oursBy.get(p)!.train, oursBy.get(p)!.stepS, ref?.train, ref?.stepS, dg));
-  console.log(line('sample', o.sample, o.sampleS, ref?.sample, ref?.sampleS, o.sample < 10 ? 2 : 1));
+  for (const p of OUR_PRECISIONS) console.log(line(`sample${tag(p)}`, oursBy.get(p)!.sample, oursBy.get(p)!.sampleS, ref?.sample, ref?.sampleS, o.sample < 10 ? 2 : 1));
   if (!ref && why) console.log(`  PyTorch side not run: ${why}`);
   // Below about `threads`, something else was running: those timings are slow for it.
   console.log(`  CPU use during the timed training steps (CPU s per wall s; ${threads} = had the cores to itself): ours ${o.cores!.toFixed(2)}` +
@@ -488,11 +488,15 @@ for (const c of CASES.filter((x) => wanted.length === 0 || wanted.includes(x.mod
   if (o.params?.G !== undefined) {
     console.log(`  parameters G / D: ours ${m(o.params.G)} / ${m(o.params.D)}` + (ref?.params ? `, PyTorch ${m(ref.params.G)} / ${m(ref.params.D)}` : ''));
   }
-  const fp32 = ceilingFor(ceiling, 'fp32');
-  for (const l of formatWork([
-    { what: 'train', flops: o.trainFlops ?? null, oursS: o.stepS, refS: ref?.stepS },
-    { what: 'sample', flops: o.sampleFlops ?? null, oursS: o.sampleS, refS: ref?.sampleS },
-  ], { value: fp32, what: 'fp32 ceiling' })) console.log(l);
+  // Each precision of ours against its own ceiling (PyTorch's fp32 against the fp32 one).
+  for (const p of OUR_PRECISIONS) {
+    const r = oursBy.get(p)!;
+    if (OUR_PRECISIONS.length > 1) console.log(`  ${p}:`);
+    for (const l of formatWork([
+      { what: 'train', flops: r.trainFlops ?? null, oursS: r.stepS, refS: p === 'fp32' ? ref?.stepS : undefined },
+      { what: 'sample', flops: r.sampleFlops ?? null, oursS: r.sampleS, refS: p === 'fp32' ? ref?.sampleS : undefined },
+    ], { value: ceilingFor(ceiling, p), what: `${p} ceiling` })) console.log(l);
+  }
   if (profiler) for (const t of profiler.take()) console.log(t);
   if (c.baseline) {
     console.log(`  reference-baselines.md (${c.baseline.what}): train ${c.baseline.train} img/s, sample ${c.baseline.sample} img/s` +

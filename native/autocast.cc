@@ -11,10 +11,13 @@
 //    bits), softmax, log_softmax, layer_norm and l1_loss, as the CUDA list has them;
 //  - promote: lerp (two inputs, one of them a bf16 activation and the other an fp32 one or
 //    a buffer, must agree: it has no type promotion of its own);
-//  - lower: conv_transpose2d, which 1.13 keeps in fp32 on the CPU although oneDNN runs it
-//    in bf16 as fast as a convolution (DCGAN's and StyleGAN2's generators are made of it).
-//    Its kernel is already registered (fp32), so it is lowered in our binding instead
-//    (ConvTranspose2d below), not by a second registration.
+//  - conv_transpose2d stays fp32 (its inputs cast up): libtorch 1.13's bf16 transposed
+//    convolution on the CPU is broken (oneDNN's path checks the weight as a forward
+//    convolution's and refuses every shape; the im2col path has no bf16 kernel: PyTorch
+//    1.13 itself fails `torch.conv_transpose2d(x.bfloat16(), w.bfloat16())`). Lowering it
+//    needs it computed as a convolution's input gradient (oneDNN's backward-data kernel,
+//    which does run in bf16), with its own autograd.
+// l1_loss is already in 1.13's fp32 list.
 // The extra kernels are registered when autocast is first switched on, not at load: an
 // addon merely loaded changes nothing in the process.
 #include "common.h"
@@ -92,7 +95,6 @@ void RegisterPolicy() {
   RegisterFp32<at::_ops::softmax_int>(*lib);
   RegisterFp32<at::_ops::log_softmax_int>(*lib);
   RegisterFp32<at::_ops::layer_norm>(*lib);
-  RegisterFp32<at::_ops::l1_loss>(*lib);
   Register<at::_ops::lerp_Scalar, Promote<at::_ops::lerp_Scalar>>(*lib);
   Register<at::_ops::lerp_Tensor, Promote<at::_ops::lerp_Tensor>>(*lib);
   g_policy_registered = true;
@@ -125,9 +127,8 @@ at::Tensor ConvTranspose2d(const at::Tensor& x, const at::Tensor& w, const c10::
     return at::conv_transpose2d(x, w, b, stride, padding, outputPadding, groups, dilation);
   }
   c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
-  auto t = at::autocast::get_autocast_cpu_dtype();
-  return at::conv_transpose2d(at::autocast::cached_cast(t, x, kCpu), at::autocast::cached_cast(t, w, kCpu),
-                              at::autocast::cached_cast(t, b, kCpu), stride, padding, outputPadding, groups, dilation);
+  return at::conv_transpose2d(at::autocast::cached_cast(at::kFloat, x, kCpu), at::autocast::cached_cast(at::kFloat, w, kCpu),
+                              at::autocast::cached_cast(at::kFloat, b, kCpu), stride, padding, outputPadding, groups, dilation);
 }
 
 // (deviceType 'cpu'|'cuda', enabled, dtype name|null) -> [previous enabled, previous dtype name]

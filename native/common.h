@@ -79,8 +79,7 @@ void InitProfiler(Napi::Env env, Napi::Object exports);
 void InitFlops(Napi::Env env, Napi::Object exports);
 void InitAutocast(Napi::Env env, Napi::Object exports);
 
-// at::conv_transpose2d, lowered to the autocast type while CPU autocast is on (autocast.cc
-// says why libtorch's own list does not).
+// at::conv_transpose2d, in fp32 while CPU autocast is on (autocast.cc says why not bf16).
 at::Tensor ConvTranspose2d(const at::Tensor& x, const at::Tensor& w, const c10::optional<at::Tensor>& b,
                            at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef outputPadding,
                            int64_t groups, at::IntArrayRef dilation);

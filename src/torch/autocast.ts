@@ -1,6 +1,6 @@
 // Mixed precision: libtorch's autocast, scoped to a function as torch.autocast is to a
-// `with` block. Inside it, convolutions (transposed ones too), linear layers and matrix
-// products run in the lower type; norms, losses, reductions, softmax and the other ops
+// `with` block. Inside it, convolutions, linear layers and matrix products run in the
+// lower type (transposed convolutions in fp32: native/autocast.cc says why); norms, losses, reductions, softmax and the other ops
 // libtorch keeps in fp32 stay there; every other op runs in the type of its inputs, with
 // the usual promotion (bf16 + fp32 gives fp32). Parameters are untouched: their casts
 // are made per call (and cached while the outermost autocast lasts), and their gradients

@@ -42,7 +42,7 @@ export const COMMON_SCHEMA = defineSchema({
   keep: { type: 'int', default: 3, help: 'checkpoints to keep (0 = all)', min: 0 },
   n_samples: { type: 'int', default: 64, help: 'images in each sample grid', min: 1, max: 1024 },
   device: { type: 'string', default: 'cpu', help: "'cpu', 'cuda' or 'cuda:N'", check: (v) => (/^(cpu|cuda(:\d+)?)$/.test(String(v)) ? null : `must be cpu, cuda or cuda:N, got '${v}'`) },
-  precision: { type: 'string', default: 'fp32', choices: PRECISIONS, help: 'arithmetic of the training steps: fp32, or bf16 mixed precision (convolutions and matrix products in bfloat16; norms, losses and reductions in fp32; weights, optimiser state, checkpoints and sampling stay fp32). May change on --resume' },
+  precision: { type: 'string', default: 'fp32', choices: PRECISIONS, help: 'arithmetic of the training steps: fp32, or bf16 mixed precision (convolutions and matrix products in bfloat16; transposed convolutions, norms, losses and reductions in fp32; weights, optimiser state, EMA, checkpoints and sample grids stay fp32; slower than fp32 on CPUs without AVX-512-BF16/AMX, which get a warning). May change on --resume' },
   resume: { type: 'bool', default: false, help: 'continue the run in --out from its latest checkpoint' },
   force: { type: 'bool', default: false, help: 'replace an existing run folder' },
   nproc: { type: 'int', default: null, help: 'train with N worker processes on this machine (data parallel over c10d/Gloo: the global batch is split between them; each gets cores/N threads unless GANFORGE_NUM_THREADS is set)', min: 1, metavar: 'N' },

@@ -1,6 +1,6 @@
 // --precision: the arithmetic of a training step. 'fp32' computes everything in float32;
 // 'bf16' is mixed precision: each phase's forward pass and loss run under autocast to
-// bfloat16 (convolutions, transposed convolutions and matrix products in bf16; norms,
+// bfloat16 (convolutions and matrix products in bf16, transposed convolutions fp32; norms,
 // losses, reductions and softmax in fp32: torch.autocast and native/autocast.cc hold the
 // policy), gradients flow back in the types of the forward ops. The parameters, their
 // gradients, the optimiser state, the EMA, the checkpoints and sampling stay fp32: bf16
