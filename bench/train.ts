@@ -242,14 +242,14 @@ function flagValue(flag: string): string | undefined {
 }
 const ITERS = flagValue('--iters') !== undefined ? Number(flagValue('--iters')) : undefined;
 const PROFILE_DIR = flagValue('--profile');
-const wanted = args.filter((a, i) => !a.startsWith('--') && !valued.has(i));
-const profiler = PROFILE_DIR ? new BenchProfiler(PROFILE_DIR) : null;
 const precisionArg = flagValue('--precision');
 const OUR_PRECISIONS = (precisionArg ?? 'fp32').split(',') as Precision[];
 if (OUR_PRECISIONS.some((p) => !PRECISIONS.includes(p))) {
   console.error(`--precision takes ${PRECISIONS.join(', ')} or a comma-separated list of them, got '${precisionArg}'`);
   process.exit(2);
 }
+const wanted = args.filter((a, i) => !a.startsWith('--') && !valued.has(i));
+const profiler = PROFILE_DIR ? new BenchProfiler(PROFILE_DIR) : null;
 const threads = torch.getNumThreads();
 const REFERENCE_BENCH = process.env.REFERENCE_BENCH ?? join(packageRoot(), '..', 'shared', 'reference-bench');
 
