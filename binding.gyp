@@ -14,7 +14,8 @@
         "native/grid_sample.cc",
         "native/conv_transpose.cc",
         "native/profiler.cc",
-        "native/flops.cc"
+        "native/flops.cc",
+        "native/autocast.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

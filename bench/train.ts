@@ -32,7 +32,9 @@
 // amortised over their intervals, side by side when STYLEGAN2ADA_REF names a checkout:
 //   STYLEGAN2ADA_REF=/work/refs/stylegan2-ada-pytorch node dist/bench/train.js stylegan2-cifar32
 // Run: npx tsc -p . && node dist/bench/train.js [dcgan] [pix2pix] [cyclegan] [pggan] [stylegan] [stylegan2] [biggan] [--iters N]
-//        [--profile DIR] [--no-ceiling]
+//        [--profile DIR] [--no-ceiling] [--precision fp32,bf16]
+// --precision bf16 times our steps under bf16 autocast (src/train/precision.ts), fp32,bf16 both
+// (alternating within each round); the PyTorch side always trains in fp32, as the references do.
 // (a model name runs all its cases; pggan32, pggan64, stylegan32, stylegan64 pick one)
 //
 // Arithmetic: a conv micro-benchmark first measures the machine's ceiling (bench/ceiling.ts;
@@ -53,6 +55,7 @@ import { fullSchema, recipeEnv } from '../src/train/options.js';
 import { translateImages, type Generator } from '../src/families/translation/networks.js';
 import { emaBeta, initEma, updateEma } from '../src/train/ema.js';
 import { PhaseRunner } from '../src/train/phase.js';
+import { PRECISIONS, withPrecision, type Precision } from '../src/train/precision.js';
 import type { Options } from '../src/config/options.js';
 import type { Recipe } from '../src/train/recipe.js';
 import type { TensorBatch } from '../src/data/index.js';
@@ -239,6 +242,12 @@ function flagValue(flag: string): string | undefined {
 }
 const ITERS = flagValue('--iters') !== undefined ? Number(flagValue('--iters')) : undefined;
 const PROFILE_DIR = flagValue('--profile');
+const precisionArg = flagValue('--precision');
+const OUR_PRECISIONS = (precisionArg ?? 'fp32').split(',') as Precision[];
+if (OUR_PRECISIONS.some((p) => !PRECISIONS.includes(p))) {
+  console.error(`--precision takes ${PRECISIONS.join(', ')} or a comma-separated list of them, got '${precisionArg}'`);
+  process.exit(2);
+}
 const wanted = args.filter((a, i) => !a.startsWith('--') && !valued.has(i));
 const profiler = PROFILE_DIR ? new BenchProfiler(PROFILE_DIR) : null;
 const threads = torch.getNumThreads();
@@ -287,7 +296,7 @@ function timeIt(fn: () => void, n: number, warmup: number, opts: TimeOpts = {}):
  * every step together (at a step no lazy phase is due), each lazy phase alone, the G_ema
  * update apart; the step is their sum with each lazy phase divided by its interval.
  */
-function timeAmortised(recipe: Recipe, batch: TensorBatch, iters: number, warmup: number, ema: (() => void) | null, profileAs?: string): ReturnType<typeof timeIt> {
+function timeAmortised(recipe: Recipe, batch: TensorBatch, iters: number, warmup: number, ema: (() => void) | null, precision: Precision, profileAs?: string): ReturnType<typeof timeIt> {
   const groups = [recipe.phases.filter((p) => (p.interval ?? 1) === 1), ...recipe.phases.filter((p) => (p.interval ?? 1) > 1).map((p) => [p])];
   let total = 0, cores = 0;
   const times: number[] = [];
@@ -296,7 +305,7 @@ function timeAmortised(recipe: Recipe, batch: TensorBatch, iters: number, warmup
   for (const phases of groups) {
     const interval = phases[0].interval ?? 1;
     // Lazy phases run at step 0 (a multiple of every interval); the main ones at step 1.
-    const runner = new PhaseRunner({ networks: () => recipe.networks(), phases, prepare: recipe.prepare?.bind(recipe) });
+    const runner = new PhaseRunner({ networks: () => recipe.networks(), phases, prepare: recipe.prepare?.bind(recipe) }, { precision });
     const step = interval > 1 ? 0 : 1;
     const profile = profileAs && `${profileAs}-${phases.map((p) => p.name).join('+')}`;
     const t = timeIt(() => torch.scope(() => { runner.run(batch, { step, imagesSeen: step * batch.a.shape[0] }); }), iters, warmup, { count: true, profile });
@@ -313,8 +322,8 @@ function timeAmortised(recipe: Recipe, batch: TensorBatch, iters: number, warmup
 /** A case's name in file names (its own name, else its model's). */
 const caseName = (c: Case) => c.name ?? c.model;
 
-function runOurs(c: Case, profile: boolean): Rates {
-  const profileAs = profile ? `${caseName(c)}-ours` : undefined;
+function runOurs(c: Case, precision: Precision, profile: boolean): Rates {
+  const profileAs = profile ? `${caseName(c)}-ours-${precision}` : undefined;
   const def = RECIPES[c.model];
   const o: Options = Object.fromEntries(Object.entries(fullSchema(def)).map(([k, s]) => [k, s.default]));
   // Translation families name the image side --crop_size (resolutionOf reads either).
@@ -323,7 +332,7 @@ function runOurs(c: Case, profile: boolean): Rates {
   if (def.resolveOptions) Object.assign(o, def.resolveOptions(o, new Set(['model', 'batch', 'resolution', 'crop_size', 'load_size', ...Object.keys(c.options)])));
   torch.manualSeed(0);
   const recipe = def.create(o, recipeEnv(o, c.classes ?? 0, 'cpu'));
-  const runner = new PhaseRunner(recipe);
+  const runner = new PhaseRunner(recipe, { precision });
   const nets = recipe.networks();
   // The trainer's generator average, when the case times it: β per step as the trainer computes it.
   const G = nets.G, ema = c.ema ? nets.G_ema : undefined;
@@ -337,7 +346,7 @@ function runOurs(c: Case, profile: boolean): Rates {
   const perStep = c.loaderBatch ?? c.batch * (c.imagesPerItem ?? 1);
   const iters = ITERS ?? c.iters;
   let step = 0;
-  const timed = c.amortised ? timeAmortised(recipe, { a: real, b: realB, labels }, iters, c.warmup, ema ? () => updateEma(ema, G!, emaBeta(emaOpts, c.batch, (step++) * perStep), recipe.emaBuffers) : null, profileAs && `${profileAs}-train`) : null;
+  const timed = c.amortised ? timeAmortised(recipe, { a: real, b: realB, labels }, iters, c.warmup, ema ? () => updateEma(ema, G!, emaBeta(emaOpts, c.batch, (step++) * perStep), recipe.emaBuffers) : null, precision, profileAs && `${profileAs}-train`) : null;
   const { s: stepS, cores, times, warm, flops: trainFlops } = timed ?? timeIt(() => torch.scope(() => {
     const imagesSeen = step * perStep;
     // Progressive recipes evaluate their schedule here; the case's options pin it to lod 0, minibatch `batch`.
@@ -355,7 +364,7 @@ function runOurs(c: Case, profile: boolean): Rates {
   if (c.translation) {
     const G = recipe.networks()[c.translation.net] as Generator;
     const x = image(c.translation.sampleBatch);
-    ({ s: sampleS, flops: sampleFlops } = timeIt(() => torch.scope(() => { torch.noGrad(() => translateImages(G, x, true)); }), Math.max(iters, c.sampleIters), c.warmup, sampleOpts));
+    ({ s: sampleS, flops: sampleFlops } = timeIt(() => torch.scope(() => { torch.noGrad(() => withPrecision(precision, 'cpu', () => translateImages(G, x, true))); }), Math.max(iters, c.sampleIters), c.warmup, sampleOpts));
     sampled = c.translation.sampleBatch;
     x.dispose();
   } else {
@@ -364,7 +373,7 @@ function runOurs(c: Case, profile: boolean): Rates {
     inputs.z?.keep();
     inputs.labels?.keep();
     for (const m of Object.values(recipe.networks())) m.train(c.sampleTrainMode ?? false);
-    ({ s: sampleS, flops: sampleFlops } = timeIt(() => torch.scope(() => { torch.noGrad(() => recipe.generate(c.sampleTrainMode ? draw() : inputs)); }), Math.max(iters, c.sampleIters), c.warmup, sampleOpts));
+    ({ s: sampleS, flops: sampleFlops } = timeIt(() => torch.scope(() => { torch.noGrad(() => withPrecision(precision, 'cpu', () => recipe.generate(c.sampleTrainMode ? draw() : inputs))); }), Math.max(iters, c.sampleIters), c.warmup, sampleOpts));
     sampled = c.batch;
     inputs.z?.dispose();
     inputs.labels?.dispose();
@@ -425,7 +434,7 @@ const best = (a: Rates | null, b: Rates): Rates => (a ? {
   trainFlops: b.trainFlops ?? a.trainFlops, sampleFlops: b.sampleFlops ?? a.sampleFlops,
 } : b);
 
-console.log(`ganforge training benchmark — libtorch ${torch.buildInfo().torchVersion}, ${threads} threads, float32, CPU, synthetic data, median of the timed iterations after warm-ups, OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY} (PyTorch runs with the same)`);
+console.log(`ganforge training benchmark — libtorch ${torch.buildInfo().torchVersion}, ${threads} threads, ours ${OUR_PRECISIONS.join(' and ')} (PyTorch fp32), CPU, synthetic data, median of the timed iterations after warm-ups, OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY} (PyTorch runs with the same)`);
 const ran: string[] = [];
 const known = new Set(CASES.flatMap((x) => [x.model, x.name ?? x.model]));
 const unknown = wanted.filter((w) => !known.has(w));
@@ -442,16 +451,16 @@ if (!args.includes('--no-ceiling')) {
 for (const c of CASES.filter((x) => wanted.length === 0 || wanted.includes(x.model) || (x.name !== undefined && wanted.includes(x.name)))) {
   ran.push(c.model);
   // Alternate ours and PyTorch's and keep each side's best: the machine is noisy.
-  let ours: Rates | null = null;
+  const oursBy = new Map<Precision, Rates>();
   let ref: Rates | null = null;
   let why: string | undefined;
   for (let r = 0; r < c.rounds; r++) {
-    ours = best(ours, runOurs(c, r === 0));
+    for (const p of OUR_PRECISIONS) oursBy.set(p, best(oursBy.get(p) ?? null, runOurs(c, p, r === 0)));
     const p = runRef(c, r === 0);
     if (p.rates) ref = best(ref, p.rates);
     else why = p.why;
   }
-  const o = ours!;
+  const o = oursBy.get(OUR_PRECISIONS[0])!;
   const iters = ITERS ?? c.iters;
   const perStep = c.loaderBatch ?? c.batch * (c.imagesPerItem ?? 1);
   const sb = c.translation?.sampleBatch ?? c.batch;
@@ -463,8 +472,9 @@ for (const c of CASES.filter((x) => wanted.length === 0 || wanted.includes(x.mod
     `  ${what}: ${v.toFixed(digits)} img/s (${s.toFixed(3)} s)` +
     (rv !== undefined ? `   PyTorch (same machine, same config): ${rv.toFixed(digits)} img/s (${rs!.toFixed(3)} s)   ratio ${(v / rv).toFixed(3)}` : '');
   const dg = o.train < 10 ? 3 : 2;
-  console.log(line('train ', o.train, o.stepS, ref?.train, ref?.stepS, dg));
-  console.log(line('sample', o.sample, o.sampleS, ref?.sample, ref?.sampleS, o.sample < 10 ? 2 : 1));
+  const tag = (p: Precision) => (OUR_PRECISIONS.length > 1 || p !== 'fp32' ? ` ${p}` : '');
+  for (const p of OUR_PRECISIONS) console.log(line(`train${tag(p)}`.padEnd(6), oursBy.get(p)!.train, oursBy.get(p)!.stepS, ref?.train, ref?.stepS, dg));
+  for (const p of OUR_PRECISIONS) console.log(line(`sample${tag(p)}`, oursBy.get(p)!.sample, oursBy.get(p)!.sampleS, ref?.sample, ref?.sampleS, o.sample < 10 ? 2 : 1));
   if (!ref && why) console.log(`  PyTorch side not run: ${why}`);
   // Below about `threads`, something else was running: those timings are slow for it.
   console.log(`  CPU use during the timed training steps (CPU s per wall s; ${threads} = had the cores to itself): ours ${o.cores!.toFixed(2)}` +
@@ -478,11 +488,15 @@ for (const c of CASES.filter((x) => wanted.length === 0 || wanted.includes(x.mod
   if (o.params?.G !== undefined) {
     console.log(`  parameters G / D: ours ${m(o.params.G)} / ${m(o.params.D)}` + (ref?.params ? `, PyTorch ${m(ref.params.G)} / ${m(ref.params.D)}` : ''));
   }
-  const fp32 = ceilingFor(ceiling, 'fp32');
-  for (const l of formatWork([
-    { what: 'train', flops: o.trainFlops ?? null, oursS: o.stepS, refS: ref?.stepS },
-    { what: 'sample', flops: o.sampleFlops ?? null, oursS: o.sampleS, refS: ref?.sampleS },
-  ], { value: fp32, what: 'fp32 ceiling' })) console.log(l);
+  // Each precision of ours against its own ceiling (PyTorch's fp32 against the fp32 one).
+  for (const p of OUR_PRECISIONS) {
+    const r = oursBy.get(p)!;
+    if (OUR_PRECISIONS.length > 1) console.log(`  ${p}:`);
+    for (const l of formatWork([
+      { what: 'train', flops: r.trainFlops ?? null, oursS: r.stepS, refS: p === 'fp32' ? ref?.stepS : undefined },
+      { what: 'sample', flops: r.sampleFlops ?? null, oursS: r.sampleS, refS: p === 'fp32' ? ref?.sampleS : undefined },
+    ], { value: ceilingFor(ceiling, p), what: `${p} ceiling` })) console.log(l);
+  }
   if (profiler) for (const t of profiler.take()) console.log(t);
   if (c.baseline) {
     console.log(`  reference-baselines.md (${c.baseline.what}): train ${c.baseline.train} img/s, sample ${c.baseline.sample} img/s` +
@@ -497,5 +511,5 @@ const envPrefix = [
   process.env.STYLEGAN2ADA_REF && ran.includes('stylegan2') ? `STYLEGAN2ADA_REF=${process.env.STYLEGAN2ADA_REF} ` : '',
   process.env.BIGGAN_REF && ran.includes('biggan') ? `BIGGAN_REF=${process.env.BIGGAN_REF} ` : '',
 ].join('');
-const flags = [ITERS !== undefined ? ` --iters ${ITERS}` : '', PROFILE_DIR ? ` --profile ${PROFILE_DIR}` : '', args.includes('--no-ceiling') ? ' --no-ceiling' : ''].join('');
+const flags = [ITERS !== undefined ? ` --iters ${ITERS}` : '', PROFILE_DIR ? ` --profile ${PROFILE_DIR}` : '', precisionArg !== undefined ? ` --precision ${OUR_PRECISIONS.join(',')}` : '', args.includes('--no-ceiling') ? ' --no-ceiling' : ''].join('');
 console.log(`\nrepeat: npx tsc -p . && ${envPrefix}node dist/bench/train.js ${wanted.join(' ')}${flags}`.replace(/ +$/, ''));

@@ -291,6 +291,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitGridSample(env, exports);
   InitProfiler(env, exports);
   InitFlops(env, exports);
+  InitAutocast(env, exports);
   return exports;
 }
 

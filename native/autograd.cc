@@ -4,11 +4,20 @@
 
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/function.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
 
 namespace gf {
 
 #define INFO const Napi::CallbackInfo& info
 #define ENV info.Env()
+
+// Gradients are computed outside autocast, as PyTorch advises: each backward op then runs in
+// the type its forward op ran in (bf16 for a lowered convolution), not re-cast by the
+// forward policy. Autocast is per thread and autograd carries it into its work, so a
+// penalty that calls grad() inside an autocast region needs this too.
+static c10::DispatchKeySet AutocastKeys() {
+  return c10::DispatchKeySet(c10::DispatchKey::AutocastCPU) | c10::DispatchKeySet(c10::DispatchKey::AutocastCUDA);
+}
 
 // (t, grad?, retainGraph, createGraph)
 static Napi::Value backward(INFO) {
@@ -18,6 +27,7 @@ static Napi::Value backward(INFO) {
     throw Napi::Error::New(ENV, "backward() without a gradient needs a scalar output, got shape " + c10::str(t.sizes()));
   c10::optional<bool> retain;
   if (Given(info[2])) retain = Bool(info[2]);
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(AutocastKeys());
   t.backward(g ? *g : at::Tensor(), retain, Bool(info[3]));
   return ENV.Undefined();
 }
@@ -30,6 +40,7 @@ static Napi::Value grad(INFO) {
   if (Given(info[2])) gradOutputs = TList(info[2]);
   c10::optional<bool> retain;
   if (Given(info[3])) retain = Bool(info[3]);
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(AutocastKeys());
   auto grads = torch::autograd::grad(outputs, inputs, gradOutputs, retain, Bool(info[4]), Bool(info[5]));
   return WrapList(ENV, grads);
 }

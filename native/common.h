@@ -82,5 +82,6 @@ void InitDistributed(Napi::Env env, Napi::Object exports);
 void InitGridSample(Napi::Env env, Napi::Object exports);
 void InitProfiler(Napi::Env env, Napi::Object exports);
 void InitFlops(Napi::Env env, Napi::Object exports);
+void InitAutocast(Napi::Env env, Napi::Object exports);
 
 }  // namespace gf

@@ -102,9 +102,12 @@ at::Tensor ConvTranspose2dCpu(const at::Tensor& x, const at::Tensor& w, const c1
       x.scalar_type() != at::kDouble) {
     auto dt = at::autocast::get_autocast_cpu_dtype();
     c10::impl::ExcludeDispatchKeyGuard off(c10::DispatchKey::AutocastCPU);
+    constexpr auto cpu = c10::DeviceType::CPU;
     c10::optional<at::Tensor> b;
-    if (bias && bias->defined()) b = bias->to(dt);
-    return Run(x.to(dt), w.to(dt), b, stride, padding, outputPadding, groups, dilation);
+    if (bias && bias->defined()) b = at::autocast::cached_cast(dt, *bias, cpu);
+    // cached_cast: a weight's cast is made once while the outermost autocast lasts.
+    return Run(at::autocast::cached_cast(dt, x, cpu), at::autocast::cached_cast(dt, w, cpu), b, stride, padding,
+               outputPadding, groups, dilation);
   }
   return Run(x, w, bias, stride, padding, outputPadding, groups, dilation);
 }

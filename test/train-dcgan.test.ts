@@ -9,11 +9,9 @@ import { DCGANGenerator, DCGANDiscriminator, DCGAN_DEFAULTS } from '../src/model
 import { RECIPES } from '../src/families/registry.js';
 import { train } from '../src/train/trainer.js';
 import { fullSchema } from '../src/train/options.js';
-import { loadRun } from '../src/families/load.js';
-import { openDataset, Loader, toTensorBatch } from '../src/data/index.js';
 import { emaBeta } from '../src/train/ema.js';
 import type { Recipe } from '../src/train/recipe.js';
-import { cli, tempDir, trainStep } from './train-helpers.js';
+import { cli, colourDistances, tempDir, trainStep } from './train-helpers.js';
 import { fromRoot } from './helpers.js';
 import { type ReferenceSteps, TIGHT, assertLosses, assertTeacherForcedSteps, assertUpdatesClose, loadPre, replayOptimizers } from './step-parity.js';
 import * as io from '../src/io/index.js';
@@ -56,17 +54,6 @@ test('EMA decay: half-life in kimg, fixed beta, start and ramp-up', () => {
   assert.ok(Math.abs(emaBeta({ ...o, rampup: 0.05 }, 64, 20000) - 0.5 ** (64 / 1000)) < 1e-12);
 });
 
-/**
- * Colour statistics of a batch: per channel, the mean, the spread over all pixels, and the
- * spread of the per-image mean colour (shapes has a differently coloured ground per image).
- */
-function colourStats(images: torch.Tensor): number[] {
-  return torch.scope(() => {
-    const perImage = images.mean([2, 3]);
-    return [images.mean([0, 2, 3]), images.std([0, 2, 3]), perImage.std(0)].flatMap((t) => Array.from(t.toTypedArray() as Float32Array));
-  });
-}
-
 test('a short DCGAN run learns: losses move and the samples\' colour statistics approach the data\'s', async () => {
   const dir = tempDir();
   const def = RECIPES.dcgan;
@@ -83,17 +70,7 @@ test('a short DCGAN run learns: losses move and the samples\' colour statistics 
     assert.ok(Number.isFinite(first) && Number.isFinite(last));
     assert.ok(Math.abs(last - first) > 0.05, `${k} moved: ${first} → ${last}`);
   }
-  // Colour statistics of real data, of the untrained generator and of the trained one.
-  const ds = await openDataset('shapes', { resolution: 16, seed: 123 });
-  const loader = new Loader(ds, { batchSize: 256, workers: 0, seed: 5 });
-  const batch = await loader.next();
-  await loader.close();
-  const real = colourStats(toTensorBatch(batch).a);
-  const trained = loadRun(res.runDir);
-  const untrained = loadRun(res.runDir, { checkpoint: '000000.000' });
-  const gen = (r: ReturnType<typeof loadRun>) => torch.noGrad(() => r.recipe.generate(torch.withSeed(9, () => r.recipe.sampleInputs(256, null))));
-  const dist = (m: number[]) => Math.hypot(...m.map((v, i) => v - real[i]));
-  const dBefore = dist(colourStats(gen(untrained))), dAfter = dist(colourStats(gen(trained)));
+  const { before: dBefore, after: dAfter } = await colourDistances(res.runDir, 16);
   assert.ok(dAfter < dBefore * 0.7, `colour statistics' distance to the data fell: ${dBefore.toFixed(3)} → ${dAfter.toFixed(3)}`);
 });
 

@@ -10,7 +10,8 @@ import { loadCheckpoint, listCheckpoints } from '../src/io/checkpoint.js';
 import { fromRoot } from './helpers.js';
 import { PhaseRunner, type StepContext } from '../src/train/phase.js';
 import type { Recipe } from '../src/train/recipe.js';
-import type { TensorBatch } from '../src/data/index.js';
+import { openDataset, Loader, toTensorBatch, type TensorBatch } from '../src/data/index.js';
+import { loadRun } from '../src/families/load.js';
 import type { Options } from '../src/config/options.js';
 import { scheduleOptions, type ProgressiveOptions } from '../src/families/progressive/loop.js';
 import type { ScheduleOptions } from '../src/families/progressive/schedule.js';
@@ -160,4 +161,34 @@ export function toFloat64(recipe: Recipe, names: string[]): void {
       }
     }
   });
+}
+
+/**
+ * Colour statistics of a batch: per channel, the mean, the spread over all pixels, and the
+ * spread of the per-image mean colour (shapes has a differently coloured ground per image).
+ */
+function colourStats(images: torch.Tensor): number[] {
+  return torch.scope(() => {
+    const perImage = images.mean([2, 3]);
+    return [images.mean([0, 2, 3]), images.std([0, 2, 3]), perImage.std(0)].flatMap((t) => Array.from(t.toTypedArray() as Float32Array));
+  });
+}
+
+/**
+ * How far the colour statistics of 256 samples of an unconditional `shapes` run lie from
+ * the data's, from its first checkpoint (untrained) and from its last: a run that learns
+ * brings them closer.
+ */
+export async function colourDistances(runDir: string, resolution: number): Promise<{ before: number; after: number }> {
+  const ds = await openDataset('shapes', { resolution, seed: 123 });
+  const loader = new Loader(ds, { batchSize: 256, workers: 0, seed: 5 });
+  const batch = await loader.next();
+  await loader.close();
+  const real = colourStats(toTensorBatch(batch).a);
+  const dist = (checkpoint?: string): number => torch.scope(() => {
+    const r = loadRun(runDir, checkpoint ? { checkpoint } : {});
+    const images = torch.noGrad(() => r.recipe.generate(torch.withSeed(9, () => r.recipe.sampleInputs(256, null))));
+    return Math.hypot(...colourStats(images).map((v, i) => v - real[i]));
+  });
+  return { before: dist('000000.000'), after: dist() };
 }

@@ -10,6 +10,7 @@ import { IMAGE_FILE, checkOutputPath, checkReplaceableFile } from '../run/output
 import { loadNetworkGenerator, oneHot, type NetworkNoise } from '../families/network.js';
 import { gridFromBytes, saveGrid } from '../data/index.js';
 import { loadRun, readRunOptions } from '../families/load.js';
+import { PRECISIONS, precisionWarning, withPrecision, type Precision } from '../train/precision.js';
 import { bigganSampleCommand, isBigGANSample } from './biggan_sample.js';
 import { applyNoiseMaps, generatePyBytes, openStyleSource, readWAgainst, synthesizeW } from './style_source.js';
 import { LATENT_SOURCE_OPTIONS, RUN_OPTIONS, TRUNCATION_OPTIONS, classIndex, disposeRun, checkOutputImage, fileLatents, latentShape, numpyLatents, numpySeedLatents, parseSeeds, rejectTranslationRun, renderLatents, seedRngOf, truncationOf, type NoiseMode, type SeedRng } from './latents.js';
@@ -32,6 +33,7 @@ const SCHEMA = defineSchema({
   out: { type: 'string', default: null, help: 'PNG file (default: <run>/samples/sample-seed<seed>.png); with --network, the folder for seedNNNN.png', metavar: 'FILE|DIR' },
   nrow: { type: 'int', default: null, help: 'images per row (default: √n)', min: 1 },
   device: RUN_OPTIONS.device,
+  precision: { type: 'string', default: 'fp32', choices: PRECISIONS, help: "with --run: the generator's arithmetic, fp32 or bf16 (convolutions and matrix products in bfloat16 under autocast, as train --precision bf16; the images come out in fp32 [-1, 1] either way; slower than fp32 on CPUs without bf16 instructions)" },
   force: { type: 'bool', default: false, help: 'overwrite --out if it exists' },
 });
 
@@ -69,6 +71,7 @@ export async function sampleCommand(argv: string[]): Promise<number> {
   const parsed = parseCommand(argv, SCHEMA, 'sample', SAMPLE_HELP);
   if (!parsed) return 0;
   const { options: o, given } = parsed;
+  if (given.has('precision') && (o.w !== null || o.network !== null)) throw new UsageError('--precision applies with --run (a network pickle and --w are drawn in fp32)');
   if (o.w !== null) return sampleW(o, given);
   if (o.network !== null) return sampleNetwork(o, given);
   if (o.seeds !== null) throw new UsageError('--seeds applies with --network; a run draws --n images from --seed');
@@ -102,11 +105,14 @@ export async function sampleCommand(argv: string[]): Promise<number> {
       const k = loaded.classes.length;
       labels = cls !== null ? Array(n).fill(cls) : Array.from({ length: n }, (_, i) => Math.floor((i * k) / n));
     }
+    const note = precisionWarning(o.precision as Precision, o.device);
+    if (note) process.stderr.write(`${note}\n`);
     const images = torch.scope(() => {
       const inputs = torch.withSeed(o.seed, () => recipe.sampleInputs(n, labels));
       const z = fromFile ?? (rng === 'numpy' ? numpyLatents(o.seed, n, shape, device) : inputs.z!);
       // In batches; a style model draws every image with its stored noise maps unless --noise random.
-      return renderLatents(recipe, z, inputs.labels, trunc, o.noise as NoiseMode, n);
+      // The generator under autocast; its last op may leave bf16, the grid is fp32 as always.
+      return withPrecision(o.precision as Precision, o.device, () => renderLatents(recipe, z, inputs.labels, trunc, o.noise as NoiseMode, n)).to('float32');
     });
     fromFile?.dispose();
     mkdirSync(dirname(out), { recursive: true });

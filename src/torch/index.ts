@@ -7,6 +7,7 @@ export {
 } from './creation.js';
 export { scope, scopeDepth } from './scope.js';
 export { grad, noGrad, enableGrad, isGradEnabled, type GradOptions } from './autograd.js';
+export { autocast, autocastState, type AutocastType, type AutocastOptions } from './autocast.js';
 export { manualSeed, getRngState, setRngState, withSeed } from './random.js';
 export { liveTensors, setNumThreads, getNumThreads, buildInfo, cuda, tuneMalloc, type BuildInfo } from './runtime.js';
 export * as F from './functional.js';

@@ -9,6 +9,7 @@ import { UsageError } from '../config/errors.js';
 import { PREPROCESS_MODES, type DatasetOptions } from '../data/index.js';
 import type { RecipeDef, RecipeEnv } from './recipe.js';
 import { LR_POLICIES } from './lr.js';
+import { PRECISIONS } from './precision.js';
 
 const powerOfTwo = (v: unknown): string | null => (typeof v === 'number' && isPowerOfTwo(v) ? null : `must be a power of two, got ${v}`);
 const channels = (v: unknown): string | null => (v === 2 ? 'must be 1 or 3' : null);
@@ -41,6 +42,7 @@ export const COMMON_SCHEMA = defineSchema({
   keep: { type: 'int', default: 3, help: 'checkpoints to keep (0 = all)', min: 0 },
   n_samples: { type: 'int', default: 64, help: 'images in each sample grid', min: 1, max: 1024 },
   device: { type: 'string', default: 'cpu', help: "'cpu', 'cuda' or 'cuda:N'", check: (v) => (/^(cpu|cuda(:\d+)?)$/.test(String(v)) ? null : `must be cpu, cuda or cuda:N, got '${v}'`) },
+  precision: { type: 'string', default: 'fp32', choices: PRECISIONS, help: 'arithmetic of the training steps: fp32, or bf16 mixed precision (convolutions, transposed ones too, and matrix products in bfloat16; norms, losses and reductions in fp32; weights, optimiser state, EMA, checkpoints and sample grids stay fp32; slower than fp32 on CPUs without AVX-512-BF16/AMX, which get a warning). May change on --resume' },
   resume: { type: 'bool', default: false, help: 'continue the run in --out from its latest checkpoint' },
   force: { type: 'bool', default: false, help: 'replace an existing run folder' },
   nproc: { type: 'int', default: null, help: 'train with N worker processes on this machine (data parallel over c10d/Gloo: the global batch is split between them; each gets cores/N threads unless GANFORGE_NUM_THREADS is set)', min: 1, metavar: 'N' },
@@ -121,6 +123,8 @@ export const RESUMABLE_CHANGES = new Set([
   'kimg', 'snapshot_kimg', 'sample_kimg', 'save_epoch_freq', 'save_latest_freq', 'display_freq',
   'log_every', 'keep', 'workers', 'load_in_mem', 'n_samples', 'resume', 'force', 'out', 'nproc', 'dist_timeout',
   'metrics', 'keep_best', 'inception', 'features', 'vgg', 'metrics_kimg', 'metrics_epoch_freq',
+  // How the steps compute, not what they learn: checkpoints hold fp32 weights either way.
+  'precision',
 ]);
 
 export type CommonOptions = OptionsOf<typeof COMMON_SCHEMA>;

@@ -10,6 +10,7 @@ import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import type { Module } from '../nn/index.js';
 import type { TensorBatch } from '../data/index.js';
+import { type Precision, withPrecision } from './precision.js';
 
 /** Where an iteration stands: iterations done before it, and real images shown before it. */
 export interface StepContext {
@@ -111,12 +112,20 @@ function splitBatch(batch: TensorBatch, rounds: number, phase: string): TensorBa
 export class PhaseRunner<S = unknown> {
   readonly #recipe: PhasedRecipe<S>;
   readonly #hook: GradientHook | null;
+  readonly #precision: Precision;
+  readonly #device: string;
   /** Per phase, the parameters of the recipe's other networks: the ones it freezes while it runs. */
   readonly #others = new Map<Phase<S>, Tensor[]>();
 
-  constructor(recipe: PhasedRecipe<S>, opts: { gradientHook?: GradientHook } = {}) {
+  /**
+   * `precision` 'bf16' runs prepare() and every phase's loss (the forward passes) under
+   * autocast for tensors on `device` (default 'cpu'); backward and the optimiser steps stay outside it.
+   */
+  constructor(recipe: PhasedRecipe<S>, opts: { gradientHook?: GradientHook; precision?: Precision; device?: string } = {}) {
     this.#recipe = recipe;
     this.#hook = opts.gradientHook ?? null;
+    this.#precision = opts.precision ?? 'fp32';
+    this.#device = opts.device ?? 'cpu';
     const names = new Set<string>();
     for (const p of recipe.phases) {
       if (names.has(p.name)) throw new Error(`internal: two phases are named ${p.name}`);
@@ -147,7 +156,7 @@ export class PhaseRunner<S = unknown> {
    */
   run(batch: TensorBatch, ctx: StepContext): Record<string, number> {
     const r = this.#recipe;
-    const shared = (r.prepare ? r.prepare(batch, ctx) : undefined) as S;
+    const shared = (r.prepare ? withPrecision(this.#precision, this.#device, () => r.prepare!(batch, ctx)) : undefined) as S;
     const out: Record<string, number> = {};
     for (const phase of r.phases) {
       if (!this.#due(phase, { ...ctx, shared })) continue;
@@ -171,7 +180,7 @@ export class PhaseRunner<S = unknown> {
         phase.optimizer.zeroGrad();
         const parts = phase.split === false ? Array.from({ length: rounds }, () => slice) : splitBatch(slice, rounds, phase.name);
         parts.forEach((part, round) => {
-          const { loss, log } = phase.loss(part, { ...ctx, round, rounds, phaseStep, shared });
+          const { loss, log } = withPrecision(this.#precision, this.#device, () => phase.loss(part, { ...ctx, round, rounds, phaseStep, shared }));
           (rounds === 1 ? loss : loss.div(rounds)).backward();
           // Logged scalars: the mean over every minibatch of every step.
           const n = rounds * steps;

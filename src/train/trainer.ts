@@ -12,6 +12,7 @@ import { addBest, readBest, type BestList } from '../run/best.js';
 import { VERSION } from '../version.js';
 import type { Recipe, RecipeDef, RecipeEnv, SampleInputs } from './recipe.js';
 import { PhaseRunner, type GradientHook } from './phase.js';
+import { precisionWarning, type Precision } from './precision.js';
 import { COMMON_SCHEMA, RESUMABLE_CHANGES, checkImageShape, fullSchema, datasetOptions, recipeEnv, resolutionOf, trainerOptions, type KimgOptions } from './options.js';
 import { openTrainingData } from './data.js';
 import { emaBeta, updateEma, initEma, type EmaOptions } from './ema.js';
@@ -272,7 +273,9 @@ async function trainAlone(def: RecipeDef, given: Options, givenNames: Set<string
         userHook?.(params, phase);
       }
     : userHook;
-  const runner = new PhaseRunner(recipe, { gradientHook });
+  const runner = new PhaseRunner(recipe, { gradientHook, precision: c.precision, device });
+  const precisionNote = lead ? precisionWarning(c.precision, device) : null;
+  if (precisionNote) log(precisionNote);
   const uneven = (recipe.batchSizes?.() ?? []).find((b) => b % world !== 0);
   if (uneven !== undefined) throw new UsageError(`the schedule asks for a minibatch of ${uneven}, which does not split evenly over the ${world} processes: use minibatches that are multiples of ${world}`);
   const largest = Math.max(0, ...(recipe.batchSizes?.() ?? []));
@@ -363,7 +366,7 @@ async function trainAlone(def: RecipeDef, given: Options, givenNames: Set<string
     lastCheckpoint = join(paths.checkpoints, name);
     torch.scope(() => {
       const ck = loadCheckpoint(lastCheckpoint);
-      const st = ck.state as { configHash: string; step: number; imagesSeen: number; loader: LoaderState; rng: Record<string, string>; rankRng?: string[]; world?: number; recipe: Record<string, unknown>; schedule: ScheduleState; optimizers: Record<string, Record<string, number | boolean | number[]>> };
+      const st = ck.state as { configHash: string; step: number; imagesSeen: number; precision?: Precision; loader: LoaderState; rng: Record<string, string>; rankRng?: string[]; world?: number; recipe: Record<string, unknown>; schedule: ScheduleState; optimizers: Record<string, Record<string, number | boolean | number[]>> };
       if (!resumableHashes.has(st.configHash)) throw new UsageError(`cannot resume ${dir}: its checkpoint was written with other options than config.json now holds`);
       const savedWorld = st.world ?? 1;
       if (savedWorld !== world) {
@@ -380,6 +383,9 @@ async function trainAlone(def: RecipeDef, given: Options, givenNames: Set<string
       restoreRng(job ? { cpu: st.rankRng![job.rank] } : st.rng);
       step = st.step;
       imagesSeen = st.imagesSeen;
+      // Allowed: the weights and optimiser state are fp32 whichever precision computed them.
+      const was = st.precision ?? 'fp32';
+      if (was !== c.precision && lead) log(`resuming with --precision ${c.precision}: the run was trained in ${was} up to this checkpoint (its weights and optimiser state are fp32 either way)`);
     });
     if (lead) truncateMetrics(paths, step);
     log(`resuming ${dir} from ${name} (${where()})`);
@@ -427,6 +433,7 @@ async function trainAlone(def: RecipeDef, given: Options, givenNames: Set<string
     else stand();
     const state = {
       ganforge: VERSION, configHash: hash, step, imagesSeen, kimg: imagesSeen / 1000, epoch: loader.epoch,
+      precision: c.precision,
       loader: loader.state(), ...rng, ...(job ? { world } : {}), recipe: recipe.state(), schedule: schedule?.state() ?? null,
       optimizers: Object.fromEntries(Object.entries(recipe.optimizers()).map(([k, opt]) => [k, opt.stateDict().hyper])),
       ...(stoodAt === step ? { emaStanding: true } : {}),
