@@ -229,7 +229,7 @@ export class BigGANGenerator extends nn.Module {
     this.blocks = this.registerModule('blocks', new nn.ModuleList(a.outChannels.map((out, i) =>
       attentionStage(new GBlock(a.inChannels[i], out, conv, bn, true), a.attention[i], out, conv))));
     const last = a.outChannels[nBlocks - 1];
-    this.output_layer = this.registerModule('output_layer', new nn.Sequential(new nn.BN(last, bnOpts), new nn.ReLU(), conv(last, cfg.channels)));
+    this.output_layer = this.registerModule('output_layer', new nn.Sequential(new nn.BN(last, bnOpts), new nn.ReLU(true), conv(last, cfg.channels)));
     initBigGAN(this, cfg.G_init);
   }
 
