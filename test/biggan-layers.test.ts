@@ -102,6 +102,17 @@ test('ccbn over [shared, z] with SNLinear gains, and over class indices with emb
   normCase('ccbn_embed', new nn.CCBN(6, 3, (i, o) => new nn.Embedding(i, o)));
 });
 
+// Without gradients, training mode normalises by one scale and shift per (sample,
+// channel) from the batch's own mean and variance, not through batch norm: the same
+// outputs and stored statistics as the reference's.
+test('ccbn and bn without gradients (the scale-and-shift form) match the reference in training and eval mode', () => {
+  torch.noGrad(() => {
+    normCase('ccbn_linear', new nn.CCBN(6, 5, (i, o) => new nn.SNLinear(i, o, { bias: false })));
+    normCase('ccbn_embed', new nn.CCBN(6, 3, (i, o) => new nn.Embedding(i, o)));
+    normCase('bn', new nn.BN(6));
+  });
+});
+
 test('bn (output layer) and myBN-backed ccbn match the reference', () => {
   normCase('bn', new nn.BN(6));
   // myBN computes its statistics in float32 (the fixture's dtype here).
@@ -110,13 +121,13 @@ test('bn (output layer) and myBN-backed ccbn match the reference', () => {
 
 test('standing statistics: ccbn averages every batch equally; myBN sums and divides by its counter', () => {
   torch.scope(() => {
-    for (const mybn of [false, true]) {
+    for (const [mybn, grad] of [[false, true], [false, false], [true, true]]) {
       const m = new nn.CCBN(3, 2, (i, o) => new nn.Embedding(i, o), { mybn });
       const xs = [0, 1, 2].map((k) => torch.randn([8, 3, 2, 2]).mul(k + 1).add(k));
       const y = torch.tensor([0, 1, 0, 1, 0, 1, 0, 1], { dtype: 'int64' });
       m.beginStanding();
       m.train();
-      for (const x of xs) m.forward(x, y);
+      for (const x of xs) (grad ? torch.enableGrad : torch.noGrad)(() => m.forward(x, y));
       m.endStanding();
       m.eval();
       // The expected statistics: each batch's mean and variance, averaged over the batches
@@ -128,7 +139,7 @@ test('standing statistics: ccbn averages every batch equally; myBN sums and divi
       const gain = m.gain.forward(yy).add(1).view(2, 3, 1, 1);
       const bias = m.bias.forward(yy).view(2, 3, 1, 1);
       const expected = x.sub(mean.view(1, 3, 1, 1)).div(variance.add(1e-5).sqrt().view(1, 3, 1, 1)).mul(gain).add(bias);
-      close(m.forward(x, yy), expected, `standing statistics (mybn ${mybn})`, 1e-4, 1e-5);
+      close(m.forward(x, yy), expected, `standing statistics (mybn ${mybn}, grad ${grad})`, 1e-4, 1e-5);
     }
   });
 });

@@ -6,7 +6,7 @@
 // training, running averages with momentum 0.1 of the mean and the unbiased variance), or,
 // with --mybn, in a child `bn` of the reference's own myBN (mean of squares minus squared
 // mean, and summed standing statistics divided by accumulation_counter).
-import { Tensor, F, zeros, ones, noGrad } from '../torch/index.js';
+import { Tensor, F, zeros, ones, noGrad, isGradEnabled } from '../torch/index.js';
 import { Module } from './module.js';
 import type { StandingNorm } from './standing.js';
 
@@ -122,12 +122,48 @@ abstract class StoredStatsNorm extends Module implements StandingNorm {
     return this.bn!;
   }
 
+  /** The running averages' momentum for this batch: standing statistics are a cumulative average, every batch weighted equally. */
+  #momentum(): number {
+    return this.training && this.#standing !== null ? 1 / ++this.#standing : this.momentum;
+  }
+
   /** (x − μ)/√(σ² + eps) with the batch's or the stored statistics, no affine part. */
   protected normalized(x: Tensor, weight: Tensor | null, bias: Tensor | null): Tensor {
-    let momentum = this.momentum;
-    // Standing statistics: a cumulative average, every batch weighted equally.
-    if (this.training && this.#standing !== null) momentum = 1 / ++this.#standing;
-    return F.batchNorm(x, this.storedMean, this.storedVar, { weight, bias, training: this.training, momentum, eps: this.eps });
+    return F.batchNorm(x, this.storedMean, this.storedVar, { weight, bias, training: this.training, momentum: this.#momentum(), eps: this.eps });
+  }
+
+  /**
+   * Whether to normalise by scaleShift: in training mode without gradients (sampling as the
+   * reference's bench and train.py do, G in D's steps, standing statistics), normalisation
+   * and the affine map are one scale and shift per (sample, channel), two passes over x
+   * after its statistics instead of four. With gradients, batch norm's own backward (one
+   * kernel) is the cheaper; eval mode keeps batch norm too, as ONNX export traces it.
+   */
+  protected fusable(): boolean {
+    return this.training && !isGradEnabled();
+  }
+
+  /** x·scale + shift with scale = gain/√(σ² + eps), shift = bias − μ·scale (gain, bias [N or 1, C, 1, 1]). */
+  protected scaleShift(x: Tensor, gain: Tensor, bias: Tensor): Tensor {
+    const [mean, variance] = this.statistics(x);
+    const scale = variance.add(this.eps).rsqrt().mul(gain);
+    return x.mul(scale).add_(bias.sub(mean.mul(scale)));
+  }
+
+  /**
+   * The batch's mean and biased variance [1, C, 1, 1], moving the stored averages as
+   * F.batch_norm does (momentum; the unbiased variance). No gradient flows through them.
+   */
+  protected statistics(x: Tensor): [Tensor, Tensor] {
+    return noGrad(() => {
+      const mean = this.storedMean!.view(1, -1, 1, 1), variance = this.storedVar!.view(1, -1, 1, 1);
+      const m = this.#momentum();
+      const bm = x.mean([0, 2, 3], true), bv = x.var([0, 2, 3], { correction: 0, keepdim: true });
+      const count = x.numel / x.shape[1];
+      mean.mul_(1 - m).add_(bm, m);
+      variance.mul_(1 - m).add_(bv, (m * count) / Math.max(count - 1, 1));
+      return [bm, bv];
+    });
   }
 }
 
@@ -154,6 +190,7 @@ export class CCBN extends StoredStatsNorm {
     const gain = this.gain.forward(y).add(1).view(n, -1, 1, 1);
     const bias = this.bias.forward(y).view(n, -1, 1, 1);
     if (this.bn) return this.myBN().forward(x, gain, bias);
+    if (this.fusable()) return this.scaleShift(x, gain, bias);
     return this.normalized(x, null, null).mul(gain).add(bias);
   }
 }
@@ -171,6 +208,7 @@ export class BN extends StoredStatsNorm {
 
   forward(x: Tensor): Tensor {
     if (this.bn) return this.myBN().forward(x, this.gain.view(1, -1, 1, 1), this.bias.view(1, -1, 1, 1));
+    if (this.fusable()) return this.scaleShift(x, this.gain.view(1, -1, 1, 1), this.bias.view(1, -1, 1, 1));
     return this.normalized(x, this.gain, this.bias);
   }
 }
