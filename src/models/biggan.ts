@@ -4,7 +4,7 @@
 // residual down-blocks and a projection head, self-attention at chosen resolutions, and
 // spectral norm throughout. Option names, module names and therefore state-dict keys are
 // the reference's, so its checkpoints load unchanged.
-import { Tensor, F, cat, noGrad, isGradEnabled } from '../torch/index.js';
+import { Tensor, F, cat, noGrad } from '../torch/index.js';
 import * as nn from '../nn/index.js';
 
 /** The reference's initialisations (G_init / D_init). */
@@ -244,16 +244,10 @@ export class BigGANGenerator extends nn.Module {
     } else ys = Array.from({ length: nStages }, () => y);
     let h = this.linear.forward(z);
     h = h.view(h.shape[0], -1, this.cfg.bottom_width, this.cfg.bottom_width);
-    // Without gradients (sampling, G in D's steps) the activations are stored channels-last,
-    // which oneDNN's convolutions run faster; the images come back in the usual layout.
-    // (With gradients the backward's layouts are left as they were measured.)
-    const channelsLast = !isGradEnabled();
-    if (channelsLast) h = h.channelsLast();
     this.blocks.items.forEach((stage, i) => {
       for (const block of stage) h = block instanceof GBlock ? block.forward(h, ys[i]) : (block as nn.Attention).forward(h);
     });
-    const images = F.tanh(this.output_layer.forward(h));
-    return channelsLast ? images.contiguous() : images;
+    return F.tanh(this.output_layer.forward(h));
   }
 
   /** Images for class indices `classes` [N] (int64). */
