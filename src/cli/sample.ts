@@ -10,7 +10,7 @@ import { IMAGE_FILE, checkOutputPath, checkReplaceableFile } from '../run/output
 import { loadNetworkGenerator, oneHot, type NetworkNoise } from '../families/network.js';
 import { gridFromBytes, saveGrid } from '../data/index.js';
 import { loadRun, readRunOptions } from '../families/load.js';
-import { PRECISIONS, precisionWarning, withPrecision, type Precision } from '../train/precision.js';
+import { PRECISIONS, checkPrecision, precisionWarning, withPrecision, type Precision } from '../train/precision.js';
 import { bigganSampleCommand, isBigGANSample } from './biggan_sample.js';
 import { applyNoiseMaps, generatePyBytes, openStyleSource, readWAgainst, synthesizeW } from './style_source.js';
 import { LATENT_SOURCE_OPTIONS, RUN_OPTIONS, TRUNCATION_OPTIONS, classIndex, disposeRun, checkOutputImage, fileLatents, latentShape, numpyLatents, numpySeedLatents, parseSeeds, rejectTranslationRun, renderLatents, seedRngOf, truncationOf, type NoiseMode, type SeedRng } from './latents.js';
@@ -105,6 +105,7 @@ export async function sampleCommand(argv: string[]): Promise<number> {
       const k = loaded.classes.length;
       labels = cls !== null ? Array(n).fill(cls) : Array.from({ length: n }, (_, i) => Math.floor((i * k) / n));
     }
+    checkPrecision(o.precision as Precision, o.device);
     const note = precisionWarning(o.precision as Precision, o.device);
     if (note) process.stderr.write(`${note}\n`);
     const images = torch.scope(() => {

@@ -9,6 +9,7 @@
 // Precision is the loop's business: a family's networks and losses know nothing of it.
 import { readFileSync } from 'node:fs';
 import * as torch from '../torch/index.js';
+import { UsageError } from '../config/errors.js';
 
 export const PRECISIONS = ['fp32', 'bf16'] as const;
 export type Precision = (typeof PRECISIONS)[number];
@@ -41,4 +42,30 @@ export function cpuHasBf16(): boolean | null {
 export function precisionWarning(precision: Precision, device: string): string | null {
   if (precision !== 'bf16' || device !== 'cpu' || cpuHasBf16() !== false) return null;
   return '--precision bf16: this CPU has no bf16 instructions (AVX-512-BF16 or AMX); libtorch emulates bf16 here, usually slower than fp32';
+}
+
+let cpuBf16Runs: boolean | null = null;
+
+/**
+ * Whether libtorch can run bf16 convolutions on this CPU at all: oneDNN builds them only
+ * where it finds AVX-512 (emulated without AVX-512-BF16); on AVX2-only CPUs (or under
+ * ONEDNN_MAX_CPU_ISA=AVX2) it fails to create the primitive. Probed once with a tiny one.
+ */
+export function bf16ConvRuns(): boolean {
+  if (cpuBf16Runs === null) {
+    try {
+      torch.scope(() => torch.noGrad(() => torch.autocast('bf16', () => torch.F.conv2d(torch.zeros([1, 1, 2, 2]), torch.zeros([1, 1, 1, 1])))));
+      cpuBf16Runs = true;
+    } catch {
+      cpuBf16Runs = false;
+    }
+  }
+  return cpuBf16Runs;
+}
+
+/** Refuses --precision bf16 on a CPU whose oneDNN cannot run it (one line, before any work). */
+export function checkPrecision(precision: Precision, device: string): void {
+  if (precision === 'bf16' && device === 'cpu' && !bf16ConvRuns()) {
+    throw new UsageError('--precision bf16: libtorch cannot run bf16 convolutions on this CPU (oneDNN needs AVX-512 for them); use --precision fp32');
+  }
 }

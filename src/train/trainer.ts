@@ -12,7 +12,7 @@ import { addBest, readBest, type BestList } from '../run/best.js';
 import { VERSION } from '../version.js';
 import type { Recipe, RecipeDef, RecipeEnv, SampleInputs } from './recipe.js';
 import { PhaseRunner, type GradientHook } from './phase.js';
-import { precisionWarning, type Precision } from './precision.js';
+import { checkPrecision, precisionWarning, type Precision } from './precision.js';
 import { COMMON_SCHEMA, RESUMABLE_CHANGES, checkImageShape, fullSchema, datasetOptions, recipeEnv, resolutionOf, trainerOptions, type KimgOptions } from './options.js';
 import { openTrainingData } from './data.js';
 import { emaBeta, updateEma, initEma, type EmaOptions } from './ema.js';
@@ -273,6 +273,7 @@ async function trainAlone(def: RecipeDef, given: Options, givenNames: Set<string
         userHook?.(params, phase);
       }
     : userHook;
+  checkPrecision(c.precision, device);
   const runner = new PhaseRunner(recipe, { gradientHook, precision: c.precision, device });
   const precisionNote = lead ? precisionWarning(c.precision, device) : null;
   if (precisionNote) log(precisionNote);
