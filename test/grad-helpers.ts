@@ -15,3 +15,13 @@ export function numericGrad(fn: () => number, t: Tensor, indices: number[], h = 
     return (up - down) / (2 * h);
   });
 }
+
+/** Output, and the gradients of Σ out·r in x, weight and bias, of `f` (fresh leaves each call). */
+export function withGrads(f: (x: Tensor, w: Tensor, b: Tensor) => Tensor, x0: Tensor, w0: Tensor, b0: Tensor, r: Tensor | null) {
+  const [x, w, b] = [x0, w0, b0].map((t) => t.detach().clone());
+  for (const t of [x, w, b]) t.requiresGrad = true;
+  const y = f(x, w, b);
+  const rr = r ?? torch.withSeed(5, () => torch.randn(y.shape, { dtype: 'float64' }));
+  const g = torch.grad(y.mul(rr).sum(), [x, w, b]) as Tensor[];
+  return { y: y.detach(), gx: g[0], gw: g[1], gb: g[2], r: rr };
+}

@@ -8,22 +8,13 @@ import * as torch from '../src/torch/index.js';
 import { F } from '../src/torch/index.js';
 import * as nn from '../src/nn/index.js';
 import { assertClose } from './helpers.js';
+import { withGrads } from './grad-helpers.js';
 
 function close(a: torch.Tensor, b: torch.Tensor, label: string): void {
   assert.deepEqual(a.shape, b.shape, `${label}: shape`);
   // Tolerances scaled to the tensor: the sums are regrouped, so they differ by rounding only.
   const scale = b.abs().max().item() as number;
   assertClose(a.contiguous().toTypedArray() as Float64Array, b.contiguous().toTypedArray() as Float64Array, 1e-12, 1e-12 * scale, label);
-}
-
-/** Output, and the gradients of Σ out·r in x, weight and bias, of `f` (fresh leaves each call). */
-function withGrads(f: (x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) => torch.Tensor, x0: torch.Tensor, w0: torch.Tensor, b0: torch.Tensor, r: torch.Tensor | null) {
-  const [x, w, b] = [x0, w0, b0].map((t) => t.detach().clone());
-  for (const t of [x, w, b]) t.requiresGrad = true;
-  const y = f(x, w, b);
-  const rr = r ?? torch.withSeed(5, () => torch.randn(y.shape, { dtype: 'float64' }));
-  const g = torch.grad(y.mul(rr).sum(), [x, w, b]) as torch.Tensor[];
-  return { y: y.detach(), gx: g[0], gw: g[1], gb: g[2], r: rr };
 }
 
 for (const layout of ['NCHW', 'channels-last'] as const) {
