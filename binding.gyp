@@ -13,6 +13,7 @@
         "native/distributed.cc",
         "native/grid_sample.cc",
         "native/conv_transpose.cc",
+        "native/conv_winograd.cc",
         "native/profiler.cc",
         "native/flops.cc",
         "native/autocast.cc"

@@ -49,6 +49,11 @@ at::Tensor ConvTranspose2dCpu(const at::Tensor& x, const at::Tensor& w, const c1
                               at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef outputPadding,
                               int64_t groups, at::IntArrayRef dilation);
 
+// conv2d; on the CPU, 3×3 float32 convolutions by Winograd's algorithm where oneDNN has it
+// (conv_winograd.cc), everything else libtorch's op.
+at::Tensor Conv2dCpu(const at::Tensor& x, const at::Tensor& w, const c10::optional<at::Tensor>& bias,
+                     at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups);
+
 // The first line of a C++ error message: libtorch appends backtraces and notes.
 std::string FirstLine(const std::string& s);
 

@@ -78,21 +78,26 @@ std::unique_ptr<at::ObserverContext> OnStart(const at::RecordFunction& fn) {
     return ctx;
   }
   const char* name = fn.name();
-  // Our CPU transposed convolution (conv_transpose.cc): counted as one, whatever it calls.
-  bool ourConvT = std::strcmp(name, "ganforge::conv_transpose2d") == 0;
-  bool ourConvTBack = std::strcmp(name, "ganforge::conv_transpose2d_backward") == 0;
-  if (ourConvT || ourConvTBack) {
+  // Our CPU transposed convolution (conv_transpose.cc) and Winograd convolution
+  // (conv_winograd.cc): each counted as one, whatever it calls.
+  bool ourConvT = Is(name, "ganforge::conv_transpose2d");
+  bool ourConvTBack = Is(name, "ganforge::conv_transpose2d_backward");
+  bool ourWino = Is(name, "ganforge::conv2d_winograd");
+  bool ourWinoBack = Is(name, "ganforge::conv2d_winograd_backward");
+  if (ourConvT || ourConvTBack || ourWino || ourWinoBack) {
     ctx->counted = true;
     if (t_counted_depth++ > 0) return ctx;
     ctx->backward = t_backward_depth > 0;
-    // (x, w) forward; (x, w, number of gradients computed) backward.
+    // (t, w) forward; (t, w, number of gradients computed) backward, where t has one element
+    // per multiply-add row: the transposed convolution's input, the convolution's output.
     auto in = fn.inputs();
-    auto* x = TensorAt(in, 0);
+    auto* t = TensorAt(in, 0);
     auto* w = TensorAt(in, 1);
-    if (x && w && w->dim() >= 3) {
-      int64_t macs = x->numel() * w->size(1) * Prod(w->sizes(), 2);
-      if (ourConvT) Add(ctx->backward, kConvT, macs);
-      else if (in.size() > 2 && in[2].isInt()) Add(true, kConvT, macs * in[2].toInt());
+    if (t && w && w->dim() >= 3) {
+      Kind kind = ourConvT || ourConvTBack ? kConvT : kConv;
+      int64_t macs = t->numel() * w->size(1) * Prod(w->sizes(), 2);
+      if (ourConvT || ourWino) Add(ctx->backward, kind, macs);
+      else if (in.size() > 2 && in[2].isInt()) Add(true, kind, macs * in[2].toInt());
     }
     return ctx;
   }

@@ -7,6 +7,10 @@
 //     headers it carries (include/gloo), never the system's (another gloo version would
 //     not match the archive's compiled ProcessGroupGloo). Without them the addon builds
 //     with no process group, and distributed training says why.
+//   - oneDNN's own API (conv_winograd.cc: Winograd 3×3 convolutions) with Debian's
+//     libtorch, which runs on the system's libdnnl; its headers are libdnnl-dev's
+//     (scripts/bootstrap.sh installs it). An archive carries its oneDNN inside libtorch,
+//     without headers: there the convolutions stay libtorch's.
 //   - NCCL only with a CUDA archive and nccl.h (the archive's include/, $CUDA_HOME or
 //     /usr/include).
 'use strict';
@@ -44,6 +48,11 @@ if (root) {
     fail('libtorch not found: install it (apt-get install libtorch-dev) or set LIBTORCH to an unpacked libtorch archive');
   }
   const gloo = fs.existsSync('/usr/include/gloo/config.h');
-  const out = { include: [sys[1]], libs: ['-ltorch', '-ltorch_cpu', '-lc10'], defines: gloo ? ['GF_C10D', 'USE_C10D_GLOO'] : [] };
+  const dnnl = fs.existsSync('/usr/include/oneapi/dnnl/dnnl.hpp');
+  const out = {
+    include: [sys[1]],
+    libs: ['-ltorch', '-ltorch_cpu', '-lc10', ...(dnnl ? ['-ldnnl'] : [])],
+    defines: [...(gloo ? ['GF_C10D', 'USE_C10D_GLOO'] : []), ...(dnnl ? ['GF_ONEDNN'] : [])],
+  };
   process.stdout.write(out[what].join(' '));
 }

@@ -18,8 +18,8 @@ static int64_t Reduction(const Napi::Value& v) {
 
 // (x, w, b?, stride[], padding[], dilation[], groups)
 static Napi::Value conv2d(INFO) {
-  return Wrap(ENV, at::conv2d(T(info[0]), T(info[1]), OptT(info[2]), Ints(info[3]), Ints(info[4]), Ints(info[5]),
-                              Int(info[6])));
+  return Wrap(ENV, Conv2dCpu(T(info[0]), T(info[1]), OptT(info[2]), Ints(info[3]), Ints(info[4]), Ints(info[5]),
+                             Int(info[6])));
 }
 // (x, w, b?, stride[], padding[], output_padding[], groups, dilation[])
 static Napi::Value convTranspose2d(INFO) {

@@ -18,6 +18,9 @@ if [ -z "${LIBTORCH:-}" ] && [ ! -e /usr/lib/x86_64-linux-gnu/openblas-pthread/l
 # The gloo headers that c10d's ProcessGroupGloo header includes (distributed training);
 # Debian's libtorch-dev does not depend on them. An official archive brings its own.
 if [ -z "${LIBTORCH:-}" ] && [ ! -f /usr/include/gloo/config.h ]; then missing+=(libgloo-dev); fi
+# oneDNN's headers, for the Winograd 3×3 convolutions (native/conv_winograd.cc) on the
+# libdnnl that Debian's libtorch already runs on.
+if [ -z "${LIBTORCH:-}" ] && [ ! -f /usr/include/oneapi/dnnl/dnnl.hpp ]; then missing+=(libdnnl-dev); fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     say "missing ${missing[*]}: run as root, or install them (apt-get install ${missing[*]})"

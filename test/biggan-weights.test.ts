@@ -33,7 +33,9 @@ for (const format of ['legacy', 'zip']) {
         G.loadStateDict(readWeightFile(dir, name));
         G.eval();
         const out = torch.noGrad(() => G.generate(expected.z, expected.y));
-        assertClose(f32(out), f32(expected[name]), 1e-4, 1e-6, `${format} ${name}`);
+        // atol 1e-5 of tanh's ±1 range: float32 rounding of another summation order (our
+        // Winograd 3×3 convolutions) moves outputs near zero by ~1e-6.
+        assertClose(f32(out), f32(expected[name]), 1e-4, 1e-5, `${format} ${name}`);
         G.dispose();
       }
       const D = new BigGANDiscriminator(arch);
