@@ -98,10 +98,36 @@ test('ganforge sample --weights: a reference folder, and a lone G_ema.pth with t
   assert.ok(existsSync(join(out, 'b', '000000_class0.png')));
   r = cli(['sample', '--weights', lone, '--out', join(out, 'c'), '--config', 'cifar']);
   assert.equal(r.status, 2);
-  assert.match(r.stderr, /does not fit the architecture .*check --config/);
+  assert.match(r.stderr, /does not fit the architecture .*check --model, --config/);
   r = cli(['sample', '--weights', fromRoot('test/fixtures/biggan/weights_legacy'), '--out', join(out, 'd'), '--G_ch', '4']);
   assert.equal(r.status, 2);
   assert.match(r.stderr, /--G_ch: a weights folder's architecture comes from its state_dict\.pth/);
+});
+
+test('ganforge sample --weights: a BigGAN-deep reference folder (its config names BigGANdeep), and its lone G_ema.pth with --model biggan_deep', () => {
+  const out = tempDir('gf-bgdeep-');
+  const folder = fromRoot('test/fixtures/biggan_deep/weights_zip');
+  let r = cli(['sample', '--weights', folder, '--out', join(out, 'a'), '--n', '2', '--seed', '3', '--sample_sheets', '--classes_per_sheet', '4', '--samples_per_class', '2', '--sample_interps', '--num_per_sheet', '2', '--num_midpoints', '1']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(readdirSync(join(out, 'a')).sort(), ['000000_class0.png', '000001_class1.png', 'interpY0.png', 'interpZ0.png', 'interpZY0.png', 'samples0.png']);
+  // The same network from the lone file and the options the folder's config holds: the same images.
+  const arch = ['--model', 'biggan_deep', '--resolution', '32', '--n_classes', '4', '--G_ch', '2', '--dim_z', '12', '--shared_dim', '6', '--G_attn', '16', '--SN_eps', '1e-6', '--G_depth', '2'];
+  r = cli(['sample', '--weights', join(folder, 'G_ema.pth'), '--out', join(out, 'b'), '--n', '2', '--seed', '3', ...arch]);
+  assert.equal(r.status, 0, r.stderr);
+  for (const f of ['000000_class0.png', '000001_class1.png']) assert.deepEqual(readFileSync(join(out, 'b', f)), readFileSync(join(out, 'a', f)), f);
+  // Read as BigGAN.py's generator it does not fit; nor with another depth.
+  r = cli(['sample', '--weights', join(folder, 'G_ema.pth'), '--out', join(out, 'c'), ...arch.slice(2, -2), '--G_shared', '--hier']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /does not fit the architecture/);
+  r = cli(['sample', '--weights', join(folder, 'G_ema.pth'), '--out', join(out, 'd'), ...arch.slice(0, -1), '3']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /does not fit the architecture/);
+  r = cli(['sample', '--weights', join(folder, 'G_ema.pth'), '--out', join(out, 'e'), ...arch.slice(2)]);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--G_depth is BigGAN-deep's: add --model biggan_deep/);
+  r = cli(['sample', '--weights', folder, '--out', join(out, 'e'), '--model', 'biggan_deep']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--model: a weights folder's architecture comes from its state_dict\.pth/);
 });
 
 test('generate() batches give the same images as one forward (eval mode)', () => {

@@ -3,13 +3,16 @@
 // format): state_dict.pth's config, with its pickled nn.ReLU objects read as inert stubs,
 // rebuilds the architecture; G.pth, G_ema.pth and D.pth load strictly and give the
 // reference's outputs for the same z and y. The stub is the only class let through, and
-// only where asked. Fixtures: test/fixtures/biggan/make_weights_fixture.py.
+// only where asked. A BigGANdeep.py folder (train.py --model BigGANdeep) builds the deep
+// generator from the same config. Fixtures: test/fixtures/biggan/make_weights_fixture.py,
+// test/fixtures/biggan_deep/make_weights_fixture.py.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../src/torch/index.js';
 import * as io from '../src/io/index.js';
 import { BigGANGenerator, BigGANDiscriminator } from '../src/models/biggan.js';
-import { archFromConfig, readReferenceState, readWeightFile, STATE_DICT_STUBS, type ReferenceState } from '../src/families/biggan_weights.js';
+import { BigGANDeepGenerator } from '../src/models/biggan_deep.js';
+import { archFromConfig, generatorFromConfig, isDeepConfig, readReferenceState, readWeightFile, STATE_DICT_STUBS, type ReferenceState } from '../src/families/biggan_weights.js';
 import { assertClose, fromRoot } from './helpers.js';
 
 const expected = io.loadSafetensors(fromRoot('test/fixtures/biggan/weights_expected.safetensors')).tensors;
@@ -46,6 +49,27 @@ for (const format of ['legacy', 'zip']) {
     });
   });
 }
+
+test('a BigGAN-deep reference folder: its config names BigGANdeep and G_depth, and G, G_ema give the reference\'s outputs', () => {
+  const dir = fromRoot('test/fixtures/biggan_deep/weights_zip');
+  const want = io.loadSafetensors(fromRoot('test/fixtures/biggan_deep/weights_expected.safetensors')).tensors;
+  const config = readReferenceState(dir).config as ReferenceState;
+  assert.equal(isDeepConfig(config), true);
+  assert.equal(isDeepConfig({ ...config, model: 'BigGAN' }), false);
+  assert.throws(() => isDeepConfig({ ...config, model: 'SAGAN' }), /model 'SAGAN' is neither BigGAN nor BigGANdeep/);
+  torch.scope(() => {
+    for (const name of ['G', 'G_ema'] as const) {
+      const G = generatorFromConfig(config);
+      assert.ok(G instanceof BigGANDeepGenerator);
+      assert.equal(G.cfg.G_depth, 2);
+      G.loadStateDict(readWeightFile(dir, name));
+      G.eval();
+      const out = torch.noGrad(() => G.generate(want.z, want.y));
+      assertClose(f32(out), f32(want[name]), 1e-4, 1e-5, `deep ${name}`);
+      G.dispose();
+    }
+  });
+});
 
 test('the ReLU stub is let through only when asked, and no other class is', () => {
   for (const format of ['legacy', 'zip']) {

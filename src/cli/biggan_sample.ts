@@ -11,10 +11,10 @@ import { UsageError } from '../config/errors.js';
 import { defineSchema, formatOptions, type Options } from '../config/options.js';
 import { saveGrid, saveImages } from '../data/index.js';
 import { encodeNpz } from '../io/npz.js';
-import { BigGANGenerator } from '../models/biggan.js';
-import { biggan, BIGGAN_CONFIGS, BIGGAN_SCHEMA } from '../families/biggan.js';
-import { archFromConfig, isWeightsFolder, readReferenceState, readWeightFile, type ReferenceState } from '../families/biggan_weights.js';
-import { generate, interpSheet, sampleLatents, sampleSheet, type LatentOptions } from '../families/biggan_sampling.js';
+import { BIGGAN_CONFIGS, BIGGAN_SCHEMA } from '../families/biggan.js';
+import { BIGGAN_DEEP_CONFIGS, BIGGAN_DEEP_SCHEMA } from '../families/biggan_deep.js';
+import { generatorFromConfig, isWeightsFolder, readReferenceState, readWeightFile, type ReferenceState } from '../families/biggan_weights.js';
+import { generate, interpSheet, sampleLatents, sampleSheet, type ClassGenerator, type LatentOptions } from '../families/biggan_sampling.js';
 import { loadRun, readRunOptions } from '../families/load.js';
 import { accumulateStandingStats } from '../train/standing_stats.js';
 import { parseCommand } from './command.js';
@@ -49,21 +49,26 @@ const SCHEMA = defineSchema({
   num_standing_accumulations: A.num_standing_accumulations,
   device: { type: 'string', default: 'cpu', help: "'cpu' or 'cuda[:N]'" },
   // A lone weights file's architecture.
-  config: A.config,
+  model: { type: 'string', default: 'biggan', choices: ['biggan', 'biggan_deep'], help: "lone file: BigGAN.py's generator, or BigGANdeep.py's (train.py --model BigGANdeep)" },
+  config: { ...A.config, choices: ['none', 'cifar', 'imagenet128'], help: "lone file: a launch script's architecture (cifar: launch_cifar_ema.sh; imagenet128: launch_BigGAN_bs256x8.sh, or launch_BigGAN_deep.sh with --model biggan_deep)" },
   resolution: { type: 'int', default: null, help: "lone file: output size (default: --config's)", min: 4 },
   n_classes: { type: 'int', default: null, help: "lone file: number of classes (default: --config's)", min: 1 },
   G_ch: A.G_ch, dim_z: A.dim_z, G_shared: A.G_shared, shared_dim: A.shared_dim, hier: A.hier, G_attn: A.G_attn,
   mybn: A.mybn, BN_eps: A.BN_eps, SN_eps: A.SN_eps, num_G_SVs: A.num_G_SVs, num_G_SV_itrs: A.num_G_SV_itrs,
+  G_depth: { ...BIGGAN_DEEP_SCHEMA.G_depth, help: 'lone file with --model biggan_deep: residual blocks per resolution in G' },
 });
 
 const ARCH_KEYS = ['G_ch', 'dim_z', 'G_shared', 'shared_dim', 'hier', 'G_attn', 'mybn', 'BN_eps', 'SN_eps', 'num_G_SVs', 'num_G_SV_itrs'] as const;
+/** What a lone deep file takes besides (G_depth), and what a weights folder refuses. */
+const DEEP_KEYS = ['G_depth'] as const;
 
 export const BIGGAN_SAMPLE_HELP = `Usage: ganforge sample --weights DIR|G_ema.pth --out DIR [options]
        ganforge sample --run DIR --out DIR --sample_sheets ... (a biggan run)
 
 BigGAN sampling as BigGAN-PyTorch's sample.py: from one of its weights folders (the
-architecture comes from state_dict.pth), from a lone G.pth/G_ema.pth with --config cifar
-or --config imagenet128 and any architecture option, or from a ganforge biggan run.
+architecture, BigGAN.py's or BigGANdeep.py's, comes from state_dict.pth), from a lone
+G.pth/G_ema.pth with --config cifar or --config imagenet128 and any architecture option
+(--model biggan_deep for BigGANdeep.py's), or from a ganforge biggan or biggan_deep run.
 
 Options:
 ${formatOptions(SCHEMA)}
@@ -75,36 +80,46 @@ export function isBigGANSample(argv: readonly string[]): boolean {
   return argv.some((a) => flags.some((f) => a === `--${f}` || a.startsWith(`--${f}=`)));
 }
 
-/** The reference-style config of a lone weights file: parser defaults, the preset, then what was given. */
+/**
+ * The reference-style config of a lone weights file: the parser's defaults (BigGAN-deep's
+ * for --model biggan_deep), the preset, then what was given.
+ */
 function loneConfig(o: Options, given: Set<string>): ReferenceState {
+  const deep = o.model === 'biggan_deep';
+  if (!deep && given.has('G_depth')) throw new UsageError('--G_depth is BigGAN-deep\'s: add --model biggan_deep');
   const name = String(o.config);
-  const preset = name === 'none' ? {} : BIGGAN_CONFIGS[name];
-  const c: ReferenceState = {};
-  for (const k of ARCH_KEYS) c[k] = (given.has(k) ? o[k] : (preset[k] ?? o[k])) as number | string | boolean;
+  const presets = deep ? BIGGAN_DEEP_CONFIGS : BIGGAN_CONFIGS;
+  if (name !== 'none' && !presets[name]) throw new UsageError(`--config ${name} is not a ${deep ? 'BigGAN-deep' : 'BigGAN'} preset (${Object.keys(presets).join(', ')})`);
+  const preset = name === 'none' ? {} : presets[name];
+  const schema: Record<string, { default: unknown }> = deep ? BIGGAN_DEEP_SCHEMA : A;
+  const c: ReferenceState = { model: deep ? 'BigGANdeep' : 'BigGAN' };
+  for (const k of deep ? [...ARCH_KEYS, ...DEEP_KEYS] : ARCH_KEYS) {
+    c[k] = (given.has(k) ? o[k] : (preset[k] ?? schema[k].default)) as number | string | boolean;
+  }
   c.resolution = (o.resolution ?? preset.resolution ?? null) as number | null;
   c.n_classes = (o.n_classes ?? PRESET_CLASSES[name] ?? null) as number | null;
   if (c.resolution === null || c.n_classes === null) throw new UsageError('a lone weights file needs --config cifar|imagenet128, or --resolution and --n_classes');
   return c;
 }
 
-function loadGenerator(o: Options, given: Set<string>): { G: BigGANGenerator; source: string } {
+function loadGenerator(o: Options, given: Set<string>): { G: ClassGenerator; source: string } {
   const device = String(o.device);
   if (o.run !== null) {
     if (o.weights !== null) throw new UsageError('give --weights or --run, not both');
     const { def } = readRunOptions(String(o.run));
-    if (def.name !== 'biggan') throw new UsageError(`${o.run} is a ${def.name} run: these options are BigGAN's (use ganforge sample --run without them)`);
+    if (def.name !== 'biggan' && def.name !== 'biggan_deep') throw new UsageError(`${o.run} is a ${def.name} run: these options are BigGAN's (use ganforge sample --run without them)`);
     const loaded = loadRun(String(o.run), { checkpoint: o.checkpoint as string | null, device });
     const nets = loaded.recipe.networks();
     for (const [k, n] of Object.entries(nets)) if (k !== 'G_ema') n.dispose();
-    return { G: nets.G_ema as BigGANGenerator, source: loaded.checkpoint };
+    return { G: nets.G_ema as ClassGenerator, source: loaded.checkpoint };
   }
   if (o.weights === null) throw new UsageError('sample needs --weights PATH (a BigGAN-PyTorch weights folder or G.pth) or --run DIR');
   const path = String(o.weights);
   if (!existsSync(path)) throw new UsageError(`--weights ${path} does not exist`);
   let config: ReferenceState, file: string, sd: Record<string, torch.Tensor>;
   if (isWeightsFolder(path)) {
-    const given_ = ARCH_KEYS.filter((k) => given.has(k)).concat(given.has('config') ? ['config' as never] : []);
-    if (given_.length) throw new UsageError(`--${given_[0]}: a weights folder's architecture comes from its state_dict.pth`);
+    const refused = [...ARCH_KEYS, ...DEEP_KEYS, 'config', 'model', 'resolution', 'n_classes'].filter((k) => given.has(k));
+    if (refused.length) throw new UsageError(`--${refused[0]}: a weights folder's architecture comes from its state_dict.pth`);
     config = readReferenceState(path).config as ReferenceState;
     const name = o.use_ema && existsSync(join(path, 'G_ema.pth')) ? 'G_ema' : 'G';
     file = join(path, `${name}.pth`);
@@ -114,14 +129,21 @@ function loadGenerator(o: Options, given: Set<string>): { G: BigGANGenerator; so
     file = path;
     sd = torch.scope(() => readLone(path));
   }
-  const G = new BigGANGenerator(archFromConfig(config));
+  let G: ClassGenerator;
+  try {
+    G = generatorFromConfig(config);
+  } catch (e) {
+    for (const t of Object.values(sd)) t.dispose();
+    throw e;
+  }
   try {
     G.loadStateDict(sd);
   } catch (e) {
     G.dispose();
-    throw new UsageError(`${file} does not fit the architecture (${(e as Error).message.split('\n')[0]}): check --config and the architecture options`);
+    throw new UsageError(`${file} does not fit the architecture (${(e as Error).message.split('\n')[0]}): check --model, --config and the architecture options`);
+  } finally {
+    for (const t of Object.values(sd)) t.dispose();
   }
-  for (const t of Object.values(sd)) t.dispose();
   return { G: G.to(device).eval(), source: file };
 }
 
@@ -192,7 +214,7 @@ export async function bigganSampleCommand(argv: string[]): Promise<number> {
 }
 
 /** sample.py's npz: random classes, x = uint8(255·(img + 1)/2) in NCHW, y int64. */
-function npzOf(G: BigGANGenerator, n: number, nClasses: number, lat: LatentOptions, batch: number, device: string): Uint8Array {
+function npzOf(G: ClassGenerator, n: number, nClasses: number, lat: LatentOptions, batch: number, device: string): Uint8Array {
   const x = new Uint8Array(n * G.cfg.channels * G.cfg.resolution ** 2);
   const y = new BigInt64Array(n);
   let at = 0;

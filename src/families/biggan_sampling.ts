@@ -6,6 +6,10 @@
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import type { BigGANGenerator } from '../models/biggan.js';
+import type { BigGANDeepGenerator } from '../models/biggan_deep.js';
+
+/** A generator sample.py's functions work with: BigGAN.py's or BigGANdeep.py's. */
+export type ClassGenerator = BigGANGenerator | BigGANDeepGenerator;
 
 export interface LatentOptions {
   /** Standard deviation of z (the reference's z_var, passed to normal_ as its std). */
@@ -32,7 +36,7 @@ export function sampleLatents(n: number, dim: number, o: LatentOptions, device: 
 }
 
 /** G's images for latents z and class indices y, in batches of at most `batch` (no gradient). */
-export function generate(G: BigGANGenerator, z: Tensor, y: Tensor, batch = 64): Tensor {
+export function generate(G: ClassGenerator, z: Tensor, y: Tensor, batch = 64): Tensor {
   return torch.noGrad(() => torch.scope(() => {
     const parts: Tensor[] = [];
     for (let i = 0; i < z.shape[0]; i += batch) {
@@ -48,7 +52,7 @@ export function generate(G: BigGANGenerator, z: Tensor, y: Tensor, batch = 64): 
  * column draws a fresh latent for every row (utils.sample_sheet). Returns the images
  * row by row (a grid of `perClass` columns).
  */
-export function sampleSheet(G: BigGANGenerator, classes: number[], perClass: number, o: LatentOptions): Tensor {
+export function sampleSheet(G: ClassGenerator, classes: number[], perClass: number, o: LatentOptions): Tensor {
   return torch.noGrad(() => torch.scope(() => {
     const device = G.linear.parameters()[0].device;
     const y = torch.tensor(classes, { dtype: 'int64', device });
@@ -84,7 +88,7 @@ export interface InterpOptions extends LatentOptions {
  * two class embeddings (through G.shared) in num_midpoints + 2 steps. Needs G's shared
  * embedding unless the class is fixed.
  */
-export function interpSheet(G: BigGANGenerator, o: InterpOptions): Tensor {
+export function interpSheet(G: ClassGenerator, o: InterpOptions): Tensor {
   return torch.noGrad(() => torch.scope(() => {
     const device = G.linear.parameters()[0].device;
     const steps = o.numMidpoints + 2;

@@ -11,7 +11,8 @@ import { loadPthStateDict } from '../io/tensors.js';
 import type { Tensor, optim } from '../torch/index.js';
 import { rawToTensor } from '../io/tensors.js';
 import { isRawTensor } from '../io/raw.js';
-import { BIGGAN_ARCH_DEFAULTS, BIGGAN_INITS, type BigGANArch, type BigGANInit } from '../models/biggan.js';
+import { BIGGAN_ARCH_DEFAULTS, BIGGAN_INITS, BigGANGenerator, type BigGANArch, type BigGANInit } from '../models/biggan.js';
+import { BigGANDeepGenerator } from '../models/biggan_deep.js';
 
 /** The classes state_dict.pth may pickle (train.py's activations); nothing else is accepted. */
 export const STATE_DICT_STUBS = ['torch.nn.modules.activation.ReLU'] as const;
@@ -81,6 +82,25 @@ export function archFromConfig(c: ReferenceState): BigGANArch {
     num_D_SV_itrs: num(c, 'num_D_SV_itrs', d.num_D_SV_itrs), G_param: str(c, 'G_param', d.G_param),
     D_wide: bool(c, 'D_wide', d.D_wide), G_init: init(c, 'G_init'), D_init: init(c, 'D_init'),
   };
+}
+
+/** Whether a config is BigGANdeep.py's (train.py's --model BigGANdeep; BigGAN.py's otherwise). */
+export function isDeepConfig(c: ReferenceState): boolean {
+  const model = str(c, 'model', 'BigGAN');
+  if (model !== 'BigGAN' && model !== 'BigGANdeep') throw new UsageError(`the config's model '${model}' is neither BigGAN nor BigGANdeep`);
+  return model === 'BigGANdeep';
+}
+
+/** The generator a reference config describes (BigGAN.py's or BigGANdeep.py's), freshly initialised. */
+export function generatorFromConfig(c: ReferenceState): BigGANGenerator | BigGANDeepGenerator {
+  const arch = archFromConfig(c);
+  if (!isDeepConfig(c)) return new BigGANGenerator(arch);
+  try {
+    // Depths default as the reference's parser (1).
+    return new BigGANDeepGenerator({ ...arch, G_depth: num(c, 'G_depth', 1), D_depth: num(c, 'D_depth', 1) });
+  } catch (e) {
+    throw new UsageError(`the config's BigGAN-deep generator cannot be built: ${(e as Error).message}`);
+  }
 }
 
 /**
