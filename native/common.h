@@ -53,6 +53,9 @@ at::Tensor ConvTranspose2dCpu(const at::Tensor& x, const at::Tensor& w, const c1
 // (conv_winograd.cc), everything else libtorch's op.
 at::Tensor Conv2dCpu(const at::Tensor& x, const at::Tensor& w, const c10::optional<at::Tensor>& bias,
                      at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups);
+// Whether conv2d would run a 3×3 stride-1 convolution with outChannels filters over x's
+// samples and channels at h×w (x resampled first, or x itself) by Winograd's algorithm.
+bool Conv3x3Winograd(const at::Tensor& x, int64_t outChannels, int64_t h, int64_t w, int64_t padding, bool bias);
 
 // The first line of a C++ error message: libtorch appends backtraces and notes.
 std::string FirstLine(const std::string& s);

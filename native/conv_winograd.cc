@@ -128,14 +128,31 @@ std::shared_ptr<Plan> MakePlan(int64_t N, int64_t C, int64_t K, int64_t H, int64
   return plan;
 }
 
-std::shared_ptr<Plan> PlanFor(const at::Tensor& x, const at::Tensor& w, at::IntArrayRef padding, bool bias) {
-  Key key{x.size(0), x.size(1), w.size(0), x.size(2), x.size(3), padding[0], padding[1], bias};
+std::shared_ptr<Plan> PlanFor(int64_t N, int64_t C, int64_t K, int64_t H, int64_t W, int64_t ph, int64_t pw, bool bias) {
+  Key key{N, C, K, H, W, ph, pw, bias};
   std::lock_guard<std::mutex> lock(g_mutex);
   auto it = g_plans.find(key);
   if (it != g_plans.end()) return it->second;
-  auto plan = MakePlan(x.size(0), x.size(1), w.size(0), x.size(2), x.size(3), padding[0], padding[1], bias);
+  auto plan = MakePlan(N, C, K, H, W, ph, pw, bias);
   g_plans.emplace(key, plan);
   return plan;
+}
+
+// The plan of a 3×3 stride-1 convolution with K filters of x's samples and channels at
+// H×W (x's own size, or the size it is resampled to first), or null where the convolution
+// keeps libtorch's op: turned off, under autocast, not a float32 NCHW CPU tensor, padding
+// above 1, too few tiles, or no Winograd kernel on this CPU.
+std::shared_ptr<Plan> WinogradPlan(const at::Tensor& x, int64_t K, int64_t H, int64_t W, int64_t ph, int64_t pw, bool bias) {
+  if (!Enabled() || at::autocast::is_cpu_enabled() || !x.device().is_cpu() || x.layout() != at::kStrided ||
+      x.dim() != 4 || x.scalar_type() != at::kFloat || x.suggest_memory_format() != at::MemoryFormat::Contiguous ||
+      x.numel() == 0) {
+    return nullptr;
+  }
+  if (ph < 0 || ph > 1 || pw < 0 || pw > 1 || H + 2 * ph < 3 || W + 2 * pw < 3) return nullptr;
+  int64_t oh = H + 2 * ph - 2, ow = W + 2 * pw - 2;
+  if (x.size(0) * ((oh + 3) / 4) * ((ow + 3) / 4) < kMinTiles) return nullptr;
+  auto plan = PlanFor(x.size(0), x.size(1), K, H, W, ph, pw, bias);
+  return plan->ok ? plan : nullptr;
 }
 
 dnnl::stream& Stream() {
@@ -265,7 +282,7 @@ struct Conv2dWinograd : torch::autograd::Function<Conv2dWinograd> {
     const auto& w = saved[1];
     auto padding = ctx->saved_data["padding"].toIntVector();
     bool hasBias = ctx->saved_data["bias"].toBool();
-    auto plan = PlanFor(x, w, padding, hasBias);
+    auto plan = PlanFor(x.size(0), x.size(1), w.size(0), x.size(2), x.size(3), padding[0], padding[1], hasBias);
     const auto gy = grads[0].contiguous();
     bool needX = ctx->needs_input_grad(0), needW = ctx->needs_input_grad(1);
     at::Tensor gx, gw, gb;
@@ -294,26 +311,25 @@ struct Conv2dWinograd : torch::autograd::Function<Conv2dWinograd> {
 
 #endif  // GF_ONEDNN
 
+bool Conv3x3Winograd(const at::Tensor& x, int64_t outChannels, int64_t h, int64_t w, int64_t padding, bool bias) {
+#ifdef GF_ONEDNN
+  return WinogradPlan(x, outChannels, h, w, padding, padding, bias) != nullptr;
+#else
+  return false;
+#endif
+}
+
 at::Tensor Conv2dCpu(const at::Tensor& x, const at::Tensor& w, const c10::optional<at::Tensor>& bias,
                      at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups) {
 #ifdef GF_ONEDNN
   bool hasBias = bias && bias->defined();
-  bool fits = Enabled() && x.device().is_cpu() && x.layout() == at::kStrided && x.dim() == 4 && w.dim() == 4 &&
-              x.scalar_type() == at::kFloat && w.scalar_type() == at::kFloat &&
+  bool fits = x.dim() == 4 && w.dim() == 4 && w.scalar_type() == at::kFloat && w.device().is_cpu() &&
               (!hasBias || (bias->scalar_type() == at::kFloat && bias->dim() == 1 && bias->size(0) == w.size(0))) &&
-              !at::autocast::is_cpu_enabled() && groups == 1 && w.size(2) == 3 && w.size(3) == 3 &&
-              w.size(1) == x.size(1) && stride.size() == 2 && stride[0] == 1 && stride[1] == 1 &&
-              dilation.size() == 2 && dilation[0] == 1 && dilation[1] == 1 && padding.size() == 2 &&
-              padding[0] >= 0 && padding[0] <= 1 && padding[1] >= 0 && padding[1] <= 1 &&
-              x.size(2) + 2 * padding[0] >= 3 && x.size(3) + 2 * padding[1] >= 3 &&
-              x.suggest_memory_format() == at::MemoryFormat::Contiguous && x.numel() > 0;
+              groups == 1 && w.size(2) == 3 && w.size(3) == 3 && w.size(1) == x.size(1) && stride.size() == 2 &&
+              stride[0] == 1 && stride[1] == 1 && dilation.size() == 2 && dilation[0] == 1 && dilation[1] == 1 &&
+              padding.size() == 2;
   if (fits) {
-    int64_t oh = x.size(2) + 2 * padding[0] - 2, ow = x.size(3) + 2 * padding[1] - 2;
-    fits = x.size(0) * ((oh + 3) / 4) * ((ow + 3) / 4) >= kMinTiles;
-  }
-  if (fits) {
-    auto plan = PlanFor(x, w, padding, hasBias);
-    if (plan->ok) {
+    if (auto plan = WinogradPlan(x, w.size(0), x.size(2), x.size(3), padding[0], padding[1], hasBias)) {
       c10::optional<at::Tensor> b;
       if (hasBias) b = *bias;
       return Conv2dWinograd::apply(x.contiguous(), w.contiguous(), b, padding.vec(), plan);

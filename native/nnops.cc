@@ -21,6 +21,10 @@ static Napi::Value conv2d(INFO) {
   return Wrap(ENV, Conv2dCpu(T(info[0]), T(info[1]), OptT(info[2]), Ints(info[3]), Ints(info[4]), Ints(info[5]),
                              Int(info[6])));
 }
+// (x, outChannels, h, w, padding, bias)
+static Napi::Value conv3x3Winograd(INFO) {
+  return Napi::Boolean::New(ENV, Conv3x3Winograd(T(info[0]), Int(info[1]), Int(info[2]), Int(info[3]), Int(info[4]), Bool(info[5])));
+}
 // (x, w, b?, stride[], padding[], output_padding[], groups, dilation[])
 static Napi::Value convTranspose2d(INFO) {
   return Wrap(ENV, ConvTranspose2dCpu(T(info[0]), T(info[1]), OptT(info[2]), Ints(info[3]), Ints(info[4]),
@@ -140,7 +144,7 @@ static Napi::Value nllLoss(INFO) {
 }
 
 void InitNNOps(Napi::Env env, Napi::Object e) {
-  GF_EXPORT(e, linear); GF_EXPORT(e, conv2d); GF_EXPORT(e, convTranspose2d); GF_EXPORT(e, avgPool2d); GF_EXPORT(e, maxPool2d);
+  GF_EXPORT(e, linear); GF_EXPORT(e, conv2d); GF_EXPORT(e, conv3x3Winograd); GF_EXPORT(e, convTranspose2d); GF_EXPORT(e, avgPool2d); GF_EXPORT(e, maxPool2d);
   GF_EXPORT(e, adaptiveAvgPool2d); GF_EXPORT(e, interpolate); GF_EXPORT(e, pad);
   GF_EXPORT(e, relu); GF_EXPORT(e, leakyRelu); GF_EXPORT(e, relu_); GF_EXPORT(e, leakyRelu_); GF_EXPORT(e, tanh); GF_EXPORT(e, sigmoid); GF_EXPORT(e, softplus);
   GF_EXPORT(e, gelu); GF_EXPORT(e, silu); GF_EXPORT(e, elu); GF_EXPORT(e, softmax); GF_EXPORT(e, logSoftmax);

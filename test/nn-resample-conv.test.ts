@@ -57,3 +57,29 @@ test('the folded convolutions refuse a kernel that is not 3×3', () => torch.sco
   assert.throws(() => nn.upsampleConv3x3(x, torch.randn([3, 2, 1, 1]), null), /folds a 3×3 convolution, got a 1×1 kernel/);
   assert.throws(() => nn.conv3x3AvgPool(x, torch.randn([3, 2, 5, 5]), null), /folds a 3×3 convolution, got a 5×5 kernel/);
 }));
+
+// Where the 3×3 convolution runs by Winograd's algorithm (float32 on CPUs whose oneDNN has
+// it), the layers take the plain order instead of the folds: the same map, in float32.
+const winograd = torch.scope(() => F.winogradConv3x3(torch.randn([4, 16, 16, 16]), 16));
+test('in float32 with Winograd convolutions, the resampling layers run the plain order: equal to float64, Winograd in the profile', { skip: winograd ? false : 'no Winograd kernel here (AVX-512 CPUs only)' }, () => torch.scope(() => {
+  const x = torch.withSeed(3, () => torch.randn([4, 16, 16, 12], { dtype: 'float64' }));
+  const [w, b] = torch.withSeed(4, () => [torch.randn([24, 16, 3, 3], { dtype: 'float64' }).mul(0.1), torch.randn([24], { dtype: 'float64' })]);
+  const cases: Array<[string, (x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) => torch.Tensor, (x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) => torch.Tensor]> = [
+    ['upsampleConv3x3', (x, w, b) => nn.upsampleConv3x3(x, w, b), (x, w, b) => F.conv2d(F.interpolate(x, { scaleFactor: 2 }), w, b, { padding: 1 })],
+    ['conv3x3AvgPool', (x, w, b) => nn.conv3x3AvgPool(x, w, b), (x, w, b) => F.avgPool2d(F.conv2d(x, w, b, { padding: 1 }), 2)],
+  ];
+  for (const [name, layer, plain] of cases) {
+    const want = withGrads(plain, x, w, b, null);
+    const { result: got, profile } = torch.profiler.profile(() => withGrads(layer, x.float(), w.float(), b.float(), want.r.float()));
+    assert.ok(profile.events.some((e) => e.name === 'ganforge::conv2d_winograd'), `${name}: no Winograd convolution ran`);
+    for (const k of ['y', 'gx', 'gw', 'gb'] as const) {
+      const err = got[k].double().sub(want[k]).abs().max().item(), scale = want[k].abs().max().item();
+      assert.ok(err <= 1e-5 * scale, `${name} ${k}: max error ${err} against scale ${scale}`);
+    }
+  }
+  // Where it would not run, they fold: float64, channels-last, or too few tiles (one 4×4 sample).
+  assert.equal(F.winogradConv3x3(x, 24), false);
+  assert.equal(F.winogradConv3x3(x.float().channelsLast(), 24), false);
+  assert.equal(F.winogradConv3x3(torch.randn([1, 16, 4, 4]), 24, { size: [8, 8] }), false);
+  assert.equal(F.winogradConv3x3(torch.randn([1, 16, 4, 4]), 24, { size: [32, 32] }), true);
+}));

@@ -196,17 +196,16 @@ test('a tiny conditional run trains, samples per class, and resumes bit-exactly'
   for (const row of rows) for (const k of ['D_loss_real', 'D_loss_fake', 'G_loss']) assert.ok(Number.isFinite(row[k]), `${k} logged`);
 });
 
-test('--resume_from a reference weights folder: training starts from its G, D, G_ema and Adam moments, on a labelled folder', async () => {
+/** A run --resume_from a reference weights folder starts from its G, D, G_ema and Adam moments, and trains on. */
+async function checkResumeFrom(model: string, weights: string, arch: string[]): Promise<void> {
   const dir = tempDir('gf-biggan-from-');
   const data = join(dir, 'data');
   // Four classes, as the reference run had (sub-folders, sorted: the labels 0-3).
   for (const [k, cls] of ['a', 'b', 'c', 'd'].entries()) {
     for (let i = 0; i < 2; i++) await writeSolid(join(data, cls, `${i}.png`), 32, 32, [40 * k, 200 - 30 * i, 90]);
   }
-  const weights = fromRoot('test/fixtures/biggan/weights_legacy');
   const run = join(dir, 'run');
-  const r = cli(['train', '--model', 'biggan', '--data', data, '--classes', '--resolution', '32', '--batch', '2', '--num_D_steps', '2',
-    '--G_ch', '2', '--D_ch', '2', '--dim_z', '12', '--G_shared', '--shared_dim', '6', '--hier', '--G_attn', '16', '--D_attn', '16', '--SN_eps', '1e-6',
+  const r = cli(['train', '--model', model, '--data', data, '--classes', '--resolution', '32', '--batch', '2', '--num_D_steps', '2', ...arch,
     '--adam_eps', '1e-6', '--resume_from', weights, '--kimg', '0.004', '--workers', '1', '--sample_kimg', '0', '--n_samples', '4', '--out', run]);
   assert.equal(r.status, 0, r.stderr);
   const names = io.listCheckpoints(join(run, 'checkpoints'));
@@ -223,4 +222,12 @@ test('--resume_from a reference weights folder: training starts from its G, D, G
     assert.equal((last.state as { step: number }).step, 1);
     assert.ok(!last.networks.G['linear.weight'].equal(first.networks.G['linear.weight']), 'G trained on');
   });
-});
+}
+
+const TINY_ARCH = ['--G_ch', '2', '--D_ch', '2', '--dim_z', '12', '--shared_dim', '6', '--G_attn', '16', '--D_attn', '16', '--SN_eps', '1e-6'];
+
+test('--resume_from a reference weights folder: training starts from its G, D, G_ema and Adam moments, on a labelled folder', () =>
+  checkResumeFrom('biggan', fromRoot('test/fixtures/biggan/weights_legacy'), [...TINY_ARCH, '--G_shared', '--hier']));
+
+test('--model biggan_deep --resume_from a BigGANdeep.py weights folder starts from it likewise', () =>
+  checkResumeFrom('biggan_deep', fromRoot('test/fixtures/biggan_deep/weights_zip'), [...TINY_ARCH, '--G_depth', '2', '--D_depth', '1']));

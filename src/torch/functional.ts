@@ -1,6 +1,7 @@
 // `F`: the functional ops of torch.nn.functional, with PyTorch's argument names and defaults.
 import { N } from './native.js';
 import { Tensor, wrap } from './tensor.js';
+import { isTracing } from './trace.js';
 
 type Pair = number | readonly [number, number];
 type Reduction = 'mean' | 'sum' | 'none';
@@ -21,6 +22,20 @@ export interface Conv2dOptions {
 export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, o: Conv2dOptions = {}): Tensor {
   return wrap(N.conv2d(x.handle, weight.handle, bias?.handle ?? null, pair(o.stride ?? 1, 'stride'),
     pair(o.padding ?? 0, 'padding'), pair(o.dilation ?? 1, 'dilation'), o.groups ?? 1));
+}
+
+/**
+ * Whether conv2d would run a 3×3 stride-1 convolution with `outChannels` filters (and a
+ * bias or not) over x's samples and channels at `size` (default x's own: give the size x is
+ * resampled to first) by Winograd's algorithm (native/conv_winograd.cc): float32 NCHW on
+ * a CPU whose oneDNN has the kernel, enough 4×4 output tiles, not turned off. Layers that
+ * could fold resampling into their convolution ask, as folding forfeits Winograd's saving.
+ * False while a trace runs: an exported graph is the same whichever CPU exported it.
+ */
+export function winogradConv3x3(x: Tensor, outChannels: number, o: { size?: [number, number]; padding?: number; bias?: boolean } = {}): boolean {
+  if (x.ndim !== 4 || isTracing()) return false;
+  const [h, w] = o.size ?? [x.shape[2], x.shape[3]];
+  return N.conv3x3Winograd(x.handle, outChannels, h, w, o.padding ?? 1, o.bias ?? true) as boolean;
 }
 
 export interface ConvTranspose2dOptions extends Conv2dOptions {
