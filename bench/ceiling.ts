@@ -3,7 +3,8 @@
 // GAN families train at, forward plus both gradients (input and weight), as a training
 // step runs them, in fp32 NCHW, fp32 channels-last and bf16 channels-last. A case's
 // achieved GFLOP/s is then read as a fraction of what the hardware and oneDNN reach on
-// their best layer.
+// their best layer. In fp32 NCHW on AVX-512 CPUs these run by Winograd's algorithm
+// (native/conv_winograd.cc), counted as the direct convolution's FLOPs, as the cases are.
 import * as torch from '../src/torch/index.js';
 
 export type ConvFormat = 'fp32 NCHW' | 'fp32 channels-last' | 'bf16 channels-last';
