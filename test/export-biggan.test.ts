@@ -4,7 +4,8 @@
 // shared embedding as a Gather. onnxruntime-node's output equals our generator's for a
 // batch the graph was not traced at; the export leaks no tensor. Two tiny runs: a
 // CIFAR-like one (class embeddings in every ccbn, no attention) and one with the shared
-// embedding, hierarchical z, self-attention at 16² and standing statistics.
+// embedding, hierarchical z, self-attention at 16² and standing statistics; and a
+// BigGAN-deep one.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
@@ -23,7 +24,7 @@ import * as nn from '../src/nn/index.js';
 import { loadRun, type LoadedRun } from '../src/families/load.js';
 import { disposeRun } from '../src/cli/latents.js';
 import { exportRun } from '../src/cli/export_run.js';
-import type { BigGANGenerator } from '../src/models/biggan.js';
+import type { ClassGenerator } from '../src/families/biggan_sampling.js';
 import { cliAsync, exitOf, tempDir } from './train-helpers.js';
 
 const dir = tempDir('gf-onnx-biggan-');
@@ -34,6 +35,8 @@ const RUNS = {
   // Unconditional (one class) with the reference's own batch norm and standing statistics.
   uncond: [...COMMON.filter((a) => a !== '--classes'), '--G_attn', '0', '--D_attn', '0', '--mybn', '--accumulate_stats', '--num_standing_accumulations', '2'],
   hier: [...COMMON, '--G_shared', '--shared_dim', '4', '--hier', '--G_attn', '16', '--D_attn', '16', '--accumulate_stats', '--num_standing_accumulations', '2'],
+  // BigGAN-deep: the whole z beside the shared embedding in every block, bottleneck blocks, attention.
+  deep: ['--model', 'biggan_deep', ...COMMON.slice(2), '--shared_dim', '4', '--G_depth', '2', '--D_depth', '1', '--G_attn', '16', '--D_attn', '16'],
 };
 type Run = keyof typeof RUNS;
 
@@ -45,17 +48,17 @@ before(async () => {
 
 const run = async (model: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<ort.Tensor> => (await runOnnx(model, feeds)).image;
 
-async function withRun(r: Run, fn: (loaded: LoadedRun, G: BigGANGenerator) => Promise<void>): Promise<void> {
+async function withRun(r: Run, fn: (loaded: LoadedRun, G: ClassGenerator) => Promise<void>): Promise<void> {
   const loaded = loadRun(join(dir, r), { warn: () => {} });
   try {
-    await fn(loaded, loaded.recipe.networks().G_ema as BigGANGenerator);
+    await fn(loaded, loaded.recipe.networks().G_ema as ClassGenerator);
   } finally {
     disposeRun(loaded);
   }
 }
 
 /** Every buffer of G (SN's u and sv, the stored statistics), copied. */
-function buffers(G: BigGANGenerator): Map<string, torch.Tensor> {
+function buffers(G: ClassGenerator): Map<string, torch.Tensor> {
   return new Map(G.namedBuffers().map(([k, t]) => [k, t.clone()]));
 }
 
@@ -64,9 +67,11 @@ const TOL = 1e-4;
 for (const r of Object.keys(RUNS) as Run[]) {
   test(`biggan ${r}: the ONNX model equals G_ema's eval output at a batch it was not traced at; SN folded, u untouched, no leak`, () => withRun(r, async (loaded, G) => {
     assert.equal(G.training, false);
-    if (r === 'hier') {
+    if (r === 'hier' || r === 'deep') {
       // Two steps leave attention's gamma near its initial 0, which would hide the block: give it weight.
       torch.noGrad(() => G.namedParameters().filter(([k]) => k.endsWith('.gamma')).forEach(([, p]) => p.fill_(0.7)));
+    }
+    if (r === 'hier') {
       const bn = G.namedBuffers().find(([k]) => k === 'blocks.0.0.bn1.stored_var')![1];
       // Standing statistics, estimated for G_ema's own weights, not the initial ones.
       assert.ok(bn.sub(1).abs().max().item() > 1e-3, 'standing statistics in the checkpoint');
@@ -85,7 +90,8 @@ for (const r of Object.keys(RUNS) as Run[]) {
     assert.deepEqual(m.outputs.map((v) => [v.name, v.dims]), [['image', ['batch', 3, 32, 32]]]);
     assert.equal(info.kind, 'image');
     assert.deepEqual(info.classes, loaded.classes);
-    const expected = [...(r === 'uncond' ? [] : ['BatchNormalization']), 'Gather', 'Conv', 'Gemm', 'Relu', 'Tanh', ...(r === 'hier' ? ['Split', 'Concat', 'MaxPool', 'MatMul', 'Softmax'] : [])];
+    const attention = ['Concat', 'MaxPool', 'MatMul', 'Softmax'];
+    const expected = [...(r === 'uncond' ? [] : ['BatchNormalization']), 'Gather', 'Conv', 'Gemm', 'Relu', 'Tanh', ...(r === 'hier' ? ['Split', ...attention] : r === 'deep' ? attention : [])];
     for (const op of expected) assert.ok(m.opTypes.includes(op), `${op} in ${m.opTypes.join()}`);
     // Folded: no power iteration in the graph, no u or sv among its constants.
     for (const op of ['ReduceL2', 'Clip']) assert.ok(!m.opTypes.includes(op), `${op} (a power iteration) in the graph`);
