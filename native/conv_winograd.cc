@@ -3,11 +3,14 @@
 // libtorch 1.13 runs every CPU convolution through oneDNN's direct algorithm. For a 3×3
 // kernel at stride 1, Winograd's F(4×4, 3×3) computes each 4×4 output tile from a 6×6
 // input tile with 36 multiplies per (input channel, output channel) pair instead of 144:
-// oneDNN's jit_wino_4x3 kernel (AVX-512 only) ran the convolutions of BigGAN, PGGAN,
-// StyleGAN and CycleGAN 1.6–4.2× faster than its direct kernel, forward, input gradient and
-// weight gradient alike (N 16–50, 32–512 channels, 8–64 px, 2 threads). The transforms of
-// the weight cost about as much as a few tiles, so with few tiles per weight (a 4×4 map of
-// 16 samples, one sample at 8×8) the direct kernel stays faster: those keep libtorch's op.
+// oneDNN's jit_wino_4x3 kernel (AVX-512 only), timed as bare oneDNN primitives on the
+// shapes of BigGAN, PGGAN, StyleGAN and CycleGAN (N 16–50, 32–512 channels, 8–64 px, 2
+// threads of an EPYC), ran 1.6–4.2× faster than its direct kernel, forward, input gradient
+// and weight gradient alike. Through this file, `npm run bench:engine` (32×128×16×16,
+// forward and backward) took 11.8 ms against 20.9 ms with GANFORGE_WINOGRAD=0. The
+// transforms of the weight cost about as much as a few tiles, so with few tiles per weight
+// (a 4×4 map of 16 samples, one sample at 8×8) the direct kernel stays faster: those keep
+// libtorch's op.
 //
 // The result differs from the direct sum by rounding only (the transforms' constants are
 // exact in binary, their sums are not): relative errors of a few 1e-6 in float32, checked
