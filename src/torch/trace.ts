@@ -21,7 +21,6 @@ const NOT_OPS = new Set([
   'shape', 'numel', 'dtype', 'device', 'strides', 'isContiguous', 'requiresGrad', 'setRequiresGrad', 'dispose',
   'isLeaf', 'gradFnName', 'gradOf', 'sameStorage', 'liveTensors', 'setNumThreads', 'getNumThreads', 'buildInfo',
   'isGradEnabled', 'setGradEnabled', 'isLive', 'profilerStart', 'profilerStop', 'flopCounterStart', 'flopCounterStop',
-  'conv3x3Winograd',
 ]);
 
 let tracing = false;
